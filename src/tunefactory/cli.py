@@ -1,0 +1,68 @@
+"""The `tunefactory` command: one subcommand per job, imported only when used so --help is instant.
+
+    tunefactory <command> [config.yaml ...] [key=value ...] [--key value ...]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from importlib import import_module
+
+USAGE = """\
+usage: tunefactory <command> [config.yaml|config.json ...] [key=value ...] [--key value ...]
+
+Commands:
+{commands}
+A command reads its config files and overrides in order; later values win.
+`tunefactory <command> -h` lists every argument with its help and default.
+Add --debug (or set TUNEFACTORY_DEBUG=1) to see tracebacks of errors.
+"""
+
+# name -> (module:function, one-line description)
+COMMANDS = {
+    "train": ("tunefactory.commands:train", "check a training config and prepare its run (-h lists all arguments)"),
+    "validate": ("tunefactory.commands:validate",
+                 "parse and check a config exactly as `train` would; print the resolved values and every problem"),
+    "env": ("tunefactory.commands:env", "print versions, devices and optional packages (paste it into bug reports)"),
+    "version": ("tunefactory.commands:version", "print the TuneFactory version"),
+    "help": ("tunefactory.commands:help_command", "show this message, or `help <command>` for its arguments"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = "".join(f"  {name.ljust(width)}  {description}\n" for name, (_, description) in COMMANDS.items())
+    return USAGE.format(commands=lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("TUNEFACTORY_DEBUG", "").lower() in ("1", "true", "yes")
+    argv = [a for a in argv if a != "--debug"]
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)s|%(name)s] %(message)s")
+
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"tunefactory: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module_name, function_name = COMMANDS[command][0].split(":")
+    handler = getattr(import_module(module_name), function_name)
+
+    from .errors import TuneFactoryError
+
+    try:
+        return int(handler(rest) or 0)
+    except TuneFactoryError as exc:
+        if debug:
+            raise
+        print(f"tunefactory {command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Which argument groups each command reads. Group classes are imported lazily:
+the training group pulls in transformers, which takes seconds to import."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+GROUP_TITLES = {
+    "model": "Model arguments",
+    "data": "Data arguments",
+    "finetuning": "Fine-tuning arguments",
+    "generating": "Generation arguments",
+    "training": "Training arguments (transformers Seq2SeqTrainingArguments, extended)",
+}
+
+_GROUP_CLASSES = {
+    "model": "tunefactory.config.model_args:ModelArguments",
+    "data": "tunefactory.config.data_args:DataArguments",
+    "finetuning": "tunefactory.config.finetuning_args:FinetuningArguments",
+    "generating": "tunefactory.config.generating_args:GeneratingArguments",
+    "training": "tunefactory.config.training_args:TrainingArguments",
+}
+
+COMMAND_GROUPS = {
+    "train": ("model", "data", "finetuning", "generating", "training"),
+}
+
+
+def group_classes(command: str) -> dict[str, type]:
+    classes = {}
+    for group in COMMAND_GROUPS[command]:
+        module_name, class_name = _GROUP_CLASSES[group].split(":")
+        classes[group] = getattr(import_module(module_name), class_name)
+    return classes
