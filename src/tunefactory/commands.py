@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+
+logger = logging.getLogger("tunefactory")
 
 HELP_FLAGS = ("-h", "--help")
 
@@ -62,6 +65,10 @@ def train(argv: list[str]) -> int:
     from .errors import TuneFactoryError
 
     config = parse_args(argv, command="train")
+    for message in config.warnings:
+        logger.warning(message)
+    if config.environment_notes:
+        raise TuneFactoryError("this machine cannot run the config as written:\n  - " + "\n  - ".join(config.environment_notes))
     raise TuneFactoryError(
         f"the configuration is valid, but this TuneFactory version ({_version()}) does not run training "
         f"stages yet (stage {config.finetuning.stage!r}). `tunefactory validate` prints what was parsed."

@@ -155,7 +155,7 @@ def _coerce_one(value: Any, tp: Any, from_cli: bool) -> Any:
         if text not in allowed:
             raise CoercionError(f"expected one of {allowed}, got {value!r}")
         return text
-    if tp is Any:
+    if tp is Any or tp is object:
         return value
     if tp is bool:
         return _to_bool(value)

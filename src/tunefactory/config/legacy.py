@@ -35,6 +35,7 @@ class Removed:
     old_type: Any
     hint: str
     harmless: bool = False
+    removed_by: str = "transformers 5"
 
 
 def _warmup_ratio_as_steps(ratio: float) -> float:
@@ -64,7 +65,27 @@ RENAMED_KEYS: dict[str, Renamed] = {
     "torchdynamo": Renamed("torch_compile_backend", str),
 }
 
+# Old LLaMA-Factory key names (still found in shared configs).
+RENAMED_KEYS.update({
+    "new_special_tokens": Renamed("add_special_tokens", Any, why="renamed in LLaMA-Factory 0.9.3"),
+    "image_resolution": Renamed("image_max_pixels", int, why="renamed in LLaMA-Factory 0.9.2; both count pixels"),
+    "video_resolution": Renamed("video_max_pixels", int, why="renamed in LLaMA-Factory 0.9.2; both count pixels"),
+})
+
+# (key, old value) -> current value, for choices that were renamed.
+RENAMED_VALUES: dict[tuple[str, str], str] = {
+    ("quantization_method", "bitsandbytes"): "bnb",
+}
+
+_KTRANSFORMERS = "KTransformers is not integrated in TuneFactory"
+
 REMOVED_KEYS: dict[str, Removed] = {
+    "train_mm_proj_only": Removed(
+        False, bool, "LLaMA-Factory dropped it; to train only the projector set freeze_language_model: true "
+        "and freeze_multi_modal_projector: false", removed_by="LLaMA-Factory 0.9.5"),
+    **{key: Removed(default, object, _KTRANSFORMERS, removed_by="LLaMA-Factory 0.9.5") for key, default in {
+        "kt_optimize_rule": None, "cpu_infer": 32, "chunk_size": 8192, "mode": "normal", "kt_maxlen": 4096,
+        "kt_use_cuda_graph": True, "kt_mode": "normal", "kt_force_think": False}.items()},
     "save_safetensors": Removed(True, bool, "transformers 5 always saves safetensors; remove the key"),
     "include_tokens_per_second": Removed(
         False, bool, "transformers 5 dropped the tokens-per-second metric; remove the key", harmless=True),

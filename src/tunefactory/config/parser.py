@@ -8,17 +8,17 @@ features, and incompatible combinations (``rules.py``).
 from __future__ import annotations
 
 import difflib
-import logging
-from dataclasses import dataclass, field, fields as dataclass_fields
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ..errors import ConfigError
 from .fields import CoercionError, FieldSpec, coerce, field_specs
 from .groups import COMMAND_GROUPS, group_classes
-from .legacy import REMOVED_KEYS, RENAMED_KEYS
+from .legacy import REMOVED_KEYS, RENAMED_KEYS, RENAMED_VALUES
 from .sources import UserValue, values_from_argv, values_from_mapping
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,8 +83,6 @@ def build_config(values: list[UserValue], command: str) -> RunConfig:
         config.environment_notes = environment_notes(config)
     if problems:
         raise ConfigError(problems)
-    for message in warnings:
-        logger.warning(message)
     return config
 
 
@@ -119,6 +117,10 @@ def _resolve_values(values: list[UserValue], specs: dict[str, FieldSpec], proble
         if spec is None:
             problems.append(_unknown_key_message(key, where, specs))
             continue
+        if isinstance(item.value, str) and (key, item.value) in RENAMED_VALUES:
+            new_value = RENAMED_VALUES[(key, item.value)]
+            warnings.append(f"{key}: {item.value} is deprecated, use {key}: {new_value}")
+            item = UserValue(key, new_value, item.source, item.from_cli)
         try:
             value = coerce(item.value, spec.type, from_cli=item.from_cli)
         except CoercionError as exc:
@@ -169,9 +171,9 @@ def _check_removed(key: str, item: UserValue, problems: list[str], warnings: lis
         problems.append(f"{key} (set in {item.source}): {exc}")
         return
     if value == removed.default or removed.harmless:
-        warnings.append(f"{key} no longer exists in transformers 5 and is ignored: {removed.hint}")
+        warnings.append(f"{key} was removed in {removed.removed_by} and is ignored: {removed.hint}")
     else:
-        problems.append(f"{key}: {value!r} (set in {item.source}) no longer exists in transformers 5: {removed.hint}")
+        problems.append(f"{key}: {value!r} (set in {item.source}) was removed in {removed.removed_by}: {removed.hint}")
 
 
 def _unknown_key_message(key: str, where: str, specs: dict[str, FieldSpec]) -> str:
@@ -183,17 +185,13 @@ def _unknown_key_message(key: str, where: str, specs: dict[str, FieldSpec]) -> s
     return f"unknown key {key!r} {where}{hint}"
 
 
-def non_default_values(config: RunConfig) -> dict[str, dict[str, Any]]:
-    """Per group, the values that differ from the defaults (what the user really chose)."""
+def chosen_values(config: RunConfig) -> dict[str, dict[str, Any]]:
+    """Per group, the keys the user set, with their resolved values (after aliases and type conversion)."""
     result: dict[str, dict[str, Any]] = {}
     for group, cls in group_classes(config.command).items():
         instance = getattr(config, group)
-        defaults = {spec.name: spec.default for spec in field_specs(cls, group)}
-        changed = {}
-        for f in dataclass_fields(instance):
-            if f.name in defaults and (f.name in config.user_keys or _plain(getattr(instance, f.name)) != _plain(defaults[f.name])):
-                changed[f.name] = _plain(getattr(instance, f.name))
-        result[group] = changed
+        names = [spec.name for spec in field_specs(cls, group) if spec.name in config.user_keys]
+        result[group] = {name: _plain(getattr(instance, name)) for name in names}
     return result
 
 
@@ -219,3 +217,22 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
+
+
+RUN_CONFIG_FILE = "training_args.yaml"
+
+
+def save_run_config(config: RunConfig, output_dir: str | Path) -> Path:
+    """Write the keys the user set, resolved, to ``output_dir/training_args.yaml``.
+
+    The file is flat, like the config it came from, so ``tunefactory train training_args.yaml``
+    reproduces the run.
+    """
+    from .. import __version__
+
+    flat = {key: value for group in chosen_values(config).values() for key, value in group.items()}
+    path = Path(output_dir) / RUN_CONFIG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# Written by TuneFactory {__version__} when the run started; `tunefactory {config.command} {path}` repeats it.\n"
+    path.write_text(header + yaml.safe_dump(flat, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path

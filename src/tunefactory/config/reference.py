@@ -79,10 +79,10 @@ def arguments_markdown(command: str = "train") -> str:
 
 def render_config(config, show_all: bool = False) -> str:
     """What `validate` prints: the chosen (or all) values per group, then warnings and machine notes."""
-    from .parser import non_default_values, resolved_values
+    from .parser import chosen_values, resolved_values
 
-    values = resolved_values(config) if show_all else non_default_values(config)
-    title = "resolved configuration" if show_all else "resolved configuration (values that differ from the defaults; --all shows every key)"
+    values = resolved_values(config) if show_all else chosen_values(config)
+    title = "resolved configuration" + ("" if show_all else " (the keys you set; --all shows every key)")
     out = [f"# {title}", yaml.safe_dump({g: v for g, v in values.items() if v}, sort_keys=False).rstrip()]
     for message in config.warnings:
         out.append(f"warning: {message}")

@@ -37,6 +37,20 @@ class TrainingArguments(Seq2SeqTrainingArguments):
     master_addr: str | None = arg(None, "Address of the rank-0 node for Ray Train's torch backend.")
     master_port: str | None = arg(None, "Port of the rank-0 node for Ray Train's torch backend.")
 
+    enable_torch_profiler: bool = arg(False, "Record torch profiler traces during training.")
+    profiler_output_dir: str | None = arg(None, "Where profiler traces go (default: <output_dir>/profiler).")
+    profiler_wait_steps: int = arg(1, "Steps each profiler cycle skips before recording.")
+    profiler_warmup_steps: int = arg(1, "Steps each profiler cycle traces and discards (warm-up).")
+    profiler_active_steps: int = arg(1, "Steps each profiler cycle records.")
+    profiler_repeat: int = arg(1, "Number of profiler cycles (0 repeats until training ends).")
+    profiler_record_shapes: bool = arg(True, "Record tensor shapes in profiler traces.")
+    profiler_profile_memory: bool = arg(True, "Record memory use in profiler traces.")
+    profiler_with_stack: bool = arg(True, "Record Python stacks in profiler traces.")
+    profile_modules: list[str] | None = arg(None, "Module-name patterns (fnmatch) to time individually.")
+    fp8: bool = arg(False, "Train with FP8 mixed precision through accelerate (Hopper-class GPUs).")
+    fp8_backend: Literal["auto", "torchao", "te", "msamp"] = arg("auto", "FP8 implementation; auto picks an installed one.")
+    fp8_enable_fsdp_float8_all_gather: bool = arg(False, "With FSDP2, all-gather weights in float8 (implies fp8).")
+
     # Settings that are valid but cannot take effect on this machine (e.g. bf16 without a bf16
     # device): kept as the user wrote them, reported by `validate`, refused by `train`.
     deferred_to_runtime: list[str] = field(default_factory=list, init=False, repr=False)

@@ -1,0 +1,184 @@
+"""Checks that span several keys, run once every value has its type.
+
+Each rule is a small function that returns the problems it finds (an empty list when the
+config is fine), so all of them are reported together. ``environment_notes`` lists settings
+that are valid but impossible on this machine: `validate` shows them, `train` refuses them.
+"""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+from typing import Callable
+
+from .parser import RunConfig
+
+Rule = Callable[[RunConfig], list[str]]
+RULES: list[Rule] = []
+
+
+def rule(function: Rule) -> Rule:
+    RULES.append(function)
+    return function
+
+
+def check_rules(config: RunConfig) -> list[str]:
+    problems: list[str] = []
+    for check in RULES:
+        problems.extend(check(config))
+    return problems
+
+
+@rule
+def model_is_named(c: RunConfig) -> list[str]:
+    if not c.model.model_name_or_path:
+        return ["model_name_or_path is required: a local model folder or a hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct)"]
+    return []
+
+
+@rule
+def stage_specific_keys(c: RunConfig) -> list[str]:
+    stage, problems = c.finetuning.stage, []
+    if stage != "sft":
+        for key in ("predict_with_generate",):
+            if getattr(c.training, key):
+                problems.append(f"{key} only works with stage: sft (this config has stage: {stage})")
+        for key in ("neat_packing", "train_on_prompt", "mask_history"):
+            if getattr(c.data, key):
+                problems.append(f"{key} only works with stage: sft (this config has stage: {stage})")
+    if c.data.packing and stage not in ("pt", "sft"):
+        problems.append(f"packing only works with stage: pt or sft (this config has stage: {stage})")
+    if stage == "sft" and c.training.do_predict and not c.training.predict_with_generate:
+        problems.append("do_predict with stage: sft writes generated predictions: set predict_with_generate: true")
+    if stage in ("rm", "ppo") and c.training.load_best_model_at_end:
+        problems.append(f"load_best_model_at_end does not work with stage: {stage}")
+    if stage == "ppo":
+        if not c.training.do_train:
+            problems.append("stage: ppo only trains (do_train: true); evaluate the result with stage: sft")
+        if not c.finetuning.reward_model:
+            problems.append("stage: ppo needs reward_model: a trained reward model (or adapter), or an API URL")
+        elif c.finetuning.reward_model_type == "lora" and c.finetuning.finetuning_type != "lora":
+            problems.append("reward_model_type: lora needs finetuning_type: lora; use reward_model_type: full otherwise")
+    return problems
+
+
+@rule
+def preference_settings(c: RunConfig) -> list[str]:
+    f, problems = c.finetuning, []
+    if f.stage == "dpo" and f.pref_loss != "sigmoid" and f.dpo_label_smoothing > 1e-6:
+        problems.append(f"dpo_label_smoothing only works with pref_loss: sigmoid (this config has {f.pref_loss!r})")
+    if f.pissa_init and (f.stage in ("ppo", "kto") or (f.stage == "dpo" and f.pref_loss not in ("orpo", "simpo"))):
+        problems.append(f"pissa_init does not work with stage: {f.stage} (it needs an unchanged reference model)")
+    return problems
+
+
+@rule
+def finetuning_method(c: RunConfig) -> list[str]:
+    f, m, problems = c.finetuning, c.model, []
+    if f.finetuning_type == "oft":
+        problems.append("finetuning_type: oft is not supported by TuneFactory; choose lora, freeze or full")
+    lora_only = ("use_rslora", "use_dora", "pissa_init", "create_new_adapter")
+    if f.finetuning_type != "lora":
+        problems += [f"{key} only works with finetuning_type: lora" for key in lora_only if getattr(f, key)]
+        if f.loraplus_lr_ratio is not None:
+            problems.append("loraplus_lr_ratio only works with finetuning_type: lora")
+        if m.adapter_name_or_path:
+            problems.append("adapter_name_or_path only works with finetuning_type: lora")
+    if f.use_dora and f.pissa_init:
+        problems.append("use_dora and pissa_init cannot be combined")
+    return problems
+
+
+@rule
+def quantization(c: RunConfig) -> list[str]:
+    m, f, problems = c.model, c.finetuning, []
+    if m.quantization_bit is None:
+        return []
+    if c.training.do_train and f.finetuning_type != "lora":
+        problems.append(f"quantization_bit trains only adapters: use finetuning_type: lora (QLoRA), "
+                        f"not {f.finetuning_type!r}")
+    if m.quantization_method == "bnb" and m.quantization_bit not in (4, 8):
+        problems.append(f"quantization_bit for bitsandbytes must be 4 or 8, not {m.quantization_bit}")
+    if f.pissa_init:
+        problems.append("pissa_init cannot start from a quantized model; initialise PiSSA on the unquantized model")
+    if m.resize_vocab:
+        problems.append("resize_vocab cannot resize a quantized model's embeddings")
+    if m.adapter_name_or_path and f.create_new_adapter:
+        problems.append("create_new_adapter cannot add a second adapter to a quantized model")
+    if m.adapter_name_or_path and len(m.adapter_name_or_path) > 1:
+        problems.append("a quantized model takes a single adapter; merge the others first (tunefactory export)")
+    if c.training.do_train and m.quantization_device_map == "auto":
+        problems.append("quantization_device_map: auto is for inference only, not training")
+    return problems
+
+
+@rule
+def data_settings(c: RunConfig) -> list[str]:
+    d, t, problems = c.data, c.training, []
+    if d.val_size < 0 or (d.val_size >= 1 and not float(d.val_size).is_integer()):
+        problems.append(f"val_size must be a fraction in [0, 1) or a whole number of examples, not {d.val_size}")
+    if d.val_size > 1e-6 and not d.dataset:
+        problems.append("val_size splits the training data: set dataset too")
+    if d.val_size > 1e-6 and d.eval_dataset:
+        problems.append("val_size and eval_dataset both define the evaluation data; keep only one")
+    if d.interleave_probs is not None:
+        if d.mix_strategy == "concat":
+            problems.append("interleave_probs needs mix_strategy: interleave_under or interleave_over")
+        elif d.dataset and len(d.interleave_probs) != len(d.dataset):
+            problems.append(f"interleave_probs has {len(d.interleave_probs)} values for {len(d.dataset)} datasets")
+    if d.streaming:
+        if 1e-6 < d.val_size < 1:
+            problems.append("with streaming, val_size must be a whole number of examples (a fraction needs the length)")
+        if d.max_samples is not None:
+            problems.append("max_samples does not work with streaming; use max_steps to bound training")
+        if t.max_steps is None or t.max_steps <= 0:
+            problems.append("streaming datasets have no length: set max_steps")
+    if d.mask_history and d.train_on_prompt:
+        problems.append("mask_history and train_on_prompt cannot be combined")
+    if d.cutoff_len <= 0:
+        problems.append(f"cutoff_len must be positive, not {d.cutoff_len}")
+    if t.do_train and not d.dataset and not d.tokenized_path:
+        problems.append("do_train needs training data: set dataset (names from dataset_info.json)")
+    wants_eval = t.do_eval or t.do_predict or (t.eval_strategy not in ("no", None) and getattr(t.eval_strategy, "value", t.eval_strategy) != "no")
+    if wants_eval and not d.eval_dataset and d.val_size <= 1e-6 and not d.tokenized_path:
+        problems.append("evaluation (do_eval, do_predict or eval_strategy) needs eval_dataset or val_size")
+    return problems
+
+
+@rule
+def generation_settings(c: RunConfig) -> list[str]:
+    problems = []
+    if c.training.predict_with_generate and c.finetuning.compute_accuracy:
+        problems.append("predict_with_generate and compute_accuracy cannot be combined: accuracy needs the logits "
+                        "of one forward pass, generation replaces them")
+    if c.model.infer_backend != "huggingface" and c.training.do_train:
+        problems.append(f"infer_backend: {c.model.infer_backend} is for chat/api only; training uses huggingface")
+    if c.model.infer_backend == "sglang":
+        problems.append("infer_backend: sglang is not supported by TuneFactory; use huggingface or vllm")
+    return problems
+
+
+@rule
+def precision(c: RunConfig) -> list[str]:
+    if c.finetuning.pure_bf16 and c.training.fp16:
+        return ["pure_bf16 and fp16 cannot be combined"]
+    if c.training.fp8 and c.model.quantization_bit is not None:
+        return ["fp8 training cannot be combined with quantization_bit"]
+    return []
+
+
+def environment_notes(c: RunConfig) -> list[str]:
+    """Valid settings that this machine cannot run; `train` refuses them, `validate` reports them."""
+    notes = []
+    deferred = c.training.deferred_to_runtime
+    if "bf16" in deferred:
+        notes.append("bf16: true needs a GPU with bfloat16 support and none was found; "
+                     "training here would stop (set bf16: false, or use_cpu: true for bf16 on the CPU)")
+    if "deepspeed" in deferred:
+        notes.append("deepspeed is set but the deepspeed package is not installed: pip install 'tunefactory[deepspeed]'")
+    if c.model.quantization_bit is not None and c.model.quantization_method == "bnb" and find_spec("bitsandbytes") is None:
+        notes.append("quantization_bit with bitsandbytes needs a CUDA GPU and pip install 'tunefactory[bitsandbytes]'")
+    if c.model.infer_backend == "vllm" and find_spec("vllm") is None:
+        notes.append("infer_backend: vllm needs a GPU and pip install 'tunefactory[vllm]'")
+    if c.model.flash_attn in ("fa2", "fa3") and find_spec("flash_attn") is None:
+        notes.append(f"flash_attn: {c.model.flash_attn} needs the flash-attn package and a CUDA GPU")
+    return notes

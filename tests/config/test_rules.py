@@ -1,0 +1,66 @@
+"""Incompatible combinations: one clear message each, all reported together."""
+
+import pytest
+
+from tunefactory.config import parse_dict
+from tunefactory.errors import ConfigError
+
+BASE = {"model_name_or_path": "m", "stage": "sft", "do_train": True, "dataset": "alpaca_demo", "output_dir": "out"}
+
+
+def problems_of(**overrides) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_dict({**BASE, **overrides})
+    return info.value.problems
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"stage": "dpo", "predict_with_generate": True}, "predict_with_generate only works with stage: sft"),
+        ({"do_predict": True, "eval_dataset": "arith_test"}, "set predict_with_generate: true"),
+        ({"quantization_bit": 4, "finetuning_type": "full"}, "use finetuning_type: lora (QLoRA), not 'full'"),
+        ({"stage": "rm", "packing": True}, "packing only works with stage: pt or sft"),
+        ({"stage": "dpo", "neat_packing": True}, "neat_packing only works with stage: sft"),
+        ({"stage": "ppo"}, "stage: ppo needs reward_model"),
+        ({"stage": "ppo", "reward_model": "rm", "finetuning_type": "full"}, "reward_model_type: lora needs finetuning_type: lora"),
+        ({"stage": "dpo", "pref_loss": "hinge", "dpo_label_smoothing": 0.1}, "dpo_label_smoothing only works with pref_loss: sigmoid"),
+        ({"finetuning_type": "full", "use_dora": True}, "use_dora only works with finetuning_type: lora"),
+        ({"finetuning_type": "freeze", "adapter_name_or_path": "a"}, "adapter_name_or_path only works with finetuning_type: lora"),
+        ({"quantization_bit": 3}, "quantization_bit for bitsandbytes must be 4 or 8"),
+        ({"quantization_bit": 4, "adapter_name_or_path": "a,b"}, "a quantized model takes a single adapter"),
+        ({"val_size": 0.1, "eval_dataset": "arith_test"}, "val_size and eval_dataset both define the evaluation data"),
+        ({"val_size": 2.5}, "val_size must be a fraction in [0, 1) or a whole number"),
+        ({"interleave_probs": "0.5,0.5"}, "interleave_probs needs mix_strategy"),
+        ({"mix_strategy": "interleave_under", "interleave_probs": "1.0"}, "interleave_probs has 1 values for 2 datasets"),
+        ({"streaming": True}, "streaming datasets have no length: set max_steps"),
+        ({"streaming": True, "max_steps": 10, "max_samples": 5}, "max_samples does not work with streaming"),
+        ({"mask_history": True, "train_on_prompt": True}, "mask_history and train_on_prompt cannot be combined"),
+        ({"dataset": None}, "do_train needs training data"),
+        ({"do_eval": True}, "needs eval_dataset or val_size"),
+        ({"predict_with_generate": True, "compute_accuracy": True, "eval_dataset": "arith_test"},
+         "predict_with_generate and compute_accuracy cannot be combined"),
+        ({"model_name_or_path": None}, "model_name_or_path is required"),
+        ({"finetuning_type": "oft"}, "finetuning_type: oft is not supported"),
+        ({"infer_backend": "vllm"}, "infer_backend: vllm is for chat/api only"),
+    ],
+)
+def test_incompatible_combination_has_its_own_message(overrides, expected):
+    if overrides.get("mix_strategy") == "interleave_under":
+        overrides = {**overrides, "dataset": "a,b"}
+    problems = problems_of(**overrides)
+    assert any(expected in p for p in problems), problems
+
+
+def test_several_rule_violations_are_reported_at_once():
+    problems = problems_of(stage="dpo", predict_with_generate=True, quantization_bit=4, finetuning_type="full",
+                           mask_history=True, train_on_prompt=True)
+    assert len(problems) >= 3
+
+
+def test_valid_combinations_pass():
+    parse_dict({**BASE, "stage": "pt", "packing": True})
+    parse_dict({**BASE, "do_predict": True, "predict_with_generate": True, "eval_dataset": "arith_test"})
+    parse_dict({**BASE, "quantization_bit": 4})
+    parse_dict({**BASE, "val_size": 100, "do_eval": True})
+    parse_dict({**BASE, "streaming": True, "max_steps": 10, "val_size": 50})

@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny offline models are built once per test session.
+
+Nothing here reaches a hub: the offline switches are set before transformers is imported.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tiny-models")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tiny_model_cache) -> Path:
+    from tunefactory.model.tiny import ensure_tiny_model
+
+    return ensure_tiny_model(tiny_model_cache, arch="llama", size="tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2(tiny_model_cache) -> Path:
+    from tunefactory.model.tiny import ensure_tiny_model
+
+    return ensure_tiny_model(tiny_model_cache, arch="qwen2", size="tiny")
+
+
+@pytest.fixture
+def write_yaml(tmp_path):
+    """Write a mapping (or raw text) to a YAML file in the test's folder and return its path."""
+    import yaml
+
+    def write(content, name: str = "config.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(content if isinstance(content, str) else yaml.safe_dump(content), encoding="utf-8")
+        return path
+
+    return write
