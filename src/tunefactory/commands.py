@@ -46,7 +46,8 @@ def validate(argv: list[str]) -> int:
         print("usage: tunefactory validate config.yaml [key=value ...] [--all]", file=sys.stderr)
         return 2
 
-    from .config import parse_args, render_config
+    from .config import parse_args
+    from .config.reference import render_config
     from .errors import ConfigError
 
     try:

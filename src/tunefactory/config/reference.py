@@ -31,7 +31,7 @@ def arguments_help(command: str) -> str:
     for group, cls in group_classes(command).items():
         out.append(f"{GROUP_TITLES[group]}:")
         for spec in field_specs(cls, group):
-            head = f"  --{spec.name} {spec.type_name.upper()}"
+            head = f"  --{spec.name} <{spec.type_name}>"
             details = spec.help.strip()
             if spec.choices:
                 details += f" Choices: {', '.join(map(str, spec.choices))}."

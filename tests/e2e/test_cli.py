@@ -1,0 +1,123 @@
+"""The `tunefactory` command as a user runs it: exit codes, what it prints, what it refuses."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+import tunefactory
+
+GOOD = {
+    "model_name_or_path": "/nowhere/model",
+    "stage": "sft",
+    "do_train": True,
+    "finetuning_type": "lora",
+    "dataset": "alpaca_demo",
+    "template": "llama3",
+    "output_dir": "out",
+    "learning_rate": 1.0e-4,
+}
+
+
+def run_cli(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "tunefactory.cli", *map(str, args)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
+    )
+
+
+def test_help_lists_only_working_commands():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("train", "validate", "env", "version", "help"):
+        assert f"  {command}" in result.stdout
+    for planned in ("chat", "api", "export", "webui"):
+        assert f"  {planned} " not in result.stdout
+
+
+def test_version():
+    result = run_cli("version")
+    assert result.returncode == 0 and result.stdout.strip() == tunefactory.__version__
+
+
+def test_env_prints_versions_devices_and_optional_packages():
+    import torch
+    import transformers
+
+    result = run_cli("env")
+    assert result.returncode == 0
+    lines = dict(line.split(None, 1) for line in result.stdout.splitlines() if line.strip())
+    assert lines["torch"] == torch.__version__
+    assert lines["transformers"] == transformers.__version__
+    for name in ("python", "datasets", "accelerate", "peft", "trl", "devices"):
+        assert name in lines
+    assert "cpu (" in lines["devices"]
+    assert "deepspeed" in result.stdout and "bitsandbytes" in result.stdout
+
+
+def test_train_help_lists_arguments_with_help_and_default():
+    result = run_cli("train", "-h")
+    assert result.returncode == 0
+    out = result.stdout
+    assert "--lora_rank <int>" in out and "(default: 8)" in out
+    assert "--learning_rate <float>" in out
+    assert "--cutoff_len <int>" in out and "(default: 2048)" in out
+    assert "Choices: pt, sft, rm, ppo, dpo, kto." in " ".join(out.split())  # help text is wrapped
+
+
+def test_misspelled_key_exits_nonzero_and_names_the_right_key(write_yaml):
+    config = dict(GOOD)
+    config["learnig_rate"] = config.pop("learning_rate")
+    result = run_cli("validate", write_yaml(config))
+    assert result.returncode == 1
+    assert "unknown key 'learnig_rate'" in result.stderr and "learning_rate" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_reports_every_problem_at_once(write_yaml):
+    bad = {**GOOD, "learnig_rate": 1, "lora_rank": "eight", "stage": "dpo", "predict_with_generate": True,
+           "mask_history": True, "train_on_prompt": True}
+    result = run_cli("validate", write_yaml(bad))
+    assert result.returncode == 1
+    assert "invalid configuration (2 problems)" in result.stderr  # type/key problems first ...
+    result = run_cli("validate", write_yaml({**GOOD, "stage": "dpo", "predict_with_generate": True,
+                                             "mask_history": True, "train_on_prompt": True}))
+    assert result.returncode == 1
+    assert "(4 problems)" in result.stderr  # ... and every combination problem together
+    for key in ("predict_with_generate", "mask_history", "train_on_prompt"):
+        assert key in result.stderr
+
+
+def test_validate_prints_resolved_config_and_loads_nothing(write_yaml):
+    # model_name_or_path does not exist: validation must not try to load it.
+    result = run_cli("validate", write_yaml({**GOOD, "warmup_ratio": 0.1}), "lora_rank=16")
+    assert result.returncode == 0, result.stderr
+    body = result.stdout.split("\n", 1)[1].split("\nwarning")[0]
+    printed = yaml.safe_load(body)
+    assert printed["finetuning"]["lora_rank"] == 16
+    assert printed["training"]["warmup_steps"] == 0.1
+    assert "warning: warmup_ratio is deprecated" in result.stdout
+    assert "config OK" in result.stdout
+
+
+def test_debug_switch_shows_the_traceback(write_yaml):
+    path = write_yaml({**GOOD, "lora_rank": "x"})
+    assert "Traceback" not in run_cli("validate", path).stderr
+    result = run_cli("train", path, "--debug")
+    assert result.returncode != 0 and "Traceback" in result.stderr and "ConfigError" in result.stderr
+
+
+def test_unknown_command_lists_commands():
+    result = run_cli("trian")
+    assert result.returncode == 2
+    assert "unknown command 'trian'" in result.stderr and "validate" in result.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["version"]])
+def test_light_commands_do_not_import_the_ml_stack(argv):
+    code = ("import sys; from tunefactory.cli import main; main(%r); "
+            "print('heavy' if {'torch', 'transformers'} & set(sys.modules) else 'light')" % argv)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip().endswith("light")

@@ -1,0 +1,51 @@
+"""Tiny offline models load by path with plain transformers and carry their family's special tokens."""
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tunefactory.model.tiny import FAMILY_TOKENS, ensure_tiny_model
+
+
+def load(path):
+    return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
+
+
+def test_llama_and_qwen2_load_with_auto_classes(tiny_llama, tiny_qwen2):
+    for path, model_type in ((tiny_llama, "llama"), (tiny_qwen2, "qwen2")):
+        tokenizer, model = load(path)
+        assert model.config.model_type == model_type
+        assert model.config.vocab_size == len(tokenizer)
+        assert sum(p.numel() for p in model.parameters()) < 1_000_000
+        ids = tokenizer("What is 12 + 30?", return_tensors="pt").input_ids
+        logits = model(ids).logits
+        assert logits.shape == (1, ids.shape[1], len(tokenizer))
+        assert torch.isfinite(logits).all()
+
+
+def test_special_tokens_are_single_ids_and_text_round_trips(tiny_llama, tiny_qwen2):
+    for path, arch in ((tiny_llama, "llama"), (tiny_qwen2, "qwen2")):
+        tokenizer, _ = load(path)
+        for token in FAMILY_TOKENS[arch]["extra"]:
+            assert len(tokenizer(token, add_special_tokens=False).input_ids) == 1, token
+        text = "Brasília is 23 °C today.\n  Indented line"
+        ids = tokenizer(text, add_special_tokens=False).input_ids
+        assert tokenizer.decode(ids) == text  # byte-level BPE: no unknown tokens, exact round trip
+    llama_tokenizer, _ = load(tiny_llama)
+    assert llama_tokenizer.eos_token == "<|end_of_text|>" and llama_tokenizer.bos_token == "<|begin_of_text|>"
+
+
+def test_dropped_token_is_absent_and_builds_are_cached(tiny_model_cache, tiny_llama):
+    without_eot = ensure_tiny_model(tiny_model_cache, arch="llama", drop_tokens=("<|eot_id|>",))
+    tokenizer = AutoTokenizer.from_pretrained(without_eot)
+    assert "<|eot_id|>" not in tokenizer.get_vocab()
+    assert without_eot != tiny_llama
+    assert ensure_tiny_model(tiny_model_cache, arch="llama") == tiny_llama  # same recipe, same folder
+
+
+def test_same_seed_gives_same_weights(tmp_path):
+    from tunefactory.model.tiny import build_tiny_model
+
+    a = AutoModelForCausalLM.from_pretrained(build_tiny_model(tmp_path / "a", "qwen2", seed=3))
+    b = AutoModelForCausalLM.from_pretrained(build_tiny_model(tmp_path / "b", "qwen2", seed=3))
+    for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+        assert torch.equal(pa, pb), name
