@@ -43,3 +43,7 @@ class DataArguments:
     preserve_thinking: bool = arg(False, "Keep reasoning content of earlier turns in multi-turn history.")
     tokenized_path: str | None = arg(None, "Where tokenised data is saved (if missing) or loaded from (if present).")
     data_shared_file_system: bool = arg(False, "Tell the loader datasets live on storage shared by all nodes.")
+    # --- TuneFactory ---
+    max_invalid_fraction: float = arg(0.1, "Stop with an error when more than this fraction of a dataset's rows is "
+                                      "invalid (broken turn order, missing fields, wrong types); invalid rows below "
+                                      "it are skipped, reported with their index and counted.")

@@ -132,6 +132,10 @@ def data_settings(c: RunConfig) -> list[str]:
             problems.append("max_samples does not work with streaming; use max_steps to bound training")
         if t.max_steps is None or t.max_steps <= 0:
             problems.append("streaming datasets have no length: set max_steps")
+    if d.streaming and d.tokenized_path:
+        problems.append("tokenized_path saves a whole processed dataset; it does not work with streaming")
+    if not 0 <= d.max_invalid_fraction <= 1:
+        problems.append(f"max_invalid_fraction must be between 0 and 1, not {d.max_invalid_fraction}")
     if d.mask_history and d.train_on_prompt:
         problems.append("mask_history and train_on_prompt cannot be combined")
     if d.cutoff_len <= 0:

@@ -1,0 +1,321 @@
+"""The data engine: from `dataset:` names to train and eval datasets of canonical examples.
+
+    registry entry -> raw rows -> sample -> convert (bad rows skipped, reported, counted)
+      -> mix several datasets -> process (tokenize: templates/processors plug in here)
+      -> split off validation -> save to / load from `tokenized_path`
+
+Only the main process does the work in distributed runs; the others wait and reuse the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from ..errors import DataError
+from .converters import CANONICAL_COLUMNS, BadRow, Converter
+from .registry import DatasetAttr, get_dataset_attrs
+from .sources import load_rows
+
+logger = logging.getLogger(__name__)
+
+ERROR_COLUMN = "_invalid_reason"
+REPORTED_ROWS = 10  # bad rows logged one by one per dataset; the rest are counted
+PREFERENCE_STAGES = ("rm", "dpo")
+MIX_STOPPING = {"interleave_under": "first_exhausted", "interleave_over": "all_exhausted",
+                "interleave_once": "all_exhausted_without_replacement"}
+
+
+@dataclass
+class DatasetReport:
+    """What loading one dataset did: how many rows were read and kept, and why others were skipped."""
+
+    name: str
+    rows_read: int | None = None  # None when streaming
+    rows_kept: int | None = None
+    skipped: Counter = field(default_factory=Counter)  # reason -> count
+    first_skipped: list[tuple[int, str]] = field(default_factory=list)  # (row index, reason)
+
+    def summary(self) -> str:
+        if self.rows_read is None:
+            return f"dataset {self.name!r}: streaming (bad rows are skipped and logged as they are met)"
+        text = f"dataset {self.name!r}: {self.rows_read} rows read, {self.rows_kept} kept"
+        if self.skipped:
+            reasons = "; ".join(f"{count} x {reason}" for reason, count in self.skipped.most_common())
+            text += f", {sum(self.skipped.values())} skipped ({reasons})"
+        return text
+
+
+@dataclass
+class DatasetModule:
+    """What the training stages receive."""
+
+    train: Any = None  # datasets.Dataset or IterableDataset
+    eval: Any = None  # a dataset, or {name: dataset} with eval_on_each_dataset
+    reports: list[DatasetReport] = field(default_factory=list)
+    saved_to: str | None = None  # tokenized_path written by this call: the run was asked to preprocess
+
+
+def get_dataset(config, process: Callable | None = None) -> DatasetModule:
+    """Load, convert, mix, process and split the configured datasets for `config.finetuning.stage`.
+
+    `process(dataset) -> dataset` turns canonical examples into model inputs (the stage's
+    processor); without it the datasets hold canonical examples.
+    """
+    data, training = config.data, config.training
+    if data.tokenized_path and os.path.isdir(data.tokenized_path):
+        return _load_tokenized(data)
+    with _main_process_first(training, data):
+        module = DatasetModule()
+        train = _load_and_merge(data.dataset, config, module.reports)
+        if data.eval_on_each_dataset and data.eval_dataset:
+            evaluation = {name: _load_and_merge([name], config, module.reports) for name in data.eval_dataset}
+        else:
+            evaluation = _load_and_merge(data.eval_dataset, config, module.reports)
+        if process is not None:
+            train = process(train) if train is not None else None
+            if isinstance(evaluation, dict):
+                evaluation = {name: process(ds) for name, ds in evaluation.items()}
+            elif evaluation is not None:
+                evaluation = process(evaluation)
+        module.train, module.eval = _split(train, evaluation, data, training.seed)
+        if data.tokenized_path:
+            module.saved_to = _save_tokenized(module, data.tokenized_path, training)
+    return module
+
+
+def _load_and_merge(names: list[str] | None, config, reports: list[DatasetReport]):
+    if not names:
+        return None
+    data = config.data
+    parts = []
+    for attr in get_dataset_attrs(names, data.dataset_dir):
+        check_stage_fits(attr, config.finetuning.stage)
+        report = DatasetReport(attr.name)
+        parts.append(load_one(attr, config, report))
+        reports.append(report)
+        logger.info(report.summary())
+    return merge(parts, data.mix_strategy, data.interleave_probs, config.training.seed)
+
+
+def check_stage_fits(attr: DatasetAttr, stage: str) -> None:
+    """A preference stage needs ranked pairs, KTO needs labels, the others need neither."""
+    if stage in PREFERENCE_STAGES and not attr.ranking:
+        raise DataError(f"stage {stage} trains on preference pairs: dataset {attr.name!r} needs \"ranking\": true "
+                        "and chosen/rejected columns in dataset_info.json")
+    if stage not in PREFERENCE_STAGES and attr.ranking:
+        raise DataError(f"dataset {attr.name!r} holds preference pairs (ranking: true); use it with stage rm or dpo, "
+                        f"not {stage}")
+    if stage == "kto" and not attr.kto_tag:
+        raise DataError(f"stage kto needs a desirable/undesirable label per row: set columns.kto_tag for dataset "
+                        f"{attr.name!r} in dataset_info.json")
+
+
+def load_one(attr: DatasetAttr, config, report: DatasetReport):
+    """One dataset's canonical examples, with its bad rows skipped and counted in `report`."""
+    data, model = config.data, config.model
+    rows = load_rows(attr, data.dataset_dir, streaming=data.streaming, cache_dir=model.cache_dir,
+                     hub_token=model.hf_hub_token, trust_remote_code=model.trust_remote_code)
+    columns = _column_names(rows)
+    attr = _present_columns(attr, columns)
+    if not data.streaming:
+        rows = _sample(rows, attr, data.max_samples, config.training.seed)
+    converter = Converter(attr, media_dir=data.media_dir or data.dataset_dir)
+    converted = _convert(rows, converter, columns, data, attr.name)
+    if data.streaming:
+        return converted.filter(_StreamingRowFilter(attr.name))
+    return _drop_bad_rows(converted, report, data.max_invalid_fraction)
+
+
+def _column_names(rows) -> list[str]:
+    if rows.column_names is not None:
+        return list(rows.column_names)
+    return list(next(iter(rows)).keys())  # a streaming dataset without declared features
+
+
+def _present_columns(attr: DatasetAttr, columns: list[str]) -> DatasetAttr:
+    """Columns the entry names (or the format needs) must exist; optional default ones may be absent."""
+    required = {"prompt"} if attr.formatting == "alpaca" else {"messages"}
+    if attr.ranking:
+        required |= {"chosen", "rejected"}
+    absent = {}
+    for role, column in attr.used_columns().items():
+        if column in columns:
+            continue
+        if role in attr.explicit_columns or role in required:
+            raise DataError(f"dataset {attr.name!r}: column {column!r} (columns.{role}) is missing; "
+                            f"the data has columns {columns}")
+        absent[role] = None
+    return replace(attr, **absent)
+
+
+def _sample(rows, attr: DatasetAttr, max_samples: int | None, seed: int):
+    if attr.num_samples is not None:  # the registry's num_samples: a seeded sample, with repeats if larger
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        indices = rng.permutation(len(rows))[: attr.num_samples]
+        if attr.num_samples > len(rows):
+            extra = rng.choice(len(rows), attr.num_samples - len(rows))
+            indices = np.concatenate([rng.permutation(len(rows)), extra])
+        rows = rows.select(indices.tolist())
+    if max_samples is not None and max_samples < len(rows):
+        rows = rows.select(range(max_samples))
+    return rows
+
+
+class _BatchConverter:
+    """Batched wrapper: one canonical example per row, and the reason when a row is bad."""
+
+    def __init__(self, converter: Converter):
+        self.converter = converter
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        size = len(next(iter(batch.values())))
+        out: dict[str, list] = {name: [] for name in (*CANONICAL_COLUMNS, ERROR_COLUMN)}
+        for i in range(size):
+            row = {key: values[i] for key, values in batch.items()}
+            try:
+                example, reason = self.converter(row), ""
+            except BadRow as exc:
+                example, reason = _EMPTY_EXAMPLE, str(exc)
+            for name in CANONICAL_COLUMNS:
+                out[name].append(example[name])
+            out[ERROR_COLUMN].append(reason)
+        return out
+
+
+_EMPTY_EXAMPLE = {"_prompt": [], "_response": [], "_system": "", "_tools": "", "_images": None, "_videos": None,
+                  "_audios": None}
+
+
+def canonical_features():
+    """Fixed Arrow types, so datasets with and without media or tools concatenate."""
+    from datasets import Features, List, Value
+
+    message = {"role": Value("string"), "content": Value("string")}
+    return Features({
+        "_prompt": List(message), "_response": List(message), "_system": Value("string"), "_tools": Value("string"),
+        "_images": List(Value("string")), "_videos": List(Value("string")), "_audios": List(Value("string")),
+        ERROR_COLUMN: Value("string"),
+    })
+
+
+def _convert(rows, converter: Converter, columns: list[str], data, name: str):
+    kwargs = {"batched": True, "batch_size": data.preprocessing_batch_size, "remove_columns": columns,
+              "features": canonical_features()}
+    if not data.streaming:
+        kwargs.update(num_proc=data.preprocessing_num_workers, load_from_cache_file=not data.overwrite_cache,
+                      desc=f"Converting {name}")
+    return rows.map(_BatchConverter(converter), **kwargs)
+
+
+def _drop_bad_rows(dataset, report: DatasetReport, max_invalid_fraction: float):
+    reasons = dataset[ERROR_COLUMN]
+    report.rows_read = len(reasons)
+    bad = [(index, reason) for index, reason in enumerate(reasons) if reason]
+    for index, reason in bad[:REPORTED_ROWS]:
+        logger.warning("dataset %r, row %d skipped: %s", report.name, index, reason)
+    if len(bad) > REPORTED_ROWS:
+        logger.warning("dataset %r: %d more rows skipped (counts below)", report.name, len(bad) - REPORTED_ROWS)
+    report.skipped = Counter(_reason_kind(reason) for _, reason in bad)
+    report.first_skipped = bad[:REPORTED_ROWS]
+    report.rows_kept = report.rows_read - len(bad)
+    if report.rows_kept == 0:
+        raise DataError(f"dataset {report.name!r} has no usable rows ({report.summary()}); first problems: "
+                        + "; ".join(f"row {i}: {r}" for i, r in bad[:3]))
+    if len(bad) > max_invalid_fraction * report.rows_read:
+        raise DataError(f"{report.summary()}: more than max_invalid_fraction={max_invalid_fraction} of the rows are "
+                        "invalid, so the data is probably mis-registered (wrong formatting, columns or tags); first "
+                        "problems: " + "; ".join(f"row {i}: {r}" for i, r in bad[:3]))
+    if bad:
+        keep = [index for index, reason in enumerate(reasons) if not reason]
+        dataset = dataset.select(keep)
+    return dataset.remove_columns(ERROR_COLUMN)
+
+
+def _reason_kind(reason: str) -> str:
+    """Group reasons for counting: 'broken turn order: message 3 ...' counts as 'broken turn order'."""
+    return reason.split(":")[0]
+
+
+class _StreamingRowFilter:
+    """Streaming data has no length: bad rows are logged as they are met (the first few) and dropped."""
+
+    def __init__(self, name: str):
+        self.name, self.seen = name, 0
+
+    def __call__(self, example) -> bool:
+        reason = example[ERROR_COLUMN]
+        if reason and self.seen < REPORTED_ROWS:
+            self.seen += 1
+            logger.warning("dataset %r: a streamed row was skipped: %s", self.name, reason)
+        return not reason
+
+
+def merge(parts: list, strategy: str, probabilities: list[float] | None, seed: int):
+    from datasets import concatenate_datasets, interleave_datasets
+
+    if len(parts) == 1:
+        return parts[0]
+    if strategy == "concat":
+        return concatenate_datasets(parts)
+    return interleave_datasets(parts, probabilities=probabilities, seed=seed, stopping_strategy=MIX_STOPPING[strategy])
+
+
+def _split(train, evaluation, data, seed: int):
+    """Carve validation data out of the training data when val_size asks for it."""
+    if train is None or data.val_size <= 1e-6 or evaluation is not None:
+        if data.streaming and train is not None:
+            train = train.shuffle(buffer_size=data.buffer_size, seed=seed)
+        return train, evaluation
+    size = int(data.val_size) if data.val_size >= 1 else data.val_size
+    if data.streaming:
+        train = train.shuffle(buffer_size=data.buffer_size, seed=seed)
+        return train.skip(size), train.take(size)
+    if isinstance(size, int) and size >= len(train):
+        raise DataError(f"val_size={size} leaves no training data: the training data has {len(train)} examples")
+    parts = train.train_test_split(test_size=size, seed=seed)
+    return parts["train"], parts["test"]
+
+
+def _save_tokenized(module: DatasetModule, path: str, training) -> str:
+    from datasets import DatasetDict
+
+    splits = {}
+    if module.train is not None:
+        splits["train"] = module.train
+    if isinstance(module.eval, dict):
+        splits.update({f"validation_{name}": ds for name, ds in module.eval.items()})
+    elif module.eval is not None:
+        splits["validation"] = module.eval
+    if getattr(training, "should_save", True):
+        DatasetDict(splits).save_to_disk(path)
+        logger.info("processed dataset saved to %s; runs with tokenized_path: %s load it without reprocessing",
+                    path, path)
+    return path
+
+
+def _load_tokenized(data) -> DatasetModule:
+    from datasets import load_from_disk
+
+    logger.warning("loading the processed dataset from tokenized_path %s; dataset, template and cutoff settings "
+                   "are not re-applied", data.tokenized_path)
+    saved = load_from_disk(data.tokenized_path)
+    evaluation = {name[len("validation_"):]: ds for name, ds in saved.items() if name.startswith("validation_")}
+    return DatasetModule(train=saved.get("train"), eval=saved.get("validation") or evaluation or None)
+
+
+@contextlib.contextmanager
+def _main_process_first(training, data):
+    """In distributed runs the main process prepares the data while the others wait, then reuse its cache."""
+    context = getattr(training, "main_process_first", None)
+    if context is None:
+        yield
+        return
+    with context(local=not data.data_shared_file_system, desc="loading datasets"):
+        yield
