@@ -25,6 +25,8 @@ COMMANDS = {
     "train": ("tunefactory.commands:train", "check a training config and prepare its run (-h lists all arguments)"),
     "validate": ("tunefactory.commands:validate",
                  "parse and check a config exactly as `train` would; print the resolved values and every problem"),
+    "data": ("tunefactory.commands:data",
+             "load the config's datasets and show counts, skipped rows with reasons, and the first examples"),
     "env": ("tunefactory.commands:env", "print versions, devices and optional packages (paste it into bug reports)"),
     "version": ("tunefactory.commands:version", "print the TuneFactory version"),
     "help": ("tunefactory.commands:help_command", "show this message, or `help <command>` for its arguments"),

@@ -59,6 +59,55 @@ def validate(argv: list[str]) -> int:
     return 0
 
 
+def data(argv: list[str]) -> int:
+    """Load the configured datasets as training would, before any model: counts, skipped rows, first examples."""
+    if not argv or any(flag in argv for flag in HELP_FLAGS):
+        print("usage: tunefactory data config.yaml [key=value ...] [--show N]\n\n"
+              "Loads dataset/eval_dataset from dataset_dir as `train` would (no model, no tokenizer), then prints\n"
+              "rows read/kept per dataset, skipped rows with their index and reason, the train/eval sizes and\n"
+              "the first N canonical examples (default 2). Training arguments: `tunefactory train -h`.")
+        return 0
+    argv, show = _pop_option(argv, "--show", default=2)
+    import json
+
+    from .config import parse_args
+    from .data.pipeline import get_dataset
+
+    config = parse_args(argv, command="train")
+    module = get_dataset(config)
+    for report in module.reports:
+        print(report.summary())
+        for index, reason in report.first_skipped:
+            print(f"  row {index}: {reason}")
+    for split, dataset in (("train", module.train), ("eval", module.eval)):
+        if isinstance(dataset, dict):
+            print(f"{split}: " + ", ".join(f"{name} {_size(ds)}" for name, ds in dataset.items()))
+        elif dataset is not None:
+            print(f"{split}: {_size(dataset)} examples")
+    if module.train is not None:
+        for i, example in enumerate(module.train.take(show) if hasattr(module.train, "take") else []):
+            print(f"\nexample {i}:\n" + json.dumps(example, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _size(dataset) -> str:
+    try:
+        return str(len(dataset))
+    except TypeError:
+        return "streaming"
+
+
+def _pop_option(argv: list[str], name: str, default: int) -> tuple[list[str], int]:
+    if name not in argv:
+        return argv, default
+    i = argv.index(name)
+    if i + 1 >= len(argv) or not argv[i + 1].isdigit():
+        from .errors import ConfigError
+
+        raise ConfigError(f"{name} needs a number")
+    return argv[:i] + argv[i + 2:], int(argv[i + 1])
+
+
 def train(argv: list[str]) -> int:
     if not argv or any(flag in argv for flag in HELP_FLAGS):
         return _print_arguments("train")
