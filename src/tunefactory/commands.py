@@ -68,12 +68,17 @@ def data(argv: list[str]) -> int:
               "the first N canonical examples (default 2). Training arguments: `tunefactory train -h`.")
         return 0
     argv, show = _pop_option(argv, "--show", default=2)
+    import dataclasses
     import json
 
     from .config import parse_args
     from .data.pipeline import get_dataset
 
     config = parse_args(argv, command="train")
+    if config.data.tokenized_path:
+        # This command shows examples before processing: they must never land in tokenized_path.
+        logger.warning("tokenized_path is ignored here: `tunefactory data` shows the examples before tokenization")
+        config.data = dataclasses.replace(config.data, tokenized_path=None)
     module = get_dataset(config)
     for report in module.reports:
         print(report.summary())

@@ -201,9 +201,12 @@ def test_inspect_command_shows_counts_skipped_rows_and_examples(dataset_dir, cap
     rows = qa_rows(12)
     rows[4] = {"instruction": "q4", "output": None, "history": 3}
     dataset_dir("qa", rows, columns={"prompt": "instruction", "response": "output", "history": "history"})
-    code = main(["data", f"dataset_dir={dataset_dir.path}", "dataset=qa", "model_name_or_path=m", "--show", "1"])
+    tokenized = dataset_dir.path / "tokenized"
+    code = main(["data", f"dataset_dir={dataset_dir.path}", "dataset=qa", "model_name_or_path=m", "--show", "1",
+                 f"tokenized_path={tokenized}"])
     out = capsys.readouterr().out
     assert code == 0
+    assert not tokenized.exists()  # canonical examples never land where tokenized data is expected
     assert "dataset 'qa': 12 rows read, 11 kept, 1 skipped" in out
     assert "row 4: column 'history' must be a list of [question, answer] pairs" in out
     assert "train: 11 examples" in out and '"content": "q0"' in out
