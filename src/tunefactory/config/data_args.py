@@ -18,14 +18,16 @@ class DataArguments:
     template: str | None = arg(None, "Chat/prompt template used to format examples.")
     dataset: list[str] | None = arg(None, "Comma-separated training dataset names (from dataset_info.json).")
     eval_dataset: list[str] | None = arg(None, "Comma-separated evaluation dataset names.")
-    dataset_dir: str = arg('data', "Folder holding dataset_info.json and local data files (may be a REMOTE: spec).")
+    dataset_dir: str = arg("data", "Folder holding dataset_info.json and local data files (may be a REMOTE: spec).")
     media_dir: str | None = arg(None, "Folder for images/videos/audio; falls back to dataset_dir.")
     cutoff_len: int = arg(2048, "Maximum tokenised sequence length; longer inputs are truncated.")
     train_on_prompt: bool = arg(False, "Compute loss on prompt tokens too, not only responses.")
     mask_history: bool = arg(False, "Only train on the final turn; earlier turns are masked.")
     streaming: bool = arg(False, "Read datasets as iterable streams instead of loading them fully.")
     buffer_size: int = arg(16384, "Shuffle buffer size used in streaming mode.")
-    mix_strategy: Literal["concat", "interleave_under", "interleave_over", "interleave_once"] = arg('concat', "How multiple datasets are combined (concatenate or interleave variants).")
+    mix_strategy: Literal["concat", "interleave_under", "interleave_over", "interleave_once"] = arg(
+        "concat", "How multiple datasets are combined (concatenate or interleave variants)."
+    )
     interleave_probs: list[float] | None = arg(None, "Comma-separated sampling weights for interleaved mixing.")
     overwrite_cache: bool = arg(False, "Ignore and rebuild cached preprocessed datasets.")
     preprocessing_batch_size: int = arg(1000, "Examples per batch in the preprocessing map step.")
@@ -44,6 +46,9 @@ class DataArguments:
     tokenized_path: str | None = arg(None, "Where tokenised data is saved (if missing) or loaded from (if present).")
     data_shared_file_system: bool = arg(False, "Tell the loader datasets live on storage shared by all nodes.")
     # --- TuneFactory ---
-    max_invalid_fraction: float = arg(0.1, "Stop with an error when more than this fraction of a dataset's rows is "
-                                      "invalid (broken turn order, missing fields, wrong types); invalid rows below "
-                                      "it are skipped, reported with their index and counted.")
+    max_invalid_fraction: float = arg(
+        0.1,
+        "Stop with an error when more than this fraction of a dataset's rows is "
+        "invalid (broken turn order, missing fields, wrong types); invalid rows below "
+        "it are skipped, reported with their index and counted.",
+    )

@@ -15,15 +15,27 @@ from .fields import arg
 @dataclass
 class FinetuningArguments:
     # --- Freeze ---
-    freeze_trainable_layers: int = arg(2, "Number of layers left trainable in freeze tuning (positive = last n, negative = first n).")
-    freeze_trainable_modules: list[str] = arg(None, "Comma-separated module names inside layers to train in freeze tuning ('all' for every module).", factory=lambda: ['all'])
-    freeze_extra_modules: list[str] | None = arg(None, "Comma-separated non-layer modules (e.g. embeddings) to also train in freeze tuning.")
+    freeze_trainable_layers: int = arg(
+        2, "Number of layers left trainable in freeze tuning (positive = last n, negative = first n)."
+    )
+    freeze_trainable_modules: list[str] = arg(
+        None,
+        "Comma-separated module names inside layers to train in freeze tuning ('all' for every module).",
+        factory=lambda: ["all"],
+    )
+    freeze_extra_modules: list[str] | None = arg(
+        None, "Comma-separated non-layer modules (e.g. embeddings) to also train in freeze tuning."
+    )
     # --- Lora ---
-    additional_target: list[str] | None = arg(None, "Comma-separated extra modules trained fully and saved alongside the adapter.")
+    additional_target: list[str] | None = arg(
+        None, "Comma-separated extra modules trained fully and saved alongside the adapter."
+    )
     lora_alpha: int | None = arg(None, "LoRA scaling factor; defaults to twice lora_rank.")
     lora_dropout: float = arg(0.0, "Dropout applied inside LoRA branches.")
     lora_rank: int = arg(8, "Rank of the LoRA decomposition.")
-    lora_target: list[str] = arg(None, "Comma-separated modules that receive LoRA ('all' = every linear layer).", factory=lambda: ['all'])
+    lora_target: list[str] = arg(
+        None, "Comma-separated modules that receive LoRA ('all' = every linear layer).", factory=lambda: ["all"]
+    )
     loraplus_lr_ratio: float | None = arg(None, "LoRA+ ratio between B-matrix and A-matrix learning rates.")
     loraplus_lr_embedding: float = arg(1e-06, "LoRA+ learning rate for embedding LoRA weights.")
     use_rslora: bool = arg(False, "Use rank-stabilised LoRA scaling.")
@@ -31,17 +43,23 @@ class FinetuningArguments:
     pissa_init: bool = arg(False, "Initialise LoRA with PiSSA principal components.")
     pissa_iter: int = arg(16, "Fast-SVD iterations for PiSSA init (-1 disables).")
     pissa_convert: bool = arg(False, "Convert a PiSSA adapter back to a standard LoRA adapter on save.")
-    create_new_adapter: bool = arg(False, "Start a fresh randomly initialised adapter instead of continuing a loaded one.")
+    create_new_adapter: bool = arg(
+        False, "Start a fresh randomly initialised adapter instead of continuing a loaded one."
+    )
     # --- OFT ---
     module_dropout: float = arg(0.0, "Dropout rate for OFT modules.")
     oft_rank: int = arg(0, "Rank (number of blocks) for OFT.")
     oft_block_size: int = arg(32, "Block size used by OFT.")
-    oft_target: list[str] = arg(None, "Comma-separated modules that receive OFT ('all' = every linear layer).", factory=lambda: ['all'])
+    oft_target: list[str] = arg(
+        None, "Comma-separated modules that receive OFT ('all' = every linear layer).", factory=lambda: ["all"]
+    )
     # --- RLHF ---
     pref_beta: float = arg(0.1, "Beta (temperature) of the preference-optimisation loss.")
     pref_ftx: float = arg(0.0, "Weight of an added SFT loss term during preference training.")
     pref_bco_weight: float = arg(0.0, "Weight of the BCO (binary classifier) term in DPO training.")
-    pref_loss: Literal["sigmoid", "hinge", "ipo", "kto_pair", "orpo", "simpo"] = arg('sigmoid', "Preference loss variant.")
+    pref_loss: Literal["sigmoid", "hinge", "ipo", "kto_pair", "orpo", "simpo"] = arg(
+        "sigmoid", "Preference loss variant."
+    )
     dpo_label_smoothing: float = arg(0.0, "Label smoothing for robust/conservative DPO (0 to 0.5).")
     kto_chosen_weight: float = arg(1.0, "KTO weight on desirable examples.")
     kto_rejected_weight: float = arg(1.0, "KTO weight on undesirable examples.")
@@ -53,60 +71,96 @@ class FinetuningArguments:
     ppo_whiten_rewards: bool = arg(False, "Whiten rewards before advantage estimation in PPO.")
     ref_model: str | None = arg(None, "Reference model for DPO/PPO.")
     ref_model_adapters: str | None = arg(None, "Adapters to load onto the reference model.")
-    ref_model_quantization_bit: Literal[4, 8] | None = arg(None, "Bit width for quantising the reference model (4 or 8).")
+    ref_model_quantization_bit: Literal[4, 8] | None = arg(
+        None, "Bit width for quantising the reference model (4 or 8)."
+    )
     reward_model: str | None = arg(None, "Reward model used by PPO (required for stage ppo).")
     reward_model_adapters: str | None = arg(None, "Adapters to load onto the reward model.")
-    reward_model_quantization_bit: Literal[4, 8] | None = arg(None, "Bit width for quantising the reward model (4 or 8).")
-    reward_model_type: Literal["lora", "full", "api"] = arg('lora', "Kind of reward model for PPO: LoRA adapter, full model or remote API.")
+    reward_model_quantization_bit: Literal[4, 8] | None = arg(
+        None, "Bit width for quantising the reward model (4 or 8)."
+    )
+    reward_model_type: Literal["lora", "full", "api"] = arg(
+        "lora", "Kind of reward model for PPO: LoRA adapter, full model or remote API."
+    )
     ld_alpha: float | None = arg(None, "LD-DPO alpha weighting log-probs of verbose response tokens.")
     # --- Galore ---
-    use_galore: bool = arg(False, "Use GaLore gradient low-rank projection.", unsupported="the GaLore optimizer is not integrated")
-    galore_target: list[str] = arg(None, "Comma-separated modules GaLore applies to ('all' = every linear layer).", factory=lambda: ['all'])
+    use_galore: bool = arg(
+        False, "Use GaLore gradient low-rank projection.", unsupported="the GaLore optimizer is not integrated"
+    )
+    galore_target: list[str] = arg(
+        None, "Comma-separated modules GaLore applies to ('all' = every linear layer).", factory=lambda: ["all"]
+    )
     galore_rank: int = arg(16, "Rank that GaLore projects gradients down to.")
     galore_update_interval: int = arg(200, "Steps between GaLore projection refreshes.")
     galore_scale: float = arg(2.0, "Multiplier applied to GaLore's projected updates.")
-    galore_proj_type: Literal["std", "reverse_std", "right", "left", "full"] = arg('std', "GaLore projection variant.")
+    galore_proj_type: Literal["std", "reverse_std", "right", "left", "full"] = arg("std", "GaLore projection variant.")
     galore_layerwise: bool = arg(False, "Apply GaLore updates layer by layer to save memory.")
     # --- Apollo ---
     use_apollo: bool = arg(False, "Use the APOLLO optimiser.", unsupported="the APOLLO optimizer is not integrated")
-    apollo_target: list[str] = arg(None, "Comma-separated modules APOLLO applies to ('all' = every linear layer).", factory=lambda: ['all'])
+    apollo_target: list[str] = arg(
+        None, "Comma-separated modules APOLLO applies to ('all' = every linear layer).", factory=lambda: ["all"]
+    )
     apollo_rank: int = arg(16, "Rank that APOLLO projects gradients down to.")
     apollo_update_interval: int = arg(200, "Steps between APOLLO projection refreshes.")
     apollo_scale: float = arg(32.0, "Multiplier applied to APOLLO's scaled updates.")
-    apollo_proj: Literal["svd", "random"] = arg('random', "Low-rank projection algorithm for APOLLO.")
-    apollo_proj_type: Literal["std", "right", "left"] = arg('std', "APOLLO projection side/variant.")
-    apollo_scale_type: Literal["channel", "tensor"] = arg('channel', "Granularity of APOLLO scaling.")
+    apollo_proj: Literal["svd", "random"] = arg("random", "Low-rank projection algorithm for APOLLO.")
+    apollo_proj_type: Literal["std", "right", "left"] = arg("std", "APOLLO projection side/variant.")
+    apollo_scale_type: Literal["channel", "tensor"] = arg("channel", "Granularity of APOLLO scaling.")
     apollo_layerwise: bool = arg(False, "Apply APOLLO updates layer by layer to save memory.")
     apollo_scale_front: bool = arg(False, "Apply the norm-growth limiter before gradient scaling.")
     # --- BAdam ---
-    use_badam: bool = arg(False, "Use the BAdam block-coordinate optimiser.", unsupported="the BAdam optimizer is not integrated")
-    badam_mode: Literal["layer", "ratio"] = arg('layer', "BAdam partitioning: by layer blocks or by parameter ratio.")
+    use_badam: bool = arg(
+        False, "Use the BAdam block-coordinate optimiser.", unsupported="the BAdam optimizer is not integrated"
+    )
+    badam_mode: Literal["layer", "ratio"] = arg("layer", "BAdam partitioning: by layer blocks or by parameter ratio.")
     badam_start_block: int | None = arg(None, "Index of the block layer-wise BAdam updates first.")
-    badam_switch_mode: Literal["ascending", "descending", "random", "fixed"] | None = arg('ascending', "Order in which layer-wise BAdam switches blocks.")
+    badam_switch_mode: Literal["ascending", "descending", "random", "fixed"] | None = arg(
+        "ascending", "Order in which layer-wise BAdam switches blocks."
+    )
     badam_switch_interval: int | None = arg(50, "Steps between block switches (-1 disables switching).")
     badam_update_ratio: float = arg(0.05, "Fraction of parameters updated by ratio-wise BAdam.")
-    badam_mask_mode: Literal["adjacent", "scatter"] = arg('adjacent', "Whether ratio-wise BAdam selects adjacent or scattered parameters.")
+    badam_mask_mode: Literal["adjacent", "scatter"] = arg(
+        "adjacent", "Whether ratio-wise BAdam selects adjacent or scattered parameters."
+    )
     badam_verbose: Literal[0, 1, 2] = arg(0, "BAdam logging verbosity (0, 1 or 2).")
     # --- SwanLab ---
     use_swanlab: bool = arg(False, "Log the run to SwanLab.")
-    swanlab_project: str | None = arg('llamafactory', "SwanLab project name.")
+    swanlab_project: str | None = arg("llamafactory", "SwanLab project name.")
     swanlab_workspace: str | None = arg(None, "SwanLab workspace.")
     swanlab_run_name: str | None = arg(None, "SwanLab experiment name.")
-    swanlab_mode: Literal["cloud", "local"] = arg('cloud', "SwanLab logging mode (cloud or local).")
+    swanlab_mode: Literal["cloud", "local"] = arg("cloud", "SwanLab logging mode (cloud or local).")
     swanlab_api_key: str | None = arg(None, "SwanLab API key.")
     swanlab_logdir: str | None = arg(None, "Folder where SwanLab keeps its logs.")
     swanlab_lark_webhook_url: str | None = arg(None, "Lark (Feishu) webhook for SwanLab notifications.")
     swanlab_lark_secret: str | None = arg(None, "Secret for the Lark (Feishu) webhook.")
     # --- Finetuning ---
     pure_bf16: bool = arg(False, "Train entirely in bfloat16 without automatic mixed precision.")
-    stage: Literal["pt", "sft", "rm", "ppo", "dpo", "kto"] = arg('sft', "Training stage: pretraining, SFT, reward modelling, PPO, DPO or KTO.")
-    finetuning_type: Literal["lora", "oft", "freeze", "full"] = arg('lora', "Parameter-update method: LoRA, OFT, freeze (partial) or full.")
-    use_llama_pro: bool = arg(False, "Train only the expanded blocks (LLaMA Pro).", unsupported="LLaMA Pro block expansion is not implemented")
-    use_adam_mini: bool = arg(False, "Use the Adam-mini optimiser.", unsupported="the Adam-mini optimizer is not integrated")
-    use_hyper_parallel: bool = arg(False, "Use the HyperParallel FSDP/TP backend (full-parameter SFT only).", unsupported="the HyperParallel backend is not integrated; use DeepSpeed or FSDP")
-    hyper_parallel_args: str | None = arg(None, "JSON file with HyperParallel strategy settings.", unsupported="the HyperParallel backend is not integrated; use DeepSpeed or FSDP")
+    stage: Literal["pt", "sft", "rm", "ppo", "dpo", "kto"] = arg(
+        "sft", "Training stage: pretraining, SFT, reward modelling, PPO, DPO or KTO."
+    )
+    finetuning_type: Literal["lora", "oft", "freeze", "full"] = arg(
+        "lora", "Parameter-update method: LoRA, OFT, freeze (partial) or full."
+    )
+    use_llama_pro: bool = arg(
+        False, "Train only the expanded blocks (LLaMA Pro).", unsupported="LLaMA Pro block expansion is not implemented"
+    )
+    use_adam_mini: bool = arg(
+        False, "Use the Adam-mini optimiser.", unsupported="the Adam-mini optimizer is not integrated"
+    )
+    use_hyper_parallel: bool = arg(
+        False,
+        "Use the HyperParallel FSDP/TP backend (full-parameter SFT only).",
+        unsupported="the HyperParallel backend is not integrated; use DeepSpeed or FSDP",
+    )
+    hyper_parallel_args: str | None = arg(
+        None,
+        "JSON file with HyperParallel strategy settings.",
+        unsupported="the HyperParallel backend is not integrated; use DeepSpeed or FSDP",
+    )
     use_muon: bool = arg(False, "Use the Muon optimiser.", unsupported="the Muon optimizer is not integrated")
-    use_dft_loss: bool = arg(False, "Use the DFT (dynamic fine-tuning) loss.", unsupported="the DFT loss is not implemented")
+    use_dft_loss: bool = arg(
+        False, "Use the DFT (dynamic fine-tuning) loss.", unsupported="the DFT loss is not implemented"
+    )
     use_asft_loss: bool = arg(False, "Use the ASFT loss.", unsupported="the ASFT loss is not implemented")
     asft_alpha: float = arg(0.1, "Exponent controlling ASFT's adaptive weighting.")
     use_eaft_loss: bool = arg(False, "Use the EAFT loss.", unsupported="the EAFT loss is not implemented")
@@ -116,6 +170,10 @@ class FinetuningArguments:
     freeze_language_model: bool = arg(False, "Keep the language backbone frozen in multimodal training.")
     compute_accuracy: bool = arg(False, "Report token-level accuracy during evaluation.")
     disable_shuffling: bool = arg(False, "Do not shuffle the training data.")
-    early_stopping_steps: int | None = arg(None, "Stop if metric_for_best_model has not improved for this many evaluations.")
+    early_stopping_steps: int | None = arg(
+        None, "Stop if metric_for_best_model has not improved for this many evaluations."
+    )
     plot_loss: bool = arg(False, "Save loss-curve plots after training.")
-    include_effective_tokens_per_second: bool = arg(False, "Report throughput in effective (non-pad) tokens per second.")
+    include_effective_tokens_per_second: bool = arg(
+        False, "Report throughput in effective (non-pad) tokens per second."
+    )

@@ -7,7 +7,6 @@ strings are accepted wherever a list is expected. The help texts are what `-h` a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from .fields import arg
 

@@ -16,24 +16,53 @@ from .fields import arg
 class ModelArguments:
     # --- BaseModel ---
     model_name_or_path: str | None = arg(None, "Hub id or local directory of the base model to load (mandatory).")
-    adapter_name_or_path: list[str] | None = arg(None, "One or more adapter checkpoints (comma-separated) to load on top of the base model.")
+    adapter_name_or_path: list[str] | None = arg(
+        None, "One or more adapter checkpoints (comma-separated) to load on top of the base model."
+    )
     adapter_folder: str | None = arg(None, "Directory from which adapter weights are read.")
     cache_dir: str | None = arg(None, "Directory used to cache downloaded models.")
     use_fast_tokenizer: bool = arg(True, "Prefer the Rust-backed fast tokenizer implementation.")
     resize_vocab: bool = arg(False, "Grow the tokenizer vocabulary and embedding matrices to fit added tokens.")
     split_special_tokens: bool = arg(False, "Let the tokenizer break special tokens into ordinary pieces.")
-    add_tokens: list[str] | None = arg(None, "Comma-separated ordinary (non-special) tokens to append to the tokenizer.")
+    add_tokens: list[str] | None = arg(
+        None, "Comma-separated ordinary (non-special) tokens to append to the tokenizer."
+    )
     add_special_tokens: list[str] | None = arg(None, "Comma-separated special tokens to append to the tokenizer.")
-    new_special_tokens_config: str | None = arg(None, "Path to a YAML mapping of new special tokens to text descriptions used for their initialisation; overrides add_special_tokens.")
-    init_special_tokens: Literal["noise_init", "desc_init", "desc_init_w_noise"] = arg('noise_init', "How embeddings of newly added special tokens are initialised.")
-    model_revision: str = arg('main', "Branch, tag or commit of the model repository to fetch.")
+    new_special_tokens_config: str | None = arg(
+        None,
+        "Path to a YAML mapping of new special tokens to text descriptions used for their initialisation; overrides add_special_tokens.",
+    )
+    init_special_tokens: Literal["noise_init", "desc_init", "desc_init_w_noise"] = arg(
+        "noise_init", "How embeddings of newly added special tokens are initialised."
+    )
+    model_revision: str = arg("main", "Branch, tag or commit of the model repository to fetch.")
     low_cpu_mem_usage: bool = arg(True, "Load weights in a way that keeps peak host memory low.")
-    rope_scaling: Literal["linear", "dynamic", "yarn", "llama3"] | None = arg(None, "RoPE scaling scheme used to stretch the context window.")
-    flash_attn: Literal["auto", "disabled", "sdpa", "fa2", "fa3"] = arg('auto', "Attention kernel implementation to request.")
-    shift_attn: bool = arg(False, "Turn on LongLoRA's shifted sparse attention.", unsupported="LongLoRA's shifted sparse attention is not implemented; use rope_scaling for longer contexts")
-    mixture_of_depths: Literal["convert", "load"] | None = arg(None, "Convert the model to, or load it as, a mixture-of-depths model.", unsupported="mixture-of-depths conversion is not implemented")
-    use_unsloth: bool = arg(False, "Use Unsloth's patched kernels for LoRA training.", unsupported="Unsloth is not integrated; use flash_attn and gradient checkpointing instead")
-    use_unsloth_gc: bool = arg(False, "Use Unsloth-style activation checkpointing (works without Unsloth installed).", unsupported="Unsloth's checkpointing is not integrated; the standard gradient checkpointing is on by default")
+    rope_scaling: Literal["linear", "dynamic", "yarn", "llama3"] | None = arg(
+        None, "RoPE scaling scheme used to stretch the context window."
+    )
+    flash_attn: Literal["auto", "disabled", "sdpa", "fa2", "fa3"] = arg(
+        "auto", "Attention kernel implementation to request."
+    )
+    shift_attn: bool = arg(
+        False,
+        "Turn on LongLoRA's shifted sparse attention.",
+        unsupported="LongLoRA's shifted sparse attention is not implemented; use rope_scaling for longer contexts",
+    )
+    mixture_of_depths: Literal["convert", "load"] | None = arg(
+        None,
+        "Convert the model to, or load it as, a mixture-of-depths model.",
+        unsupported="mixture-of-depths conversion is not implemented",
+    )
+    use_unsloth: bool = arg(
+        False,
+        "Use Unsloth's patched kernels for LoRA training.",
+        unsupported="Unsloth is not integrated; use flash_attn and gradient checkpointing instead",
+    )
+    use_unsloth_gc: bool = arg(
+        False,
+        "Use Unsloth-style activation checkpointing (works without Unsloth installed).",
+        unsupported="Unsloth's checkpointing is not integrated; the standard gradient checkpointing is on by default",
+    )
     enable_liger_kernel: bool = arg(False, "Swap in Liger fused kernels.")
     moe_aux_loss_coef: float | None = arg(None, "Weight of the router load-balancing loss for MoE models.")
     disable_gradient_checkpointing: bool = arg(False, "Turn activation (gradient) checkpointing off.")
@@ -41,22 +70,36 @@ class ModelArguments:
     upcast_layernorm: bool = arg(False, "Keep layer-norm weights in float32.")
     upcast_lmhead_output: bool = arg(False, "Cast the LM head output logits to float32.")
     train_from_scratch: bool = arg(False, "Start from randomly initialised weights instead of pretrained ones.")
-    infer_backend: Literal["huggingface", "vllm", "sglang"] = arg('huggingface', "Engine used for chat/API/web inference.")
-    offload_folder: str = arg('offload', "Directory for weights offloaded to disk during loading.")
+    infer_backend: Literal["huggingface", "vllm", "sglang"] = arg(
+        "huggingface", "Engine used for chat/API/web inference."
+    )
+    offload_folder: str = arg("offload", "Directory for weights offloaded to disk during loading.")
     use_kv_cache: bool = arg(True, "Reuse the key/value cache while generating.")
-    use_v1_kernels: bool | None = arg(False, "Enable the high-performance kernels from the v1 code path during training.", unsupported="LLaMA-Factory's v1 kernels are not part of TuneFactory")
-    infer_dtype: Literal["auto", "float16", "bfloat16", "float32"] = arg('auto', "Numeric dtype of weights/activations at inference time.")
+    use_v1_kernels: bool | None = arg(
+        False,
+        "Enable the high-performance kernels from the v1 code path during training.",
+        unsupported="LLaMA-Factory's v1 kernels are not part of TuneFactory",
+    )
+    infer_dtype: Literal["auto", "float16", "bfloat16", "float32"] = arg(
+        "auto", "Numeric dtype of weights/activations at inference time."
+    )
     hf_hub_token: str | None = arg(None, "Access token for the Hugging Face Hub.")
     ms_hub_token: str | None = arg(None, "Access token for ModelScope.")
     om_hub_token: str | None = arg(None, "Access token for the Modelers hub.")
     print_param_status: bool = arg(False, "Debug aid: print dtype/device/trainability of every parameter.")
     trust_remote_code: bool = arg(False, "Allow executing custom modelling/dataset code shipped with hub repositories.")
     # --- Quantization ---
-    quantization_method: Literal["bnb", "gptq", "awq", "aqlm", "quanto", "eetq", "hqq", "mxfp4", "fp8"] = arg('bnb', "Backend used for on-the-fly quantisation of the model.")
+    quantization_method: Literal["bnb", "gptq", "awq", "aqlm", "quanto", "eetq", "hqq", "mxfp4", "fp8"] = arg(
+        "bnb", "Backend used for on-the-fly quantisation of the model."
+    )
     quantization_bit: int | None = arg(None, "Bit width for on-the-fly quantisation (unset means no quantisation).")
-    quantization_type: Literal["fp4", "nf4"] = arg('nf4', "4-bit data format for bitsandbytes (float4 or normal-float4).")
+    quantization_type: Literal["fp4", "nf4"] = arg(
+        "nf4", "4-bit data format for bitsandbytes (float4 or normal-float4)."
+    )
     double_quantization: bool = arg(True, "Also quantise the quantisation constants (bitsandbytes 4-bit).")
-    quantization_device_map: Literal["auto"] | None = arg(None, "Device map for running a 4-bit model (only 'auto'); inference only.")
+    quantization_device_map: Literal["auto"] | None = arg(
+        None, "Device map for running a 4-bit model (only 'auto'); inference only."
+    )
     # --- Processor ---
     image_max_pixels: int = arg(589824, "Upper bound on pixels per input image (larger images are downscaled).")
     image_min_pixels: int = arg(1024, "Lower bound on pixels per input image (smaller images are upscaled).")
@@ -71,7 +114,7 @@ class ModelArguments:
     # --- Export ---
     export_dir: str | None = arg(None, "Destination directory for the exported/merged model.")
     export_size: int = arg(5, "Maximum shard size of exported weight files, in GB.")
-    export_device: Literal["cpu", "auto"] = arg('cpu', "Device on which the export/merge runs.")
+    export_device: Literal["cpu", "auto"] = arg("cpu", "Device on which the export/merge runs.")
     export_quantization_bit: int | None = arg(None, "Bit width for quantising the model during export (GPTQ).")
     export_quantization_dataset: str | None = arg(None, "Calibration dataset path/name for export-time quantisation.")
     export_quantization_nsamples: int = arg(128, "Number of calibration samples for export-time quantisation.")
@@ -89,11 +132,31 @@ class ModelArguments:
     sglang_mem_fraction: float = arg(0.7, "Fraction of GPU memory SGLang may use.")
     sglang_tp_size: int = arg(-1, "Tensor-parallel degree for SGLang (-1 means pick automatically).")
     sglang_config: dict | str | None = arg(None, "Extra SGLang engine options, as a dict or a JSON string.")
-    sglang_lora_backend: Literal["triton", "flashinfer"] = arg('triton', "GEMM backend SGLang uses for LoRA modules.")
+    sglang_lora_backend: Literal["triton", "flashinfer"] = arg("triton", "GEMM backend SGLang uses for LoRA modules.")
     # --- KTransformers ---
-    use_kt: bool = arg(False, "Train MoE models with the KTransformers CPU/AMX expert backend.", unsupported="KTransformers is not integrated")
-    kt_weight_path: str | None = arg(None, "Directory of pre-quantised INT8 expert weights for KTransformers.", unsupported="KTransformers is not integrated")
-    kt_expert_checkpoint_path: str | None = arg(None, "Expert checkpoint (safetensors) to convert online for KTransformers.", unsupported="KTransformers is not integrated")
-    kt_use_lora_experts: bool | None = arg(None, "Place LoRA experts on the GPU side in KTransformers training.", unsupported="KTransformers is not integrated")
-    kt_lora_expert_num: int | None = arg(None, "How many GPU-side LoRA experts to create.", unsupported="KTransformers is not integrated")
-    kt_lora_expert_intermediate_size: int | None = arg(None, "FFN width used for the GPU-side LoRA experts.", unsupported="KTransformers is not integrated")
+    use_kt: bool = arg(
+        False,
+        "Train MoE models with the KTransformers CPU/AMX expert backend.",
+        unsupported="KTransformers is not integrated",
+    )
+    kt_weight_path: str | None = arg(
+        None,
+        "Directory of pre-quantised INT8 expert weights for KTransformers.",
+        unsupported="KTransformers is not integrated",
+    )
+    kt_expert_checkpoint_path: str | None = arg(
+        None,
+        "Expert checkpoint (safetensors) to convert online for KTransformers.",
+        unsupported="KTransformers is not integrated",
+    )
+    kt_use_lora_experts: bool | None = arg(
+        None,
+        "Place LoRA experts on the GPU side in KTransformers training.",
+        unsupported="KTransformers is not integrated",
+    )
+    kt_lora_expert_num: int | None = arg(
+        None, "How many GPU-side LoRA experts to create.", unsupported="KTransformers is not integrated"
+    )
+    kt_lora_expert_intermediate_size: int | None = arg(
+        None, "FFN width used for the GPU-side LoRA experts.", unsupported="KTransformers is not integrated"
+    )

@@ -39,15 +39,78 @@ Row = dict[str, Any]
 # ---------------------------------------------------------------------------
 
 WORDS = (
-    "garden", "window", "planet", "river", "candle", "pencil", "mountain", "blanket",
-    "rocket", "harbor", "lantern", "meadow", "orchard", "puzzle", "thunder", "violin",
-    "whisper", "yellow", "zebra", "anchor", "biscuit", "compass", "dolphin", "engine",
-    "feather", "glacier", "horizon", "island", "jungle", "kettle", "library", "marble",
-    "notebook", "octopus", "pepper", "quartz", "rainbow", "saddle", "tunnel", "umbrella",
-    "velvet", "walnut", "balcony", "cactus", "diamond", "falcon", "giraffe", "helmet",
-    "igloo", "jacket", "kitten", "lemon", "magnet", "napkin", "oyster", "parrot",
-    "rabbit", "spider", "tomato", "trumpet", "volcano", "wizard", "bridge", "castle",
-    "forest", "market", "silver", "winter", "basket", "button", "canyon", "desert",
+    "garden",
+    "window",
+    "planet",
+    "river",
+    "candle",
+    "pencil",
+    "mountain",
+    "blanket",
+    "rocket",
+    "harbor",
+    "lantern",
+    "meadow",
+    "orchard",
+    "puzzle",
+    "thunder",
+    "violin",
+    "whisper",
+    "yellow",
+    "zebra",
+    "anchor",
+    "biscuit",
+    "compass",
+    "dolphin",
+    "engine",
+    "feather",
+    "glacier",
+    "horizon",
+    "island",
+    "jungle",
+    "kettle",
+    "library",
+    "marble",
+    "notebook",
+    "octopus",
+    "pepper",
+    "quartz",
+    "rainbow",
+    "saddle",
+    "tunnel",
+    "umbrella",
+    "velvet",
+    "walnut",
+    "balcony",
+    "cactus",
+    "diamond",
+    "falcon",
+    "giraffe",
+    "helmet",
+    "igloo",
+    "jacket",
+    "kitten",
+    "lemon",
+    "magnet",
+    "napkin",
+    "oyster",
+    "parrot",
+    "rabbit",
+    "spider",
+    "tomato",
+    "trumpet",
+    "volcano",
+    "wizard",
+    "bridge",
+    "castle",
+    "forest",
+    "market",
+    "silver",
+    "winter",
+    "basket",
+    "button",
+    "canyon",
+    "desert",
 )
 
 SENTENCES = (
@@ -85,19 +148,39 @@ SENTENCES = (
 
 # (term, definition, school subject)
 DEFINITIONS = (
-    ("photosynthesis", "the process by which green plants use sunlight, water and carbon dioxide to make their own food and release oxygen.", "biology"),
+    (
+        "photosynthesis",
+        "the process by which green plants use sunlight, water and carbon dioxide to make their own food and release oxygen.",
+        "biology",
+    ),
     ("evaporation", "the change of a liquid into a gas, usually when it is warmed.", "physics"),
-    ("gravity", "the force that pulls objects toward each other, such as the pull that keeps us on the ground.", "physics"),
+    (
+        "gravity",
+        "the force that pulls objects toward each other, such as the pull that keeps us on the ground.",
+        "physics",
+    ),
     ("algorithm", "a finite list of precise steps for solving a problem or completing a task.", "computing"),
     ("democracy", "a system of government in which citizens choose their leaders by voting.", "civics"),
-    ("ecosystem", "a community of living things interacting with each other and with their physical surroundings.", "biology"),
-    ("metaphor", "a figure of speech that describes something by saying it is something else, as in 'time is a thief'.", "language"),
+    (
+        "ecosystem",
+        "a community of living things interacting with each other and with their physical surroundings.",
+        "biology",
+    ),
+    (
+        "metaphor",
+        "a figure of speech that describes something by saying it is something else, as in 'time is a thief'.",
+        "language",
+    ),
     ("fraction", "a number that represents part of a whole, written as one number over another.", "mathematics"),
     ("habitat", "the natural home or environment of an animal, plant or other organism.", "biology"),
     ("inflation", "a general rise in prices over time, which reduces what a unit of money can buy.", "economics"),
     ("molecule", "a group of two or more atoms held together by chemical bonds.", "chemistry"),
     ("orbit", "the curved path that an object follows around a star, planet or moon.", "physics"),
-    ("peninsula", "a piece of land almost surrounded by water but joined to a larger landmass on one side.", "geography"),
+    (
+        "peninsula",
+        "a piece of land almost surrounded by water but joined to a larger landmass on one side.",
+        "geography",
+    ),
     ("variable", "a named storage location in a program whose value can change while the program runs.", "computing"),
     ("compiler", "a program that translates source code into machine code that a computer can run.", "computing"),
     ("erosion", "the gradual wearing away of rock or soil by wind, water or ice.", "geography"),
@@ -124,77 +207,180 @@ DEFINITIONS = (
 )
 
 CAPITALS = (
-    ("France", "Paris"), ("Japan", "Tokyo"), ("Canada", "Ottawa"), ("Australia", "Canberra"),
-    ("Brazil", "Brasília"), ("Egypt", "Cairo"), ("Kenya", "Nairobi"), ("India", "New Delhi"),
-    ("Germany", "Berlin"), ("Italy", "Rome"), ("Spain", "Madrid"), ("Mexico", "Mexico City"),
-    ("Argentina", "Buenos Aires"), ("Norway", "Oslo"), ("Sweden", "Stockholm"),
-    ("Finland", "Helsinki"), ("Poland", "Warsaw"), ("Portugal", "Lisbon"), ("Greece", "Athens"),
-    ("Turkey", "Ankara"), ("China", "Beijing"), ("South Korea", "Seoul"), ("Thailand", "Bangkok"),
-    ("Vietnam", "Hanoi"), ("Indonesia", "Jakarta"), ("Peru", "Lima"), ("Chile", "Santiago"),
-    ("Colombia", "Bogotá"), ("Nigeria", "Abuja"), ("Morocco", "Rabat"), ("Ireland", "Dublin"),
-    ("Austria", "Vienna"), ("Netherlands", "Amsterdam"), ("New Zealand", "Wellington"),
-    ("Switzerland", "Bern"), ("Ghana", "Accra"),
+    ("France", "Paris"),
+    ("Japan", "Tokyo"),
+    ("Canada", "Ottawa"),
+    ("Australia", "Canberra"),
+    ("Brazil", "Brasília"),
+    ("Egypt", "Cairo"),
+    ("Kenya", "Nairobi"),
+    ("India", "New Delhi"),
+    ("Germany", "Berlin"),
+    ("Italy", "Rome"),
+    ("Spain", "Madrid"),
+    ("Mexico", "Mexico City"),
+    ("Argentina", "Buenos Aires"),
+    ("Norway", "Oslo"),
+    ("Sweden", "Stockholm"),
+    ("Finland", "Helsinki"),
+    ("Poland", "Warsaw"),
+    ("Portugal", "Lisbon"),
+    ("Greece", "Athens"),
+    ("Turkey", "Ankara"),
+    ("China", "Beijing"),
+    ("South Korea", "Seoul"),
+    ("Thailand", "Bangkok"),
+    ("Vietnam", "Hanoi"),
+    ("Indonesia", "Jakarta"),
+    ("Peru", "Lima"),
+    ("Chile", "Santiago"),
+    ("Colombia", "Bogotá"),
+    ("Nigeria", "Abuja"),
+    ("Morocco", "Rabat"),
+    ("Ireland", "Dublin"),
+    ("Austria", "Vienna"),
+    ("Netherlands", "Amsterdam"),
+    ("New Zealand", "Wellington"),
+    ("Switzerland", "Bern"),
+    ("Ghana", "Accra"),
 )
 
 CAPITAL_OF = dict(CAPITALS)
 
 # (word, synonym, antonym)
 WORD_RELATIONS = (
-    ("happy", "joyful", "sad"), ("ancient", "old", "modern"), ("brave", "courageous", "cowardly"),
-    ("quick", "fast", "slow"), ("generous", "giving", "selfish"), ("bright", "shiny", "dim"),
-    ("difficult", "hard", "easy"), ("huge", "enormous", "tiny"), ("quiet", "silent", "noisy"),
-    ("begin", "start", "finish"), ("accept", "receive", "refuse"), ("wealthy", "rich", "poor"),
-    ("calm", "peaceful", "anxious"), ("expand", "grow", "shrink"), ("honest", "truthful", "deceitful"),
-    ("rare", "scarce", "common"), ("strong", "powerful", "weak"), ("clean", "spotless", "dirty"),
-    ("arrive", "reach", "depart"), ("fragile", "delicate", "sturdy"), ("polite", "courteous", "rude"),
-    ("simple", "plain", "complex"), ("ascend", "climb", "descend"), ("ample", "plentiful", "lacking"),
-    ("cheerful", "merry", "gloomy"), ("vacant", "empty", "occupied"),
+    ("happy", "joyful", "sad"),
+    ("ancient", "old", "modern"),
+    ("brave", "courageous", "cowardly"),
+    ("quick", "fast", "slow"),
+    ("generous", "giving", "selfish"),
+    ("bright", "shiny", "dim"),
+    ("difficult", "hard", "easy"),
+    ("huge", "enormous", "tiny"),
+    ("quiet", "silent", "noisy"),
+    ("begin", "start", "finish"),
+    ("accept", "receive", "refuse"),
+    ("wealthy", "rich", "poor"),
+    ("calm", "peaceful", "anxious"),
+    ("expand", "grow", "shrink"),
+    ("honest", "truthful", "deceitful"),
+    ("rare", "scarce", "common"),
+    ("strong", "powerful", "weak"),
+    ("clean", "spotless", "dirty"),
+    ("arrive", "reach", "depart"),
+    ("fragile", "delicate", "sturdy"),
+    ("polite", "courteous", "rude"),
+    ("simple", "plain", "complex"),
+    ("ascend", "climb", "descend"),
+    ("ample", "plentiful", "lacking"),
+    ("cheerful", "merry", "gloomy"),
+    ("vacant", "empty", "occupied"),
 )
 
 # (singular subject, plural subject)
 PLURAL_SUBJECTS = (
-    ("cat", "cats"), ("dog", "dogs"), ("child", "children"), ("mouse", "mice"), ("fox", "foxes"),
-    ("baby", "babies"), ("teacher", "teachers"), ("woman", "women"), ("man", "men"),
-    ("goose", "geese"), ("wolf", "wolves"), ("student", "students"), ("farmer", "farmers"),
-    ("puppy", "puppies"), ("person", "people"), ("nurse", "nurses"), ("pilot", "pilots"),
+    ("cat", "cats"),
+    ("dog", "dogs"),
+    ("child", "children"),
+    ("mouse", "mice"),
+    ("fox", "foxes"),
+    ("baby", "babies"),
+    ("teacher", "teachers"),
+    ("woman", "women"),
+    ("man", "men"),
+    ("goose", "geese"),
+    ("wolf", "wolves"),
+    ("student", "students"),
+    ("farmer", "farmers"),
+    ("puppy", "puppies"),
+    ("person", "people"),
+    ("nurse", "nurses"),
+    ("pilot", "pilots"),
 )
 
 # (third person singular, base form)
 VERB_FORMS = (
-    ("watches", "watch"), ("carries", "carry"), ("finds", "find"), ("follows", "follow"),
-    ("reaches", "reach"), ("chases", "chase"), ("notices", "notice"), ("pushes", "push"),
-    ("likes", "like"), ("has", "have"), ("misses", "miss"), ("passes", "pass"),
+    ("watches", "watch"),
+    ("carries", "carry"),
+    ("finds", "find"),
+    ("follows", "follow"),
+    ("reaches", "reach"),
+    ("chases", "chase"),
+    ("notices", "notice"),
+    ("pushes", "push"),
+    ("likes", "like"),
+    ("has", "have"),
+    ("misses", "miss"),
+    ("passes", "pass"),
 )
 
 SENTENCE_OBJECTS = ("ball", "door", "map", "window", "letter", "kite", "box", "garden", "bicycle", "basket", "lamp")
 
 # (animal, class, the class people most often confuse it with)
 ANIMAL_CLASSES = (
-    ("dolphin", "mammal", "fish"), ("bat", "mammal", "bird"), ("whale", "mammal", "fish"),
-    ("penguin", "bird", "mammal"), ("eagle", "bird", "mammal"), ("ostrich", "bird", "mammal"),
-    ("crocodile", "reptile", "amphibian"), ("turtle", "reptile", "amphibian"),
-    ("snake", "reptile", "amphibian"), ("lizard", "reptile", "amphibian"),
-    ("salmon", "fish", "amphibian"), ("shark", "fish", "mammal"), ("seahorse", "fish", "reptile"),
-    ("frog", "amphibian", "reptile"), ("salamander", "amphibian", "reptile"),
-    ("newt", "amphibian", "reptile"), ("toad", "amphibian", "reptile"), ("ant", "insect", "spider"),
-    ("bee", "insect", "bird"), ("beetle", "insect", "spider"), ("butterfly", "insect", "bird"),
-    ("owl", "bird", "mammal"), ("kangaroo", "mammal", "reptile"), ("platypus", "mammal", "bird"),
+    ("dolphin", "mammal", "fish"),
+    ("bat", "mammal", "bird"),
+    ("whale", "mammal", "fish"),
+    ("penguin", "bird", "mammal"),
+    ("eagle", "bird", "mammal"),
+    ("ostrich", "bird", "mammal"),
+    ("crocodile", "reptile", "amphibian"),
+    ("turtle", "reptile", "amphibian"),
+    ("snake", "reptile", "amphibian"),
+    ("lizard", "reptile", "amphibian"),
+    ("salmon", "fish", "amphibian"),
+    ("shark", "fish", "mammal"),
+    ("seahorse", "fish", "reptile"),
+    ("frog", "amphibian", "reptile"),
+    ("salamander", "amphibian", "reptile"),
+    ("newt", "amphibian", "reptile"),
+    ("toad", "amphibian", "reptile"),
+    ("ant", "insect", "spider"),
+    ("bee", "insect", "bird"),
+    ("beetle", "insect", "spider"),
+    ("butterfly", "insect", "bird"),
+    ("owl", "bird", "mammal"),
+    ("kangaroo", "mammal", "reptile"),
+    ("platypus", "mammal", "bird"),
 )
 
 ACRONYM_PHRASES = (
-    "central processing unit", "frequently asked questions", "as soon as possible",
-    "random access memory", "portable document format", "graphical user interface",
-    "do it yourself", "universal serial bus", "global positioning system",
-    "personal identification number", "light emitting diode", "unidentified flying object",
-    "very important person", "application programming interface", "read only memory",
-    "solid state drive", "artificial intelligence", "natural language processing",
-    "large language model", "search engine optimization",
+    "central processing unit",
+    "frequently asked questions",
+    "as soon as possible",
+    "random access memory",
+    "portable document format",
+    "graphical user interface",
+    "do it yourself",
+    "universal serial bus",
+    "global positioning system",
+    "personal identification number",
+    "light emitting diode",
+    "unidentified flying object",
+    "very important person",
+    "application programming interface",
+    "read only memory",
+    "solid state drive",
+    "artificial intelligence",
+    "natural language processing",
+    "large language model",
+    "search engine optimization",
 )
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 
 TIPS = {
@@ -271,9 +457,20 @@ TIPS = {
 }
 
 PEOPLE = (
-    ("Maya", "she"), ("Leo", "he"), ("Priya", "she"), ("Tom", "he"), ("Aisha", "she"),
-    ("Kenji", "he"), ("Sofia", "she"), ("Omar", "he"), ("Lena", "she"), ("Diego", "he"),
-    ("Nora", "she"), ("Sam", "he"), ("Ines", "she"), ("Tariq", "he"),
+    ("Maya", "she"),
+    ("Leo", "he"),
+    ("Priya", "she"),
+    ("Tom", "he"),
+    ("Aisha", "she"),
+    ("Kenji", "he"),
+    ("Sofia", "she"),
+    ("Omar", "he"),
+    ("Lena", "she"),
+    ("Diego", "he"),
+    ("Nora", "she"),
+    ("Sam", "he"),
+    ("Ines", "she"),
+    ("Tariq", "he"),
 )
 
 COUNTABLE_ITEMS = ("apples", "marbles", "stickers", "pencils", "cookies", "books", "stamps", "shells", "coins", "cards")
@@ -329,8 +526,26 @@ CONVERSIONS = (
 # ---------------------------------------------------------------------------
 
 _ONES = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
 )
 _TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 
@@ -441,14 +656,17 @@ def _task_unit_conversion(rng: random.Random) -> Example:
     conv = rng.choice(CONVERSIONS)
     value = rng.randint(conv.low, conv.high)
     result, slip = conv.convert(value), conv.mistake(value)
-    question = rng.choice((
-        "Convert {v} {f} to {t}.",
-        "How many {t} is {v} {f}?",
-        "What is {v} {f} in {t}?",
-    )).format(v=value, f=conv.from_unit, t=conv.to_unit)
+    question = rng.choice(
+        (
+            "Convert {v} {f} to {t}.",
+            "How many {t} is {v} {f}?",
+            "What is {v} {f} in {t}?",
+        )
+    ).format(v=value, f=conv.from_unit, t=conv.to_unit)
     answer = "{v} {f} {verb} {r} {t}."
     return Example(
-        question, "",
+        question,
+        "",
         answer.format(v=value, f=conv.from_unit, verb=_approx_word(result), r=_fmt(result), t=conv.to_unit),
         answer.format(v=value, f=conv.from_unit, verb=_approx_word(slip), r=_fmt(slip), t=conv.to_unit),
     )
@@ -457,23 +675,29 @@ def _task_unit_conversion(rng: random.Random) -> Example:
 def _task_word_length(rng: random.Random) -> Example:
     """Letter count; the slip is off by one."""
     word = rng.choice(WORDS)
-    question = rng.choice((
-        'How many letters are in the word "{w}"?',
-        'Count the letters in "{w}".',
-        'How long is the word "{w}", in letters?',
-    )).format(w=word)
+    question = rng.choice(
+        (
+            'How many letters are in the word "{w}"?',
+            'Count the letters in "{w}".',
+            'How long is the word "{w}", in letters?',
+        )
+    ).format(w=word)
     n = len(word)
-    return Example(question, "", f'The word "{word}" has {n} letters.', f'The word "{word}" has {n + rng.choice((-1, 1))} letters.')
+    return Example(
+        question, "", f'The word "{word}" has {n} letters.', f'The word "{word}" has {n + rng.choice((-1, 1))} letters.'
+    )
 
 
 def _task_reverse_word(rng: random.Random) -> Example:
     """Word reversal; the slip swaps two letters or forgets to reverse."""
     word = rng.choice(WORDS)
-    instruction = rng.choice((
-        "Reverse the letters of the word below.",
-        "Write the following word backwards.",
-        "Spell this word in reverse order.",
-    ))
+    instruction = rng.choice(
+        (
+            "Reverse the letters of the word below.",
+            "Write the following word backwards.",
+            "Spell this word in reverse order.",
+        )
+    )
     reversed_word = word[::-1]
     wrong = word if rng.random() < 0.25 else "".join(_swap_adjacent(rng, list(reversed_word)))
     return Example(instruction, word, reversed_word, wrong)
@@ -482,10 +706,12 @@ def _task_reverse_word(rng: random.Random) -> Example:
 def _task_uppercase(rng: random.Random) -> Example:
     """Upper-casing; the slip stops two words early."""
     sentence = rng.choice(SENTENCES)
-    instruction = rng.choice((
-        "Convert the following sentence to upper case.",
-        "Rewrite this sentence using only capital letters.",
-    ))
+    instruction = rng.choice(
+        (
+            "Convert the following sentence to upper case.",
+            "Rewrite this sentence using only capital letters.",
+        )
+    )
     words = sentence.split()
     half_done = " ".join([w.upper() for w in words[:-2]] + words[-2:])
     return Example(instruction, sentence, sentence.upper(), half_done)
@@ -496,7 +722,8 @@ def _task_sort_numbers(rng: random.Random) -> Example:
     numbers = rng.sample(range(1, 100), rng.randint(4, 8))
     descending = rng.random() < 0.35
     instruction = (
-        "Sort these numbers from largest to smallest." if descending
+        "Sort these numbers from largest to smallest."
+        if descending
         else rng.choice(("Sort these numbers from smallest to largest.", "Put these numbers in ascending order."))
     )
     ordered = sorted(numbers, reverse=descending)
@@ -511,13 +738,16 @@ def _task_sort_numbers(rng: random.Random) -> Example:
 def _task_define(rng: random.Random) -> Example:
     """Definition lookup; the slip gives another term's definition."""
     (term, definition, _), (_, other_definition, _) = rng.sample(DEFINITIONS, 2)
-    question = rng.choice((
-        'What does "{t}" mean?',
-        'Define the term "{t}" in one sentence.',
-        'Explain what "{t}" means.',
-    )).format(t=term)
+    question = rng.choice(
+        (
+            'What does "{t}" mean?',
+            'Define the term "{t}" in one sentence.',
+            'Explain what "{t}" means.',
+        )
+    ).format(t=term)
     return Example(
-        question, "",
+        question,
+        "",
         f'The term "{term}" refers to {definition}',
         f'The term "{term}" refers to {other_definition}',
     )
@@ -528,10 +758,12 @@ def _task_pluralize(rng: random.Random) -> Example:
     singular, plural = rng.choice(PLURAL_SUBJECTS)
     verb_s, verb = rng.choice(VERB_FORMS)
     obj = rng.choice(SENTENCE_OBJECTS)
-    instruction = rng.choice((
-        "Rewrite the sentence so that its subject is plural.",
-        "Change the subject of this sentence to the plural and fix the verb to match.",
-    ))
+    instruction = rng.choice(
+        (
+            "Rewrite the sentence so that its subject is plural.",
+            "Change the subject of this sentence to the plural and fix the verb to match.",
+        )
+    )
     return Example(
         instruction,
         f"The {singular} {verb_s} the {obj}.",
@@ -544,10 +776,12 @@ def _task_count_vowels(rng: random.Random) -> Example:
     """Vowel count; the slip is off by one."""
     word = rng.choice(WORDS)
     n = _count_vowels(word)
-    question = rng.choice((
-        'How many vowels (a, e, i, o, u) are in the word "{w}"?',
-        'Count the vowels a, e, i, o and u in "{w}".',
-    )).format(w=word)
+    question = rng.choice(
+        (
+            'How many vowels (a, e, i, o, u) are in the word "{w}"?',
+            'Count the vowels a, e, i, o and u in "{w}".',
+        )
+    ).format(w=word)
     wrong_n = n - 1 if n > 1 and rng.random() < 0.5 else n + 1
     return Example(question, "", f'The word "{word}" has {n} vowels.', f'The word "{word}" has {wrong_n} vowels.')
 
@@ -559,7 +793,9 @@ def _task_word_problem(rng: random.Random) -> Example:
     kind = rng.choice(("add", "subtract", "multiply"))
     if kind == "add":
         a, b = rng.randint(2, 40), rng.randint(2, 40)
-        question = f"{name} has {a} {items}. {pronoun.capitalize()} gets {b} more. How many {items} does {name} have now?"
+        question = (
+            f"{name} has {a} {items}. {pronoun.capitalize()} gets {b} more. How many {items} does {name} have now?"
+        )
         right, wrong = a + b, a + b + rng.choice((-10, -1, 1, 10))
         template = f"{name} now has {{n}} {items}."
     elif kind == "subtract":
@@ -602,9 +838,12 @@ def _task_list_stats(rng: random.Random) -> Example:
 def _task_capital(rng: random.Random) -> Example:
     """Capital city; the slip names another country's capital."""
     (country, capital), (_, other_capital) = rng.sample(CAPITALS, 2)
-    question = rng.choice(("What is the capital of {c}?", "Name the capital city of {c}.", "Which city is the capital of {c}?"))
+    question = rng.choice(
+        ("What is the capital of {c}?", "Name the capital city of {c}.", "Which city is the capital of {c}?")
+    )
     return Example(
-        question.format(c=country), "",
+        question.format(c=country),
+        "",
         f"The capital of {country} is {capital}.",
         f"The capital of {country} is {other_capital}.",
     )
@@ -630,11 +869,16 @@ def _task_number_property(rng: random.Random) -> Example:
         smallest = next((d for d in range(2, n) if n % d == 0), None)
         prime_text = f"Yes. {n} is prime because its only divisors are 1 and {n}."
         if smallest is None:
-            return Example(question, "", prime_text, f"No. {n} is not prime because it is divisible by {rng.choice((3, 7))}.")
+            return Example(
+                question, "", prime_text, f"No. {n} is not prime because it is divisible by {rng.choice((3, 7))}."
+            )
         composite_text = f"No. {n} is not prime because {n} = {smallest} x {n // smallest}."
         return Example(question, "", composite_text, prime_text)
     even = n % 2 == 0
-    texts = (f"{n} is even because it divides evenly by 2.", f"{n} is odd because it leaves a remainder of 1 when divided by 2.")
+    texts = (
+        f"{n} is even because it divides evenly by 2.",
+        f"{n} is odd because it leaves a remainder of 1 when divided by 2.",
+    )
     right, wrong = texts if even else texts[::-1]
     return Example(f"Is {n} even or odd?", "", right, wrong)
 
@@ -652,7 +896,9 @@ def _task_count_words(rng: random.Random) -> Example:
     sentence = rng.choice(SENTENCES)
     n = len(sentence.split())
     instruction = rng.choice(("How many words are in this sentence?", "Count the words in the sentence below."))
-    return Example(instruction, sentence, f"The sentence has {n} words.", f"The sentence has {n + rng.choice((-1, 1))} words.")
+    return Example(
+        instruction, sentence, f"The sentence has {n} words.", f"The sentence has {n + rng.choice((-1, 1))} words."
+    )
 
 
 def _task_acronym(rng: random.Random) -> Example:
@@ -690,7 +936,8 @@ def _task_minutes_to_hours(rng: random.Random) -> Example:
         slip_hours, slip_rest = hours + 1, rest
     template = f"{minutes} minutes is {{h}} and {{m}}."
     return Example(
-        f"Convert {minutes} minutes to hours and minutes.", "",
+        f"Convert {minutes} minutes to hours and minutes.",
+        "",
         template.format(h=_plural(hours, "hour"), m=_plural(rest, "minute")),
         template.format(h=_plural(slip_hours, "hour"), m=_plural(slip_rest, "minute")),
     )
@@ -701,7 +948,8 @@ def _task_number_words(rng: random.Random) -> Example:
     n = rng.randint(11, 999)
     wrong_n = n + rng.choice((-10, -1, 1, 10))
     return Example(
-        rng.choice((f"Write the number {n} in words.", f"How do you spell {n} in English words?")), "",
+        rng.choice((f"Write the number {n} in words.", f"How do you spell {n} in English words?")),
+        "",
         f'{n} is written "{number_to_words(n)}".',
         f'{n} is written "{number_to_words(wrong_n)}".',
     )
@@ -710,13 +958,16 @@ def _task_number_words(rng: random.Random) -> Example:
 def _task_animal_class(rng: random.Random) -> Example:
     """Animal class; the slip is the usual confusion (a whale is not a fish)."""
     animal, group, confusion = rng.choice(ANIMAL_CLASSES)
-    question = rng.choice((
-        "Is {a} {x} a mammal, bird, reptile, amphibian, fish or insect?",
-        "Which group of animals does the {x} belong to?",
-    )).format(a=_article(animal), x=animal)
+    question = rng.choice(
+        (
+            "Is {a} {x} a mammal, bird, reptile, amphibian, fish or insect?",
+            "Which group of animals does the {x} belong to?",
+        )
+    ).format(a=_article(animal), x=animal)
     template = f"{_article(animal).capitalize()} {animal} is {{a}} {{g}}."
     return Example(
-        question, "",
+        question,
+        "",
         template.format(a=_article(group), g=group),
         template.format(a=_article(confusion), g=confusion),
     )
@@ -744,18 +995,40 @@ def _task_compare_decimals(rng: random.Random) -> Example:
 TaskFn = Callable[[random.Random], Example]
 
 TASKS: tuple[TaskFn, ...] = (
-    _task_unit_conversion, _task_word_length, _task_reverse_word, _task_uppercase,
-    _task_sort_numbers, _task_define, _task_pluralize, _task_count_vowels,
-    _task_word_problem, _task_list_stats, _task_capital, _task_word_relation,
-    _task_number_property, _task_alphabetize, _task_count_words, _task_acronym,
-    _task_weekday_offset, _task_minutes_to_hours, _task_number_words,
-    _task_animal_class, _task_tips, _task_compare_decimals,
+    _task_unit_conversion,
+    _task_word_length,
+    _task_reverse_word,
+    _task_uppercase,
+    _task_sort_numbers,
+    _task_define,
+    _task_pluralize,
+    _task_count_vowels,
+    _task_word_problem,
+    _task_list_stats,
+    _task_capital,
+    _task_word_relation,
+    _task_number_property,
+    _task_alphabetize,
+    _task_count_words,
+    _task_acronym,
+    _task_weekday_offset,
+    _task_minutes_to_hours,
+    _task_number_words,
+    _task_animal_class,
+    _task_tips,
+    _task_compare_decimals,
 )
 
 # Tasks a tool-equipped assistant should answer directly, without calling a tool.
 NO_TOOL_TASKS: tuple[TaskFn, ...] = (
-    _task_reverse_word, _task_define, _task_pluralize, _task_word_relation,
-    _task_acronym, _task_animal_class, _task_tips, _task_alphabetize,
+    _task_reverse_word,
+    _task_define,
+    _task_pluralize,
+    _task_word_relation,
+    _task_acronym,
+    _task_animal_class,
+    _task_tips,
+    _task_alphabetize,
 )
 
 
@@ -786,13 +1059,15 @@ def build_alpaca_demo(rng: random.Random, count: int = 300) -> list[Row]:
         history = []
         if rng.random() < 0.1:
             history = [[prior.prompt, prior.output] for prior in _draw_examples(rng, rng.randint(1, 2))]
-        rows.append({
-            "instruction": example.instruction,
-            "input": example.input,
-            "output": example.output,
-            "system": system,
-            "history": history,
-        })
+        rows.append(
+            {
+                "instruction": example.instruction,
+                "input": example.input,
+                "output": example.output,
+                "system": system,
+                "history": history,
+            }
+        )
     return rows
 
 
@@ -851,11 +1126,13 @@ def build_preference_sharegpt(rng: random.Random, count: int = 60) -> list[Row]:
             conversations += [{"from": "human", "value": user}, {"from": "gpt", "value": assistant}]
         opener = rng.choice(FOLLOW_UP_OPENERS) if context else ""
         conversations.append({"from": "human", "value": opener + final.prompt})
-        rows.append({
-            "conversations": conversations,
-            "chosen": {"from": "gpt", "value": final.output},
-            "rejected": {"from": "gpt", "value": _rejected_for(rng, final)},
-        })
+        rows.append(
+            {
+                "conversations": conversations,
+                "chosen": {"from": "gpt", "value": final.output},
+                "rejected": {"from": "gpt", "value": _rejected_for(rng, final)},
+            }
+        )
     return rows
 
 
@@ -890,7 +1167,9 @@ TOOL_SPECS: dict[str, dict[str, Any]] = {
         "description": "Evaluate an arithmetic expression made of integers, +, -, * and parentheses, and return the exact result.",
         "parameters": {
             "type": "object",
-            "properties": {"expression": {**_STRING, "description": 'The expression to evaluate, for example "(3 + 4) * 5".'}},
+            "properties": {
+                "expression": {**_STRING, "description": 'The expression to evaluate, for example "(3 + 4) * 5".'}
+            },
             "required": ["expression"],
         },
     },
@@ -900,8 +1179,12 @@ TOOL_SPECS: dict[str, dict[str, Any]] = {
         "parameters": {
             "type": "object",
             "properties": {
-                "city": {**_STRING, "description": "Name of the city, for example \"Oslo\"."},
-                "unit": {**_STRING, "enum": ["celsius", "fahrenheit"], "description": "Temperature unit. Defaults to celsius."},
+                "city": {**_STRING, "description": 'Name of the city, for example "Oslo".'},
+                "unit": {
+                    **_STRING,
+                    "enum": ["celsius", "fahrenheit"],
+                    "description": "Temperature unit. Defaults to celsius.",
+                },
             },
             "required": ["city"],
         },
@@ -913,8 +1196,8 @@ TOOL_SPECS: dict[str, dict[str, Any]] = {
             "type": "object",
             "properties": {
                 "value": {"type": "number", "description": "The quantity to convert."},
-                "from_unit": {**_STRING, "description": "Unit of the given value, for example \"miles\"."},
-                "to_unit": {**_STRING, "description": "Unit to convert into, for example \"kilometers\"."},
+                "from_unit": {**_STRING, "description": 'Unit of the given value, for example "miles".'},
+                "to_unit": {**_STRING, "description": 'Unit to convert into, for example "kilometers".'},
             },
             "required": ["value", "from_unit", "to_unit"],
         },
@@ -960,7 +1243,14 @@ COLD_CONDITIONS = ("snowy", "clear and frosty", "overcast", "foggy")
 MILD_CONDITIONS = ("sunny", "partly cloudy", "overcast", "rainy", "foggy", "windy", "stormy", "drizzly")
 HOT_CONDITIONS = ("sunny", "partly cloudy", "hazy", "humid", "stormy")
 WET_CONDITIONS = ("rainy", "stormy", "drizzly")
-WEATHER_CITIES = tuple(capital for _, capital in CAPITALS) + ("Chicago", "Mumbai", "Cape Town", "Vancouver", "Osaka", "Marseille")
+WEATHER_CITIES = tuple(capital for _, capital in CAPITALS) + (
+    "Chicago",
+    "Mumbai",
+    "Cape Town",
+    "Vancouver",
+    "Osaka",
+    "Marseille",
+)
 
 
 def tool_get_weather(city: str, unit: str = "celsius") -> Row:
@@ -970,8 +1260,14 @@ def tool_get_weather(city: str, unit: str = "celsius") -> Row:
     condition = r.choice(COLD_CONDITIONS if celsius <= 1 else HOT_CONDITIONS if celsius >= 27 else MILD_CONDITIONS)
     humidity, wind = r.randint(25, 95), r.randint(0, 45)
     temperature = celsius if unit == "celsius" else round(celsius * 9 / 5 + 32)
-    return {"city": city, "temperature": temperature, "unit": unit, "condition": condition,
-            "humidity_percent": humidity, "wind_kph": wind}
+    return {
+        "city": city,
+        "temperature": temperature,
+        "unit": unit,
+        "condition": condition,
+        "humidity_percent": humidity,
+        "wind_kph": wind,
+    }
 
 
 def tool_lookup_capital(country: str) -> Row:
@@ -1036,8 +1332,10 @@ def _call(name: str, **arguments: Any) -> Row:
 def _weather_sentence(w: Row) -> str:
     """Describe a get_weather result in one sentence."""
     symbol = "°C" if w["unit"] == "celsius" else "°F"
-    return (f"In {w['city']} it is currently {w['temperature']}{symbol} and {w['condition']}, "
-            f"with {w['humidity_percent']}% humidity and wind around {w['wind_kph']} km/h.")
+    return (
+        f"In {w['city']} it is currently {w['temperature']}{symbol} and {w['condition']}, "
+        f"with {w['humidity_percent']}% humidity and wind around {w['wind_kph']} km/h."
+    )
 
 
 def _compare_temperatures(first: Row, second: Row) -> str:
@@ -1053,16 +1351,30 @@ def _scenario_weather(rng: random.Random) -> tuple[list[Row], list[str]]:
     """Single weather call, sometimes with a no-tool follow-up about an umbrella."""
     city = rng.choice(WEATHER_CITIES)
     unit = "fahrenheit" if rng.random() < 0.3 else "celsius"
-    question = rng.choice(("What's the weather like in {c} right now?", "How is the weather in {c} today?", "Can you check the weather in {c}?")).format(c=city)
+    question = rng.choice(
+        (
+            "What's the weather like in {c} right now?",
+            "How is the weather in {c} today?",
+            "Can you check the weather in {c}?",
+        )
+    ).format(c=city)
     if unit == "fahrenheit":
         question += " Please give the temperature in Fahrenheit."
     args = {"city": city} if unit == "celsius" else {"city": city, "unit": unit}
     weather = tool_get_weather(city, unit)
-    turns = [_human(question), _function_call([_call("get_weather", **args)]), _observation([weather]), _gpt(_weather_sentence(weather))]
+    turns = [
+        _human(question),
+        _function_call([_call("get_weather", **args)]),
+        _observation([weather]),
+        _gpt(_weather_sentence(weather)),
+    ]
     if rng.random() < 0.5:
         wet = weather["condition"] in WET_CONDITIONS
-        answer = (f"Yes, it is {weather['condition']} in {city}, so an umbrella is a good idea." if wet
-                  else f"You probably won't need one: it is {weather['condition']} in {city}, with no rain reported.")
+        answer = (
+            f"Yes, it is {weather['condition']} in {city}, so an umbrella is a good idea."
+            if wet
+            else f"You probably won't need one: it is {weather['condition']} in {city}, with no rain reported."
+        )
         turns += [_human("Should I take an umbrella?"), _gpt(answer)]
     return turns, ["get_weather"]
 
@@ -1112,8 +1424,15 @@ def _scenario_capital(rng: random.Random) -> tuple[list[Row], list[str]]:
     country = rng.choice(CAPITALS)[0]
     result = tool_lookup_capital(country)
     question = rng.choice(("What is the capital of {c}?", "Which city is the capital of {c}?")).format(c=country)
-    return ([_human(question), _function_call([_call("lookup_capital", country=country)]), _observation([result]),
-             _gpt(f"The capital of {country} is {result['capital']}.")], ["lookup_capital"])
+    return (
+        [
+            _human(question),
+            _function_call([_call("lookup_capital", country=country)]),
+            _observation([result]),
+            _gpt(f"The capital of {country} is {result['capital']}."),
+        ],
+        ["lookup_capital"],
+    )
 
 
 def _scenario_days(rng: random.Random) -> tuple[list[Row], list[str]]:
@@ -1138,10 +1457,15 @@ def _scenario_parallel_weather(rng: random.Random) -> tuple[list[Row], list[str]
     else:
         warmest = max(results, key=lambda w: w["temperature"])
         ties = [w["city"] for w in results if w["temperature"] == warmest["temperature"]]
-        summary = (f"{warmest['city']} is the warmest at {warmest['temperature']}°C." if len(ties) == 1
-                   else f"{_join_and(ties)} are tied for warmest at {warmest['temperature']}°C.")
+        summary = (
+            f"{warmest['city']} is the warmest at {warmest['temperature']}°C."
+            if len(ties) == 1
+            else f"{_join_and(ties)} are tied for warmest at {warmest['temperature']}°C."
+        )
     calls = [_call("get_weather", city=city) for city in cities]
-    return [_human(question), _function_call(calls), _observation(results), _gpt(" ".join(lines + [summary]))], ["get_weather"]
+    return [_human(question), _function_call(calls), _observation(results), _gpt(" ".join(lines + [summary]))], [
+        "get_weather"
+    ]
 
 
 def _scenario_parallel_capitals(rng: random.Random) -> tuple[list[Row], list[str]]:
@@ -1151,17 +1475,32 @@ def _scenario_parallel_capitals(rng: random.Random) -> tuple[list[Row], list[str
     question = f"What are the capitals of {_join_and(countries)}?"
     answer = _join_and([f"the capital of {r['country']} is {r['capital']}" for r in results])
     calls = [_call("lookup_capital", country=country) for country in countries]
-    return [_human(question), _function_call(calls), _observation(results), _gpt(answer[0].upper() + answer[1:] + ".")], ["lookup_capital"]
+    return [
+        _human(question),
+        _function_call(calls),
+        _observation(results),
+        _gpt(answer[0].upper() + answer[1:] + "."),
+    ], ["lookup_capital"]
 
 
 def _scenario_parallel_convert(rng: random.Random) -> tuple[list[Row], list[str]]:
     """Two independent conversions issued as one parallel call."""
     requests = [_convert_request(rng) for _ in range(2)]
-    asks = [f"{c['arguments']['value']} {c['arguments']['from_unit']} to {c['arguments']['to_unit']}" for c, _, _ in requests]
+    asks = [
+        f"{c['arguments']['value']} {c['arguments']['from_unit']} to {c['arguments']['to_unit']}"
+        for c, _, _ in requests
+    ]
     question = f"Please convert {asks[0]}, and also {asks[1]}."
     answer = f"{requests[0][2]}, and {requests[1][2]}."
-    return ([_human(question), _function_call([c for c, _, _ in requests]), _observation([r for _, r, _ in requests]),
-             _gpt(answer)], ["unit_convert"])
+    return (
+        [
+            _human(question),
+            _function_call([c for c, _, _ in requests]),
+            _observation([r for _, r, _ in requests]),
+            _gpt(answer),
+        ],
+        ["unit_convert"],
+    )
 
 
 def _scenario_capital_then_weather(rng: random.Random) -> tuple[list[Row], list[str]]:
@@ -1171,10 +1510,17 @@ def _scenario_capital_then_weather(rng: random.Random) -> tuple[list[Row], list[
     weather = tool_get_weather(capital["capital"])
     question = f"What's the weather like in the capital of {country} today?"
     answer = f"The capital of {country} is {capital['capital']}. {_weather_sentence(weather)}"
-    return ([_human(question),
-             _function_call([_call("lookup_capital", country=country)]), _observation([capital]),
-             _function_call([_call("get_weather", city=capital["capital"])]), _observation([weather]),
-             _gpt(answer)], ["lookup_capital", "get_weather"])
+    return (
+        [
+            _human(question),
+            _function_call([_call("lookup_capital", country=country)]),
+            _observation([capital]),
+            _function_call([_call("get_weather", city=capital["capital"])]),
+            _observation([weather]),
+            _gpt(answer),
+        ],
+        ["lookup_capital", "get_weather"],
+    )
 
 
 def _scenario_sum_then_convert(rng: random.Random) -> tuple[list[Row], list[str]]:
@@ -1191,29 +1537,46 @@ def _scenario_sum_then_convert(rng: random.Random) -> tuple[list[Row], list[str]
     converted = tool_unit_convert(a + b, unit, target)
     verb = _approx_word(_find_conversion(unit, target).convert(a + b))
     answer = f"{lead} {a + b} {unit} in total, which {verb} {_fmt(converted['result'])} {target}."
-    return ([_human(question),
-             _function_call([_call("calculator", expression=expression)]), _observation([total]),
-             _function_call([_call("unit_convert", value=a + b, from_unit=unit, to_unit=target)]), _observation([converted]),
-             _gpt(answer)], ["calculator", "unit_convert"])
+    return (
+        [
+            _human(question),
+            _function_call([_call("calculator", expression=expression)]),
+            _observation([total]),
+            _function_call([_call("unit_convert", value=a + b, from_unit=unit, to_unit=target)]),
+            _observation([converted]),
+            _gpt(answer),
+        ],
+        ["calculator", "unit_convert"],
+    )
 
 
 def _scenario_weather_follow_up(rng: random.Random) -> tuple[list[Row], list[str]]:
     """A second human turn that needs a fresh tool call."""
     first_city, second_city = rng.sample(WEATHER_CITIES, 2)
     first, second = tool_get_weather(first_city), tool_get_weather(second_city)
-    return ([_human(f"What's the weather in {first_city}?"),
-             _function_call([_call("get_weather", city=first_city)]), _observation([first]), _gpt(_weather_sentence(first)),
-             _human(f"And how about {second_city}?"),
-             _function_call([_call("get_weather", city=second_city)]), _observation([second]),
-             _gpt(f"{_weather_sentence(second)} {_compare_temperatures(second, first)}")], ["get_weather"])
+    return (
+        [
+            _human(f"What's the weather in {first_city}?"),
+            _function_call([_call("get_weather", city=first_city)]),
+            _observation([first]),
+            _gpt(_weather_sentence(first)),
+            _human(f"And how about {second_city}?"),
+            _function_call([_call("get_weather", city=second_city)]),
+            _observation([second]),
+            _gpt(f"{_weather_sentence(second)} {_compare_temperatures(second, first)}"),
+        ],
+        ["get_weather"],
+    )
 
 
 def _scenario_no_tool_needed(rng: random.Random) -> tuple[list[Row], list[str]]:
     """Tools are offered but the questions are answered directly."""
     tool_names = sorted(rng.sample(sorted(TOOL_SPECS), 2))
     blurbs = _join_and([TOOL_BLURBS[name] for name in tool_names])
-    turns = [_human("Hello! What can you help me with?"),
-             _gpt(f"Hi! I can answer general questions, and I can also {blurbs}. What would you like to do?")]
+    turns = [
+        _human("Hello! What can you help me with?"),
+        _gpt(f"Hi! I can answer general questions, and I can also {blurbs}. What would you like to do?"),
+    ]
     for user, assistant in _chat_turns(rng, _draw_examples(rng, rng.randint(1, 2), NO_TOOL_TASKS)):
         turns += [_human(user), _gpt(assistant)]
     return turns, tool_names
@@ -1229,11 +1592,19 @@ def _scenario_plain_chat(rng: random.Random) -> tuple[list[Row], list[str]]:
 
 # How many rows of each scenario sharegpt_tools.json gets (sums to 120).
 TOOL_SCENARIO_PLAN: tuple[tuple[Callable[[random.Random], tuple[list[Row], list[str]]], int], ...] = (
-    (_scenario_weather, 12), (_scenario_calculator, 12), (_scenario_convert, 10),
-    (_scenario_capital, 8), (_scenario_days, 8), (_scenario_parallel_weather, 10),
-    (_scenario_parallel_capitals, 6), (_scenario_parallel_convert, 6),
-    (_scenario_capital_then_weather, 10), (_scenario_sum_then_convert, 8),
-    (_scenario_weather_follow_up, 10), (_scenario_no_tool_needed, 10), (_scenario_plain_chat, 10),
+    (_scenario_weather, 12),
+    (_scenario_calculator, 12),
+    (_scenario_convert, 10),
+    (_scenario_capital, 8),
+    (_scenario_days, 8),
+    (_scenario_parallel_weather, 10),
+    (_scenario_parallel_capitals, 6),
+    (_scenario_parallel_convert, 6),
+    (_scenario_capital_then_weather, 10),
+    (_scenario_sum_then_convert, 8),
+    (_scenario_weather_follow_up, 10),
+    (_scenario_no_tool_needed, 10),
+    (_scenario_plain_chat, 10),
 )
 
 
@@ -1266,26 +1637,92 @@ def build_sharegpt_tools(rng: random.Random) -> list[Row]:
 # Pre-training prose
 # ---------------------------------------------------------------------------
 
-TOWN_HEADS = ("Bram", "Ash", "Kel", "Thorn", "Wil", "Mar", "Dun", "Hol", "Fen", "Gal", "Orr", "Pen",
-              "Quill", "Rook", "Sel", "Tam", "Vel", "Wren", "Yar", "Cor", "Elm", "Brig", "Lun", "Mor")
-TOWN_TAILS = ("ble", "ling", "ver", "wick", "den", "ton", "mere", "ford", "by", "stead", "wyn", "holt",
-              "more", "bridge", "field", "haven", "combe", "gate", "brook", "shaw")
+TOWN_HEADS = (
+    "Bram",
+    "Ash",
+    "Kel",
+    "Thorn",
+    "Wil",
+    "Mar",
+    "Dun",
+    "Hol",
+    "Fen",
+    "Gal",
+    "Orr",
+    "Pen",
+    "Quill",
+    "Rook",
+    "Sel",
+    "Tam",
+    "Vel",
+    "Wren",
+    "Yar",
+    "Cor",
+    "Elm",
+    "Brig",
+    "Lun",
+    "Mor",
+)
+TOWN_TAILS = (
+    "ble",
+    "ling",
+    "ver",
+    "wick",
+    "den",
+    "ton",
+    "mere",
+    "ford",
+    "by",
+    "stead",
+    "wyn",
+    "holt",
+    "more",
+    "bridge",
+    "field",
+    "haven",
+    "combe",
+    "gate",
+    "brook",
+    "shaw",
+)
 RIVERS = ("Ember", "Silvan", "Larkwater", "Idle", "Wending", "Corrie", "Sallow", "Brisk")
 HILLS = ("Grey", "Copper", "Whistling", "Bracken", "Long", "Seven Sisters")
 TOWN_SIZES = ("small", "quiet", "busy", "sleepy", "lively", "windswept", "tidy", "old")
 TOWN_SETTINGS = (
-    "on the banks of the {river} River", "at the foot of the {hills} Hills",
-    "on a rocky stretch of the northern coast", "at the edge of a wide pine forest",
-    "beside a cold, deep lake", "in a valley of orchards and vineyards",
-    "on a plateau above the {river} River", "where two old trade roads meet",
+    "on the banks of the {river} River",
+    "at the foot of the {hills} Hills",
+    "on a rocky stretch of the northern coast",
+    "at the edge of a wide pine forest",
+    "beside a cold, deep lake",
+    "in a valley of orchards and vineyards",
+    "on a plateau above the {river} River",
+    "where two old trade roads meet",
 )
-INDUSTRIES = ("fishing", "weaving", "pottery", "farming", "boat building", "cheese making", "timber",
-              "glassblowing", "tourism", "printing", "beekeeping", "stone carving", "apple growing", "wool spinning")
+INDUSTRIES = (
+    "fishing",
+    "weaving",
+    "pottery",
+    "farming",
+    "boat building",
+    "cheese making",
+    "timber",
+    "glassblowing",
+    "tourism",
+    "printing",
+    "beekeeping",
+    "stone carving",
+    "apple growing",
+    "wool spinning",
+)
 LANDMARKS = (
-    "a stone chapel with a crooked bell tower", "a covered bridge painted deep red",
-    "a round granary on the market square", "a watermill that still grinds flour",
-    "a lighthouse that now serves as a museum", "a library built from salvaged ship timber",
-    "a clock tower that runs five minutes fast", "an old customs house by the harbor",
+    "a stone chapel with a crooked bell tower",
+    "a covered bridge painted deep red",
+    "a round granary on the market square",
+    "a watermill that still grinds flour",
+    "a lighthouse that now serves as a museum",
+    "a library built from salvaged ship timber",
+    "a clock tower that runs five minutes fast",
+    "an old customs house by the harbor",
 )
 FESTIVALS = (
     ("the Lantern Festival", "paper lanterns are floated down the river"),
@@ -1297,9 +1734,28 @@ FESTIVALS = (
     ("the Bread Festival", "bakers share loaves shaped like animals"),
     ("Founders' Day", "children act out the arrival of the first settlers"),
 )
-LOCAL_FOODS = ("smoked trout", "honey cakes", "apple cider", "blackberry pie", "barley soup", "goat cheese",
-               "walnut bread", "plum dumplings", "roasted chestnuts", "mushroom pies")
-TOWN_SPOTS = ("old mill", "harbor wall", "town hall", "train station", "village green", "north gate", "fountain", "riverside path")
+LOCAL_FOODS = (
+    "smoked trout",
+    "honey cakes",
+    "apple cider",
+    "blackberry pie",
+    "barley soup",
+    "goat cheese",
+    "walnut bread",
+    "plum dumplings",
+    "roasted chestnuts",
+    "mushroom pies",
+)
+TOWN_SPOTS = (
+    "old mill",
+    "harbor wall",
+    "town hall",
+    "train station",
+    "village green",
+    "north gate",
+    "fountain",
+    "riverside path",
+)
 
 
 def _town_name(rng: random.Random) -> str:
@@ -1323,7 +1779,10 @@ def _prose_town(rng: random.Random) -> str:
     if rng.random() < 0.5:
         distance, speed = rng.randint(12, 140), rng.choice((40, 50, 60, 80))
         minutes = round(distance / speed * 60)
-        sentences.insert(2, f"It lies {distance} kilometers from {_town_name(rng)}, about {minutes} minutes away by bus at {speed} kilometers per hour.")
+        sentences.insert(
+            2,
+            f"It lies {distance} kilometers from {_town_name(rng)}, about {minutes} minutes away by bus at {speed} kilometers per hour.",
+        )
     return " ".join(sentences)
 
 
@@ -1333,15 +1792,19 @@ def _prose_arithmetic(rng: random.Random) -> str:
     if rng.random() < 0.5:
         k = rng.randint(2, 12)
         lines = [f"{w(k)} times {w(i)} is {w(k * i)}" for i in range(1, 6)]
-        return (f"Here is the start of the {w(k)} times table. " + ". ".join(s.capitalize() for s in lines) + ". "
-                f"Each step adds another {w(k)}, so the next answer, {w(k)} times six, is {w(k * 6)}.")
+        return (
+            f"Here is the start of the {w(k)} times table. " + ". ".join(s.capitalize() for s in lines) + ". "
+            f"Each step adds another {w(k)}, so the next answer, {w(k)} times six, is {w(k * 6)}."
+        )
     a, b = rng.randint(2, 30), rng.randint(2, 30)
     total = a + b
     c = rng.randint(1, total - 1)
     d, m = total - c, rng.randint(2, 5)
-    return (f"{w(a).capitalize()} plus {w(b)} equals {w(total)}. If we take away {w(c)}, we are left with {w(d)}. "
-            f"Multiplying {w(d)} by {w(m)} gives {w(d * m)}. "
-            f"Written with digits, that is {a} + {b} = {total}, {total} - {c} = {d}, and {d} x {m} = {d * m}.")
+    return (
+        f"{w(a).capitalize()} plus {w(b)} equals {w(total)}. If we take away {w(c)}, we are left with {w(d)}. "
+        f"Multiplying {w(d)} by {w(m)} gives {w(d * m)}. "
+        f"Written with digits, that is {a} + {b} = {total}, {total} - {c} = {d}, and {d} x {m} = {d * m}."
+    )
 
 
 def _prose_number_facts(rng: random.Random) -> str:
@@ -1356,7 +1819,9 @@ def _prose_number_facts(rng: random.Random) -> str:
         sentences.append(f"Its divisors are {_join_and([str(d) for d in divisors])}, so it is not prime.")
     root = round(n**0.5)
     if root * root == n:
-        sentences.append(f"It is a perfect square, because {number_to_words(root)} times {number_to_words(root)} is {number_to_words(n)}.")
+        sentences.append(
+            f"It is a perfect square, because {number_to_words(root)} times {number_to_words(root)} is {number_to_words(n)}."
+        )
     sentences.append(f"The sum of its digits is {sum(map(int, str(n)))}, and doubling it gives {2 * n}.")
     sentences.append(f"In words, it is written {number_to_words(n)}.")
     return " ".join(sentences)
@@ -1379,15 +1844,21 @@ def _prose_weather(rng: random.Random) -> str:
     wet = rain >= 50  # keep the wording consistent with the stated chance of rain
     morning = rng.choice(MORNING_COLD if low <= 1 else MORNING_WET if wet else MORNING_DRY)
     afternoon = rng.choice(AFTERNOON_WET if wet else AFTERNOON_DRY)
-    advice = ("Carry an umbrella if you are heading out." if rain >= 60
-              else "It should be a good day to dry laundry outdoors." if rain < 20
-              else "A light jacket should be enough.")
+    advice = (
+        "Carry an umbrella if you are heading out."
+        if rain >= 60
+        else "It should be a good day to dry laundry outdoors."
+        if rain < 20
+        else "A light jacket should be enough."
+    )
     if low <= 1:
         advice += " Roads may be icy early in the day."
-    return (f"Weather for {town} on {day}: the day begins {morning}, at {low} degrees Celsius "
-            f"({_fmt(low * 9 / 5 + 32)} degrees Fahrenheit). {afternoon}, and the high will reach {high} degrees. "
-            f"Winds from the {rng.choice(WIND_DIRECTIONS)} at about {rng.randint(3, 40)} kilometers per hour, "
-            f"and the chance of rain is {rain} percent. {advice}")
+    return (
+        f"Weather for {town} on {day}: the day begins {morning}, at {low} degrees Celsius "
+        f"({_fmt(low * 9 / 5 + 32)} degrees Fahrenheit). {afternoon}, and the high will reach {high} degrees. "
+        f"Winds from the {rng.choice(WIND_DIRECTIONS)} at about {rng.randint(3, 40)} kilometers per hour, "
+        f"and the chance of rain is {rain} percent. {advice}"
+    )
 
 
 NATURE = {
@@ -1395,65 +1866,151 @@ NATURE = {
     "adj": ("young", "cautious", "silver-coated", "quick", "weathered", "curious", "lean", "sleepy"),
     "animal": ("fox", "hare", "badger", "otter", "deer", "beaver", "squirrel", "hedgehog", "stoat", "marten"),
     "moved": ("slipped", "wandered", "hurried", "crept", "trotted", "ambled"),
-    "place": ("frozen meadow", "reed bed", "orchard", "gravel path", "clearing", "riverbank", "wheat field", "mossy slope"),
-    "object": ("a fallen birch", "an old stone wall", "a patch of clover", "a rusted gate", "a shallow pool", "a pile of autumn leaves"),
-    "action": ("listened for a long moment", "sniffed the damp air", "watched the sky", "nibbled at something in the grass", "shook the water from its coat"),
+    "place": (
+        "frozen meadow",
+        "reed bed",
+        "orchard",
+        "gravel path",
+        "clearing",
+        "riverbank",
+        "wheat field",
+        "mossy slope",
+    ),
+    "object": (
+        "a fallen birch",
+        "an old stone wall",
+        "a patch of clover",
+        "a rusted gate",
+        "a shallow pool",
+        "a pile of autumn leaves",
+    ),
+    "action": (
+        "listened for a long moment",
+        "sniffed the damp air",
+        "watched the sky",
+        "nibbled at something in the grass",
+        "shook the water from its coat",
+    ),
     "landform": ("ridge", "hedgerow", "dark line of spruce", "marsh", "far bank"),
-    "sound": ("a church bell rang twice", "a dog barked at nothing", "the wind rattled a loose shutter", "geese called as they flew south", "a tractor coughed into life"),
-    "exit": ("vanished into the undergrowth", "turned back the way it had come", "disappeared behind the wall", "moved on toward the water"),
+    "sound": (
+        "a church bell rang twice",
+        "a dog barked at nothing",
+        "the wind rattled a loose shutter",
+        "geese called as they flew south",
+        "a tractor coughed into life",
+    ),
+    "exit": (
+        "vanished into the undergrowth",
+        "turned back the way it had come",
+        "disappeared behind the wall",
+        "moved on toward the water",
+    ),
 }
 
 
 def _prose_nature(rng: random.Random) -> str:
     """A short nature vignette; rich in nouns and verbs for tokenizer training."""
     p = {key: rng.choice(options) for key, options in NATURE.items()}
-    return (f"At {p['time']}, a {p['adj']} {p['animal']} {p['moved']} across the {p['place']}. "
-            f"It stopped beside {p['object']} and {p['action']}. Somewhere beyond the {p['landform']}, {p['sound']}. "
-            f"After a while the {p['animal']} {p['exit']}, and the {p['place']} was still again.")
+    return (
+        f"At {p['time']}, a {p['adj']} {p['animal']} {p['moved']} across the {p['place']}. "
+        f"It stopped beside {p['object']} and {p['action']}. Somewhere beyond the {p['landform']}, {p['sound']}. "
+        f"After a while the {p['animal']} {p['exit']}, and the {p['place']} was still again."
+    )
 
 
 PROCEDURES = {
-    "brew a pot of tea": ("warm the teapot with a splash of hot water", "add one spoon of loose leaves for each cup",
-                          "pour in water that has just come off the boil", "let it steep for three to five minutes",
-                          "strain the tea into cups and add milk or lemon if you like"),
-    "repot a houseplant": ("choose a pot slightly wider than the old one", "water the plant a day before so the roots hold together",
-                           "ease the plant out and loosen the outer roots", "set it on fresh soil and fill in around the sides",
-                           "water it well and keep it out of strong sun for a week"),
-    "patch a bicycle tube": ("take the wheel off and lever the tire away from the rim", "find the hole by listening for hissing air",
-                             "roughen the area around the hole with sandpaper", "spread a thin layer of glue and wait until it turns tacky",
-                             "press the patch on firmly and refit the tube"),
-    "plan a weekly budget": ("write down your income for the week", "list fixed costs such as rent and transport",
-                             "set a limit for food and small purchases", "put a fixed amount aside as savings first",
-                             "check your spending at the end of the week and adjust"),
-    "make a simple vegetable soup": ("chop an onion, two carrots and a stick of celery", "soften them in a little oil over low heat",
-                                     "add diced potatoes and enough stock to cover", "simmer for twenty minutes until everything is tender",
-                                     "season with salt and pepper and blend it if you want it smooth"),
-    "back up your photos": ("gather the photos from your phone and camera into one folder", "copy the folder to an external drive",
-                            "keep a second copy somewhere else, such as a cloud account", "label the backup with the date",
-                            "repeat the process once a month"),
-    "start a compost heap": ("pick a shady corner with good drainage", "lay down a base of twigs to let air in",
-                             "add alternating layers of green scraps and dry leaves", "keep it damp, like a wrung-out sponge",
-                             "turn the heap every couple of weeks"),
-    "learn a short poem by heart": ("read the whole poem aloud twice", "learn it one line at a time",
-                                    "add each new line to the ones you already know", "write it out from memory",
-                                    "recite it again the next morning"),
+    "brew a pot of tea": (
+        "warm the teapot with a splash of hot water",
+        "add one spoon of loose leaves for each cup",
+        "pour in water that has just come off the boil",
+        "let it steep for three to five minutes",
+        "strain the tea into cups and add milk or lemon if you like",
+    ),
+    "repot a houseplant": (
+        "choose a pot slightly wider than the old one",
+        "water the plant a day before so the roots hold together",
+        "ease the plant out and loosen the outer roots",
+        "set it on fresh soil and fill in around the sides",
+        "water it well and keep it out of strong sun for a week",
+    ),
+    "patch a bicycle tube": (
+        "take the wheel off and lever the tire away from the rim",
+        "find the hole by listening for hissing air",
+        "roughen the area around the hole with sandpaper",
+        "spread a thin layer of glue and wait until it turns tacky",
+        "press the patch on firmly and refit the tube",
+    ),
+    "plan a weekly budget": (
+        "write down your income for the week",
+        "list fixed costs such as rent and transport",
+        "set a limit for food and small purchases",
+        "put a fixed amount aside as savings first",
+        "check your spending at the end of the week and adjust",
+    ),
+    "make a simple vegetable soup": (
+        "chop an onion, two carrots and a stick of celery",
+        "soften them in a little oil over low heat",
+        "add diced potatoes and enough stock to cover",
+        "simmer for twenty minutes until everything is tender",
+        "season with salt and pepper and blend it if you want it smooth",
+    ),
+    "back up your photos": (
+        "gather the photos from your phone and camera into one folder",
+        "copy the folder to an external drive",
+        "keep a second copy somewhere else, such as a cloud account",
+        "label the backup with the date",
+        "repeat the process once a month",
+    ),
+    "start a compost heap": (
+        "pick a shady corner with good drainage",
+        "lay down a base of twigs to let air in",
+        "add alternating layers of green scraps and dry leaves",
+        "keep it damp, like a wrung-out sponge",
+        "turn the heap every couple of weeks",
+    ),
+    "learn a short poem by heart": (
+        "read the whole poem aloud twice",
+        "learn it one line at a time",
+        "add each new line to the ones you already know",
+        "write it out from memory",
+        "recite it again the next morning",
+    ),
 }
-PROCEDURE_INTROS = ("Here is a simple method that works well.", "This is easier than it sounds.",
-                    "It takes less time than you might expect.", "A little preparation makes this easy.")
-PROCEDURE_OUTROS = ("With a little practice it becomes second nature.", "That is all there is to it.",
-                    "Keep notes the first time so you can improve next time.", "Before long you will not need these steps at all.")
+PROCEDURE_INTROS = (
+    "Here is a simple method that works well.",
+    "This is easier than it sounds.",
+    "It takes less time than you might expect.",
+    "A little preparation makes this easy.",
+)
+PROCEDURE_OUTROS = (
+    "With a little practice it becomes second nature.",
+    "That is all there is to it.",
+    "Keep notes the first time so you can improve next time.",
+    "Before long you will not need these steps at all.",
+)
 
 
 def _prose_howto(rng: random.Random) -> str:
     """Step-by-step instructions with varied framing sentences."""
     task = rng.choice(sorted(PROCEDURES))
     s = PROCEDURES[task]
-    return (f"{rng.choice(PROCEDURE_INTROS)} To {task}, first {s[0]}. Next, {s[1]}. After that, {s[2]}. "
-            f"Then {s[3]}. Finally, {s[4]}. {rng.choice(PROCEDURE_OUTROS)}")
+    return (
+        f"{rng.choice(PROCEDURE_INTROS)} To {task}, first {s[0]}. Next, {s[1]}. After that, {s[2]}. "
+        f"Then {s[3]}. Finally, {s[4]}. {rng.choice(PROCEDURE_OUTROS)}"
+    )
 
 
-MARKET_GOODS = (("apples", 35, 90), ("pears", 40, 95), ("lemons", 30, 80), ("eggs", 20, 45), ("bread rolls", 50, 120),
-                ("candles", 150, 400), ("postcards", 60, 150), ("jars of jam", 250, 600), ("bunches of radishes", 90, 200))
+MARKET_GOODS = (
+    ("apples", 35, 90),
+    ("pears", 40, 95),
+    ("lemons", 30, 80),
+    ("eggs", 20, 45),
+    ("bread rolls", 50, 120),
+    ("candles", 150, 400),
+    ("postcards", 60, 150),
+    ("jars of jam", 250, 600),
+    ("bunches of radishes", 90, 200),
+)
 
 
 def _prose_market(rng: random.Random) -> str:
@@ -1464,10 +2021,12 @@ def _prose_market(rng: random.Random) -> str:
     p_a, p_b = rng.randrange(lo_a, hi_a, 5), rng.randrange(lo_b, hi_b, 5)
     total = n_a * p_a + n_b * p_b
     note = next(v for v in (500, 1000, 2000, 5000, 10000) if v >= total)
-    return (f"At the {_town_name(rng)} market on {rng.choice(WEEKDAYS)}, {name} bought {n_a} {item_a} at {_money(p_a)} each "
-            f"and {n_b} {item_b} at {_money(p_b)} each. That came to {_money(n_a * p_a)} for the {item_a} and "
-            f"{_money(n_b * p_b)} for the {item_b}, or {_money(total)} altogether. "
-            f"{pronoun.capitalize()} paid with a {_money(note)} note and received {_money(note - total)} in change.")
+    return (
+        f"At the {_town_name(rng)} market on {rng.choice(WEEKDAYS)}, {name} bought {n_a} {item_a} at {_money(p_a)} each "
+        f"and {n_b} {item_b} at {_money(p_b)} each. That came to {_money(n_a * p_a)} for the {item_a} and "
+        f"{_money(n_b * p_b)} for the {item_b}, or {_money(total)} altogether. "
+        f"{pronoun.capitalize()} paid with a {_money(note)} note and received {_money(note - total)} in change."
+    )
 
 
 def _prose_definition(rng: random.Random) -> str:
@@ -1478,37 +2037,63 @@ def _prose_definition(rng: random.Random) -> str:
     if related:
         other, other_definition, _ = rng.choice(related)
         text += f' A related idea is "{other}", which means {other_definition}'
-    closing = rng.choice(("Both ideas come up again and again in later lessons.",
-                          "Teachers often explain them with a simple drawing.",
-                          "Knowing them makes many other topics easier to follow."))
+    closing = rng.choice(
+        (
+            "Both ideas come up again and again in later lessons.",
+            "Teachers often explain them with a simple drawing.",
+            "Knowing them makes many other topics easier to follow.",
+        )
+    )
     return f"{text} {closing}" if related else text
 
 
 LETTER_RELATIVES = ("Aunt Rosa", "Uncle Ferris", "Grandma Ida", "Cousin Theo", "Mira", "Grandpa Otto")
 LETTER_SEASONS = ("spring", "summer", "autumn", "winter")
 LETTER_WEATHER = ("wet and blustery", "warmer than usual", "bright but cold", "calm and golden", "foggy most mornings")
-LETTER_DEEDS = ("joined the choir at the community hall", "finally fixed the squeaky garden gate",
-                "started learning to play the fiddle", "walked all the way to the lighthouse and back",
-                "baked bread for the first time", "painted the kitchen a pale yellow")
-LETTER_FRIEND_NEWS = ("won second prize at the pumpkin show", "adopted a three-legged cat named Biscuit",
-                      "opened a tiny bookshop by the station", "caught the biggest fish anyone can remember")
-LETTER_TOWN_NEWS = ("The new bridge over the river is almost finished.", "The bakery has started selling rye bread again.",
-                    "We had our first snow of the year on Tuesday.", "The library is collecting old maps for an exhibition.")
+LETTER_DEEDS = (
+    "joined the choir at the community hall",
+    "finally fixed the squeaky garden gate",
+    "started learning to play the fiddle",
+    "walked all the way to the lighthouse and back",
+    "baked bread for the first time",
+    "painted the kitchen a pale yellow",
+)
+LETTER_FRIEND_NEWS = (
+    "won second prize at the pumpkin show",
+    "adopted a three-legged cat named Biscuit",
+    "opened a tiny bookshop by the station",
+    "caught the biggest fish anyone can remember",
+)
+LETTER_TOWN_NEWS = (
+    "The new bridge over the river is almost finished.",
+    "The bakery has started selling rye bread again.",
+    "We had our first snow of the year on Tuesday.",
+    "The library is collecting old maps for an exhibition.",
+)
 
 
 def _prose_letter(rng: random.Random) -> str:
     """A short family letter, to add dialogue-like register to the corpus."""
     (friend, _), (signer, _) = rng.sample(PEOPLE, 2)
-    return (f"Dear {rng.choice(LETTER_RELATIVES)}, the {rng.choice(LETTER_SEASONS)} here in {_town_name(rng)} has been "
-            f"{rng.choice(LETTER_WEATHER)}. Last week I {rng.choice(LETTER_DEEDS)}, and {friend} "
-            f"{rng.choice(LETTER_FRIEND_NEWS)}. {rng.choice(LETTER_TOWN_NEWS)} I hope everyone at home is well. "
-            f"Write back soon! With love, {signer}.")
+    return (
+        f"Dear {rng.choice(LETTER_RELATIVES)}, the {rng.choice(LETTER_SEASONS)} here in {_town_name(rng)} has been "
+        f"{rng.choice(LETTER_WEATHER)}. Last week I {rng.choice(LETTER_DEEDS)}, and {friend} "
+        f"{rng.choice(LETTER_FRIEND_NEWS)}. {rng.choice(LETTER_TOWN_NEWS)} I hope everyone at home is well. "
+        f"Write back soon! With love, {signer}."
+    )
 
 
 # (generator, relative weight)
 PROSE_GENERATORS: tuple[tuple[Callable[[random.Random], str], int], ...] = (
-    (_prose_town, 4), (_prose_arithmetic, 3), (_prose_number_facts, 2), (_prose_weather, 3),
-    (_prose_nature, 3), (_prose_howto, 1), (_prose_market, 2), (_prose_definition, 2), (_prose_letter, 2),
+    (_prose_town, 4),
+    (_prose_arithmetic, 3),
+    (_prose_number_facts, 2),
+    (_prose_weather, 3),
+    (_prose_nature, 3),
+    (_prose_howto, 1),
+    (_prose_market, 2),
+    (_prose_definition, 2),
+    (_prose_letter, 2),
 )
 
 
@@ -1542,7 +2127,7 @@ def build_arith_splits(rng: random.Random, train_size: int = 4000, test_size: in
     triples = [(a, op, b) for op in "+-" for a in range(100) for b in range(100)]
     rng.shuffle(triples)
     test = triples[:test_size]
-    train = triples[test_size:test_size + train_size]
+    train = triples[test_size : test_size + train_size]
     return [_arith_row(*t) for t in train], [_arith_row(*t) for t in test]
 
 
@@ -1551,8 +2136,13 @@ def build_arith_splits(rng: random.Random, train_size: int = 4000, test_size: in
 # ---------------------------------------------------------------------------
 
 _FROM_VALUE_TAGS = {
-    "role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
-    "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system",
+    "role_tag": "from",
+    "content_tag": "value",
+    "user_tag": "human",
+    "assistant_tag": "gpt",
+    "observation_tag": "observation",
+    "function_tag": "function_call",
+    "system_tag": "system",
 }
 _ROLE_CONTENT_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}
 
@@ -1587,57 +2177,88 @@ def build_all() -> list[BundledDataset]:
     arith_train, arith_test = build_arith_splits(_rng("arith"))
     return [
         BundledDataset(
-            "alpaca_demo", build_alpaca_demo(_rng("alpaca_demo")),
-            {"columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system", "history": "history"}},
+            "alpaca_demo",
+            build_alpaca_demo(_rng("alpaca_demo")),
+            {
+                "columns": {
+                    "prompt": "instruction",
+                    "query": "input",
+                    "response": "output",
+                    "system": "system",
+                    "history": "history",
+                }
+            },
             "alpaca: `instruction`, `input`, `output`, `system`, `history`",
             "Varied single-answer tasks (unit conversions, word reversal and length, sorting, definitions, "
             "plural rewriting, vowel counts, capitals, word problems, tips ...). About a quarter of rows carry a "
             "`system` prompt and about a tenth a `history` of earlier `[question, answer]` turns; the others "
-            "hold `\"\"` and `[]` so every row has the same keys.",
+            'hold `""` and `[]` so every row has the same keys.',
         ),
         BundledDataset(
-            "sharegpt_tools", build_sharegpt_tools(_rng("sharegpt_tools")),
-            {"formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
-             "tags": dict(_FROM_VALUE_TAGS)},
+            "sharegpt_tools",
+            build_sharegpt_tools(_rng("sharegpt_tools")),
+            {
+                "formatting": "sharegpt",
+                "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
+                "tags": dict(_FROM_VALUE_TAGS),
+            },
             "sharegpt: `conversations` (`from`/`value`), `system`, `tools`",
             "Tool-use chats. `tools` is a JSON string holding a list of JSON-schema function specs "
-            "(calculator, get_weather, unit_convert, lookup_capital, days_between), or `\"\"` for plain chats. "
-            "`function_call` values are JSON `{\"name\", \"arguments\"}` objects, or a list of them for parallel "
+            '(calculator, get_weather, unit_convert, lookup_capital, days_between), or `""` for plain chats. '
+            '`function_call` values are JSON `{"name", "arguments"}` objects, or a list of them for parallel '
             "calls; `observation` values are JSON results (a list, in call order, for parallel calls). Includes "
             "single calls, parallel calls, two-step call-result-call-result-answer chains, follow-up turns, and "
             "chats where tools are offered but not needed. Weather is fake but stable per city.",
         ),
         BundledDataset(
-            "openai_messages", build_openai_messages(_rng("openai_messages")),
-            {"formatting": "sharegpt", "columns": {"messages": "messages"},
-             "tags": {**_ROLE_CONTENT_TAGS, "system_tag": "system"}},
+            "openai_messages",
+            build_openai_messages(_rng("openai_messages")),
+            {
+                "formatting": "sharegpt",
+                "columns": {"messages": "messages"},
+                "tags": {**_ROLE_CONTENT_TAGS, "system_tag": "system"},
+            },
             "sharegpt (OpenAI style): `messages` (`role`/`content`)",
             "Multi-turn chats of 2-4 exchanges, most opening with a `system` message.",
         ),
         BundledDataset(
-            "preference_pairs", build_preference_pairs(_rng("preference_pairs")),
-            {"ranking": True, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}},
+            "preference_pairs",
+            build_preference_pairs(_rng("preference_pairs")),
+            {
+                "ranking": True,
+                "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"},
+            },
             "alpaca ranking: `instruction`, `input`, `chosen`, `rejected`",
             "`chosen` is the correct answer; `rejected` is a plausible slip (off-by-one count, wrong arithmetic, "
             "near-miss reversal or sort, swapped synonym/antonym, inverted conversion, truncated answer).",
         ),
         BundledDataset(
-            "preference_sharegpt", build_preference_sharegpt(_rng("preference_sharegpt")),
-            {"formatting": "sharegpt", "ranking": True,
-             "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"}},
+            "preference_sharegpt",
+            build_preference_sharegpt(_rng("preference_sharegpt")),
+            {
+                "formatting": "sharegpt",
+                "ranking": True,
+                "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"},
+            },
             "sharegpt ranking: `conversations`, `chosen`, `rejected`",
             "Same idea in sharegpt form: the prompt conversation has an odd number of turns and ends on `human`; "
             "`chosen`/`rejected` are single `gpt` messages.",
         ),
         BundledDataset(
-            "kto_demo", build_kto(_rng("kto_demo")),
-            {"formatting": "sharegpt", "columns": {"messages": "messages", "kto_tag": "label"}, "tags": dict(_ROLE_CONTENT_TAGS)},
+            "kto_demo",
+            build_kto(_rng("kto_demo")),
+            {
+                "formatting": "sharegpt",
+                "columns": {"messages": "messages", "kto_tag": "label"},
+                "tags": dict(_ROLE_CONTENT_TAGS),
+            },
             "sharegpt KTO: `messages` (`role`/`content`), `label`",
             "Exactly half the rows end with a correct assistant answer (`label: true`), half with a wrong one "
             "(`label: false`); about a fifth have an earlier exchange as context.",
         ),
         BundledDataset(
-            "pretrain_text", build_pretrain_text(_rng("pretrain_text")),
+            "pretrain_text",
+            build_pretrain_text(_rng("pretrain_text")),
             {"columns": {"prompt": "text"}},
             "pre-training: `text`",
             "Distinct English paragraphs: invented towns, weather reports, arithmetic written out in words, "
@@ -1645,14 +2266,18 @@ def build_all() -> list[BundledDataset]:
             "corpus for training tiny BPE tokenizers in tests.",
         ),
         BundledDataset(
-            "arith_train", arith_train, {},
-            "alpaca: `instruction`, `input` (always `\"\"`), `output`",
+            "arith_train",
+            arith_train,
+            {},
+            'alpaca: `instruction`, `input` (always `""`), `output`',
             "The learnable skill: `What is A + B?` / `What is A - B?` with A, B in 0..99 and the exact integer "
             "(possibly negative) as output. Phrasing never varies, so a ~1-5M parameter model can learn it on CPU.",
         ),
         BundledDataset(
-            "arith_test", arith_test, {},
-            "alpaca: `instruction`, `input` (always `\"\"`), `output`",
+            "arith_test",
+            arith_test,
+            {},
+            'alpaca: `instruction`, `input` (always `""`), `output`',
             "Held-out split of the same task: no `(A, op, B)` triple also appears in `arith_train`.",
         ),
     ]
