@@ -119,7 +119,7 @@ def load_one(attr: DatasetAttr, config, report: DatasetReport):
     """One dataset's canonical examples, with its bad rows skipped and counted in `report`."""
     data, model = config.data, config.model
     rows = load_rows(attr, data.dataset_dir, streaming=data.streaming, cache_dir=model.cache_dir,
-                     hub_token=model.hf_hub_token, trust_remote_code=model.trust_remote_code)
+                     hub_token=model.hf_hub_token)
     columns = _column_names(rows)
     attr = _present_columns(attr, columns)
     if not data.streaming:
@@ -215,9 +215,14 @@ def _convert(rows, converter: Converter, columns: list[str], data, name: str):
 
 
 def _drop_bad_rows(dataset, report: DatasetReport, max_invalid_fraction: float):
-    reasons = dataset[ERROR_COLUMN]
+    import pyarrow.compute as pc
+
+    # Read the reasons through Arrow: a Python loop over the column costs ~1 s per 100k rows.
+    reasons = dataset.with_format("arrow")[ERROR_COLUMN]
+    is_bad = pc.not_equal(reasons, "")
+    bad_indices = pc.indices_nonzero(is_bad).to_pylist()
+    bad = [(index, reasons[index].as_py()) for index in bad_indices]
     report.rows_read = len(reasons)
-    bad = [(index, reason) for index, reason in enumerate(reasons) if reason]
     for index, reason in bad[:REPORTED_ROWS]:
         logger.warning("dataset %r, row %d skipped: %s", report.name, index, reason)
     if len(bad) > REPORTED_ROWS:
@@ -233,8 +238,7 @@ def _drop_bad_rows(dataset, report: DatasetReport, max_invalid_fraction: float):
                         "invalid, so the data is probably mis-registered (wrong formatting, columns or tags); first "
                         "problems: " + "; ".join(f"row {i}: {r}" for i, r in bad[:3]))
     if bad:
-        keep = [index for index, reason in enumerate(reasons) if not reason]
-        dataset = dataset.select(keep)
+        dataset = dataset.select(pc.indices_nonzero(pc.invert(is_bad)).to_pylist())
     return dataset.remove_columns(ERROR_COLUMN)
 
 

@@ -21,7 +21,7 @@ FILE_TYPES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "par
 
 
 def load_rows(attr: DatasetAttr, dataset_dir: str, *, streaming: bool = False, cache_dir: str | None = None,
-              hub_token: str | None = None, trust_remote_code: bool = False):
+              hub_token: str | None = None):
     """The raw `datasets.Dataset` (or IterableDataset when streaming) of one registered dataset."""
     if attr.load_from == "file":
         return _load_local(attr, dataset_dir, streaming, cache_dir)
@@ -30,9 +30,13 @@ def load_rows(attr: DatasetAttr, dataset_dir: str, *, streaming: bool = False, c
                              cache_dir=cache_dir, token=hub_token, streaming=streaming)
     if attr.load_from == "script":
         script = Path(dataset_dir) / attr.path
-        return _load_dataset(path=str(script) if script.exists() else attr.path, name=attr.subset,
-                             data_dir=attr.folder, split=attr.split, cache_dir=cache_dir, streaming=streaming,
-                             trust_remote_code=trust_remote_code)
+        try:
+            return _load_dataset(path=str(script) if script.exists() else attr.path, name=attr.subset,
+                                 data_dir=attr.folder, split=attr.split, cache_dir=cache_dir, streaming=streaming)
+        except RuntimeError as exc:  # datasets >= 4 no longer runs loading scripts
+            raise DataError(f"dataset {attr.name!r}: script_url {attr.path!r} could not be loaded ({exc}); datasets "
+                            "no longer runs .py loading scripts: point script_url at a folder of data files, or "
+                            "convert the data and use file_name") from exc
     if attr.load_from == "ms_hub":
         return _load_modelscope(attr, cache_dir, hub_token, streaming)
     if attr.load_from == "om_hub":
@@ -50,9 +54,7 @@ def _load_dataset(**kwargs):
 
 def local_files(attr: DatasetAttr, dataset_dir: str) -> tuple[str, list[str]]:
     """(datasets builder name, files) for a local file or folder; one file type per dataset."""
-    path = Path(attr.path)
-    if not path.is_absolute() and not path.exists():
-        path = Path(dataset_dir) / attr.path
+    path = Path(dataset_dir) / attr.path  # an absolute file_name stays as it is
     if path.is_dir():
         files = sorted(str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
     elif path.is_file():
@@ -85,21 +87,30 @@ def _check_json_file(name: str, file: str) -> None:
     stripped = text.lstrip()
     if not stripped:
         raise DataError(f"dataset {name!r}: {file} is empty")
+    lines = text.split("\n")  # not splitlines(): U+2028 and friends are legal inside JSON strings
     if stripped[0] in "[{" and file.endswith(".json"):
         try:
             json.loads(text)
             return
         except json.JSONDecodeError as exc:
-            if stripped[0] == "[":
+            if stripped[0] == "[" or not _parses(lines[0]):  # one JSON document, not JSON Lines
                 raise DataError(f"dataset {name!r}: {file}: line {exc.lineno}, column {exc.colno}: invalid JSON: "
                                 f"{exc.msg}") from None
-    for number, line in enumerate(text.splitlines(), 1):  # JSON Lines
+    for number, line in enumerate(lines, 1):  # JSON Lines
         if line.strip():
             try:
                 json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"dataset {name!r}: {file}: line {number}, column {exc.colno}: invalid JSON: "
                                 f"{exc.msg}") from None
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+        return True
+    except json.JSONDecodeError:
+        return False
 
 
 def _load_modelscope(attr: DatasetAttr, cache_dir, token, streaming):
@@ -140,7 +151,7 @@ def _parse_json_text(name: str, where: str, text: str) -> list[dict[str, Any]]:
         return data if isinstance(data, list) else [data]
     except json.JSONDecodeError:
         rows = []
-        for number, line in enumerate(text.splitlines(), 1):
+        for number, line in enumerate(text.split("\n"), 1):
             if line.strip():
                 try:
                     rows.append(json.loads(line))
