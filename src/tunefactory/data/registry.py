@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -181,5 +181,3 @@ def _hub_by_env() -> LoadFrom:
         return "om_hub"
     return "hf_hub"
 
-
-ATTR_FIELDS = {f.name for f in fields(DatasetAttr)}
