@@ -1,0 +1,110 @@
+"""Export a template as a Hugging Face ``chat_template`` (Jinja) that renders exactly like it.
+
+The exported template takes what ``tokenizer.apply_chat_template`` is given: OpenAI-style messages
+(``system``/``user``/``assistant`` with ``tool_calls``/``tool``, and our own ``function``/``observation``
+roles), ``tools``, ``add_generation_prompt`` and ``enable_thinking``. Its structure mirrors
+`Template.segments` step for step, so the two can be compared in tests on every template.
+BOS/EOS are written as the tokenizer's literal strings, as training wrote them.
+"""
+
+from __future__ import annotations
+
+from .core import CONTENT, Template
+from .tools import JINJA_TOOL_MACROS
+
+
+def jinja_string(text: str) -> str:
+    """A Jinja string literal for ``text``."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
+def _slot(slot: str, content_expr: str, bos: str, eos: str) -> str:
+    """A Jinja expression for a slot with ``content_expr`` in place of {{content}}."""
+    slot = slot.replace("{{bos_token}}", bos).replace("{{eos_token}}", eos)
+    before, _, after = slot.partition(CONTENT)
+    parts = [jinja_string(before)] if before else []
+    if CONTENT in slot:
+        parts.append(f"({content_expr})")
+    if after:
+        parts.append(jinja_string(after))
+    return " ~ ".join(parts) or "''"
+
+
+def to_jinja(template: Template, bos: str = "", eos: str = "") -> str:
+    """The ``chat_template`` string for ``template`` with this tokenizer's BOS/EOS strings."""
+    t = template
+    tools = t.tools
+    described = f"({tools.jinja_describe})"
+    describe = f"tf_system ~ {described}" if tools.system_first else f"{described} ~ tf_system"
+    opening, closing = (jinja_string(word.strip()) for word in t.thought_words)
+    thinking_default = "none" if t.enable_thinking is None else str(t.enable_thinking).lower()
+    out = [
+        JINJA_TOOL_MACROS,
+        "{%- macro tf_calls(calls) -%}" + tools.jinja_calls + "{%- endmacro -%}",
+        f"{{%- set tf_thinking = enable_thinking if enable_thinking is defined else {thinking_default} -%}}",
+        "{%- if messages and messages[0]['role'] == 'system' -%}",
+        f"{{%- set tf_system = messages[0]['content'] or {jinja_string(t.default_system)} -%}}",
+        "{%- set tf_messages = messages[1:] -%}",
+        f"{{%- else -%}}{{%- set tf_system = {jinja_string(t.default_system)} -%}}",
+        "{%- set tf_messages = messages -%}{%- endif -%}",
+        f"{{%- if tools -%}}{{%- set tf_system = {describe} -%}}{{%- endif -%}}",
+        "{%- set ns = namespace(last_user=-1) -%}",
+        "{%- for message in tf_messages -%}{%- if message['role'] == 'user' -%}"
+        "{%- set ns.last_user = loop.index0 -%}{%- endif -%}{%- endfor -%}",
+        "{{- " + _slot(t.prefix + CONTENT, "''", bos, eos) + " -}}",
+    ]
+    if not t.system_in_user:
+        out.append("{%- if tf_system -%}{{- " + _slot(t.system, "tf_system", bos, eos) + " -}}{%- endif -%}")
+    out += [
+        "{%- for message in tf_messages -%}",
+        "{%- set content = message['content'] if message['content'] is string else '' -%}",
+    ]
+    if t.system_in_user:
+        out.append("{%- if loop.first and tf_system -%}{%- set content = "
+                   + _slot(t.system, "tf_system", bos, eos) + " ~ content -%}{%- endif -%}")
+    prompt_roles = "['user', 'tool', 'observation']"
+    out += [
+        "{%- if message['role'] == 'user' -%}{{- " + _slot(t.user, "content", bos, eos) + " -}}",
+        "{%- elif message['role'] in ['tool', 'observation'] -%}{{- "
+        + _slot(t.observation_slot, "content", bos, eos) + " -}}",
+        "{%- else -%}",
+        _thought_block(t, opening, closing),
+        "{%- if message.tool_calls is defined and message.tool_calls -%}",
+        "{%- set calls = message.tool_calls | map(attribute='function') | list -%}",
+        "{%- set body = (content ~ " + jinja_string(tools.text_separator)
+        + " if content else '') ~ tf_calls(calls) -%}",
+        "{{- " + _slot(t.function_slot, "thought ~ body", bos, eos) + " -}}",
+        "{%- else -%}{{- " + _slot(t.assistant, "thought ~ content", bos, eos) + " -}}{%- endif -%}",
+        "{%- endif -%}",
+        f"{{%- if message['role'] in {prompt_roles} and (loop.last and add_generation_prompt "
+        f"or not loop.last and loop.nextitem['role'] not in {prompt_roles}) -%}}",
+        "{{- " + _slot(t.generation_prompt + CONTENT, "''", bos, eos) + " -}}",
+    ]
+    if t.reasoning:
+        out.append("{%- if tf_thinking is false and loop.index0 >= loop.length - 2 -%}{{- "
+                   + jinja_string(t.empty_thought) + " -}}{%- endif -%}")
+    out += ["{%- endif -%}", "{%- endfor -%}"]
+    return "".join(out)
+
+
+def _thought_block(t: Template, opening: str, closing: str) -> str:
+    """Jinja statements setting ``thought`` and ``content`` for a response-side message."""
+    if not t.reasoning:
+        return "{%- set thought = '' -%}"
+    words = [jinja_string(word) for word in t.thought_words]
+    return "".join([
+        "{%- if message.reasoning_content is defined and message.reasoning_content -%}",
+        f"{{%- set content = {words[0]} ~ message.reasoning_content ~ {words[1]} ~ content -%}}",
+        "{%- endif -%}",
+        "{%- if tf_thinking is false or (loop.index0 < ns.last_user and not "
+        + str(t.preserve_thinking).lower() + ") -%}",
+        f"{{%- if {closing} in content -%}}{{%- set content = content.split({closing})[-1].lstrip('\\n') -%}}"
+        "{%- endif -%}{%- endif -%}",
+        f"{{%- if loop.last and tf_thinking is not false and not ({opening} in content or {closing} in content) -%}}",
+        f"{{%- set content = {jinja_string(t.empty_thought)} ~ content -%}}{{%- endif -%}}",
+        f"{{%- if {closing} in content -%}}",
+        f"{{%- set thought = {words[0]} ~ content.split({closing})[0].split({opening})[-1].strip('\\n')"
+        f" ~ {words[1]} -%}}",
+        f"{{%- set content = content.split({closing})[-1].lstrip('\\n') -%}}",
+        "{%- else -%}{%- set thought = '' -%}{%- endif -%}",
+    ])
