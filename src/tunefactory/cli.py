@@ -27,6 +27,8 @@ COMMANDS = {
                  "parse and check a config exactly as `train` would; print the resolved values and every problem"),
     "data": ("tunefactory.commands:data",
              "load the config's datasets and show counts, skipped rows with reasons, and the first examples"),
+    "template": ("tunefactory.commands:template",
+                 "show how a chat template formats a conversation: `--list`, a template name, or a config's data"),
     "env": ("tunefactory.commands:env", "print versions, devices and optional packages (paste it into bug reports)"),
     "version": ("tunefactory.commands:version", "print the TuneFactory version"),
     "help": ("tunefactory.commands:help_command", "show this message, or `help <command>` for its arguments"),

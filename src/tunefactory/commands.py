@@ -52,6 +52,7 @@ def validate(argv: list[str]) -> int:
 
     try:
         config = parse_args(argv, command="train")
+        check_data_args(config)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -95,6 +96,94 @@ def data(argv: list[str]) -> int:
     return 0
 
 
+TEMPLATE_USAGE = """usage:
+  tunefactory template --list                      every template, with the models it is for
+  tunefactory template NAME [--jinja]              NAME's rendering of a sample chat (or its chat_template)
+  tunefactory template config.yaml [key=value ...] [--show N] [--ids]
+        the config's first N examples (default 2) as training will see them, with the config's
+        template and the model's tokenizer: each prompt and response segment, and token counts/ids
+"""
+
+
+def template(argv: list[str]) -> int:
+    """Show what a template does to a conversation, to debug data and formats."""
+    if not argv or any(flag in argv for flag in HELP_FLAGS):
+        print(TEMPLATE_USAGE)
+        return 0
+    from .data.template import TEMPLATES
+
+    if argv[0] == "--list":
+        width = max(map(len, TEMPLATES))
+        for name, entry in TEMPLATES.items():
+            print(f"{name.ljust(width)}  {entry.family}")
+        return 0
+    if argv[0] in TEMPLATES:
+        return _show_template_sample(TEMPLATES[argv[0]], jinja="--jinja" in argv)
+    return _show_config_examples(argv)
+
+
+SAMPLE_TOOLS = [{"name": "get_weather", "description": "Current weather for a city",
+                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+SAMPLE_CHAT = [
+    {"role": "user", "content": "What's the weather in Paris?"},
+    {"role": "function", "content": '{"name": "get_weather", "arguments": {"city": "Paris"}}'},
+    {"role": "observation", "content": '{"temperature_c": 21}'},
+    {"role": "assistant", "content": "It is 21 °C in Paris."},
+    {"role": "user", "content": "Thanks!"},
+    {"role": "assistant", "content": "You're welcome."},
+]
+
+
+def _show_template_sample(chosen, jinja: bool) -> int:
+    from .data.template import to_jinja
+
+    if jinja:
+        print(to_jinja(chosen, "<BOS>", "<EOS>"))
+        return 0
+    segments = chosen.segments(SAMPLE_CHAT, "You are a helpful assistant.", SAMPLE_TOOLS, bos="<BOS>", eos="<EOS>")
+    _print_segments(segments)
+    print(f"\nstop words: {', '.join(chosen.stop_words) or '(eos only)'}; tool format: {chosen.tool_format}; "
+          f"BOS/EOS are shown as <BOS>/<EOS> (the model's own tokens at training time)")
+    for note in chosen.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _print_segments(segments: list[str], ids: list[list[int]] | None = None, show_ids: bool = False) -> None:
+    for index, text in enumerate(segments):
+        side = "PROMPT" if index % 2 == 0 else "RESPONSE"
+        count = f" ({len(ids[index])} tokens)" if ids is not None else ""
+        print(f"----- {side} {index // 2 + 1}{count} -----")
+        print(text)
+        if ids is not None and show_ids:
+            print(ids[index])
+
+
+def _show_config_examples(argv: list[str]) -> int:
+    import dataclasses
+
+    from .config import parse_args
+    from .data.pipeline import get_dataset
+    from .data.template import get_template
+    from .model.tokenizer import load_tokenizer
+
+    argv, show = _pop_option(argv, "--show", default=2)
+    show_ids = "--ids" in argv
+    argv = [a for a in argv if a != "--ids"]
+    config = parse_args(argv, command="train")
+    config.data = dataclasses.replace(config.data, tokenized_path=None, streaming=False)
+    tokenizer = load_tokenizer(config.model)
+    chosen = get_template(tokenizer, config.data, config.model.model_name_or_path)
+    module = get_dataset(config)
+    for number, example in enumerate(module.train.select(range(min(show, len(module.train))))):
+        messages = example["_prompt"] + example["_response"][:1]
+        print(f"===== example {number} (template {chosen.name!r}) =====")
+        texts = chosen.segments(messages, example["_system"], example["_tools"],
+                                bos=tokenizer.bos_token or "", eos=tokenizer.eos_token or "")
+        _print_segments(texts, [tokenizer.encode(text, add_special_tokens=False) for text in texts], show_ids)
+    return 0
+
+
 def _size(dataset) -> str:
     try:
         return str(len(dataset))
@@ -120,6 +209,7 @@ def train(argv: list[str]) -> int:
     from .errors import TuneFactoryError
 
     config = parse_args(argv, command="train")
+    check_data_args(config)
     for message in config.warnings:
         logger.warning(message)
     if config.environment_notes:
@@ -128,6 +218,13 @@ def train(argv: list[str]) -> int:
         f"the configuration is valid, but this TuneFactory version ({_version()}) does not run training "
         f"stages yet (stage {config.finetuning.stage!r}). `tunefactory validate` prints what was parsed."
     )
+
+
+def check_data_args(config) -> None:
+    """Checks that need the data layer's registries (template and tool format names), before any model loads."""
+    from .data.template import check_template_args
+
+    check_template_args(config.data)
 
 
 def _version() -> str:

@@ -128,7 +128,10 @@ class Converter:
         tool_calls = message.get("tool_calls")
         if tool_calls and tag in (a.assistant_tag, a.function_tag):  # OpenAI-style calls
             calls = [call.get("function", call) for call in tool_calls]
-            return {"role": FUNCTION, "content": json.dumps(calls if len(calls) > 1 else calls[0], ensure_ascii=False)}
+            body = json.dumps(calls if len(calls) > 1 else calls[0], ensure_ascii=False)
+            text = message.get(a.content_tag) if isinstance(message.get(a.content_tag), str) else ""
+            # text said alongside the calls is kept, in LLaMA-Factory's `text<tool_call>json</tool_call>` spelling
+            return {"role": FUNCTION, "content": f"{text}<tool_call>{body}</tool_call>" if text.strip() else body}
         roles = {a.user_tag: USER, a.assistant_tag: ASSISTANT, a.observation_tag: OBSERVATION,
                  a.function_tag: FUNCTION, a.system_tag: SYSTEM}
         if tag not in roles or roles[tag] == SYSTEM:

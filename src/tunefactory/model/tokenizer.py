@@ -1,0 +1,31 @@
+"""Load a model's tokenizer as the run's model arguments describe it."""
+
+from __future__ import annotations
+
+from ..errors import ModelError
+
+
+def load_tokenizer(model_args):
+    """The tokenizer for ``model_args.model_name_or_path``, with the user's extra tokens added."""
+    from transformers import AutoTokenizer
+
+    if not model_args.model_name_or_path:
+        raise ModelError("model_name_or_path is required to load a tokenizer")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            model_args.model_name_or_path,
+            use_fast=model_args.use_fast_tokenizer,
+            split_special_tokens=model_args.split_special_tokens,
+            trust_remote_code=model_args.trust_remote_code,
+            cache_dir=model_args.cache_dir,
+            revision=model_args.model_revision,
+            token=model_args.hf_hub_token,
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load a tokenizer from {model_args.model_name_or_path!r}: {exc}") from exc
+    if model_args.add_tokens:
+        tokenizer.add_tokens(list(model_args.add_tokens))
+    if model_args.add_special_tokens:
+        tokenizer.add_special_tokens({"additional_special_tokens": list(model_args.add_special_tokens)},
+                                     replace_extra_special_tokens=False)
+    return tokenizer
