@@ -116,6 +116,19 @@ def test_openai_messages_with_tool_calls_and_parallel_results():
     assert example["_response"] == [assistant("A sunny, B rain.")]
 
 
+def test_openai_assistant_text_beside_tool_calls_is_kept():
+    row = {"messages": [
+        {"role": "user", "content": "Weather in A?"},
+        {"role": "assistant", "content": "Let me check.", "tool_calls": [
+            {"type": "function", "function": {"name": "w", "arguments": '{"city": "A"}'}}]},
+        {"role": "tool", "content": "sunny"},
+        {"role": "assistant", "content": "Sunny."},
+    ]}
+    example = convert({"formatting": "openai"}, row)
+    assert example["_prompt"][1] == {
+        "role": "function", "content": 'Let me check.<tool_call>{"name": "w", "arguments": "{\\"city\\": \\"A\\"}"}</tool_call>'}
+
+
 def test_media_paths_resolve_against_media_dir(tmp_path):
     (tmp_path / "cat.png").write_bytes(b"png")
     entry = {"columns": {"prompt": "q", "response": "a", "images": "images"}}

@@ -8,6 +8,9 @@ import pytest
 import yaml
 
 import tunefactory
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 GOOD = {
     "model_name_or_path": "/nowhere/model",
@@ -31,7 +34,7 @@ def run_cli(*args, env=None):
 def test_help_lists_only_working_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("train", "validate", "env", "version", "help"):
+    for command in ("train", "validate", "data", "template", "env", "version", "help"):
         assert f"  {command}" in result.stdout
     for planned in ("chat", "api", "export", "webui"):
         assert f"  {planned} " not in result.stdout
@@ -121,3 +124,31 @@ def test_light_commands_do_not_import_the_ml_stack(argv):
             "print('heavy' if {'torch', 'transformers'} & set(sys.modules) else 'light')" % argv)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().endswith("light")
+
+
+def test_template_list_and_sample():
+    listed = run_cli("template", "--list")
+    assert listed.returncode == 0
+    assert "qwen3_nothink" in listed.stdout and "Llama 3, 3.1" in listed.stdout
+    sample = run_cli("template", "llama3")
+    assert sample.returncode == 0
+    assert ("----- PROMPT 1 -----\n<BOS><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date"
+            in sample.stdout)
+    assert '----- RESPONSE 1 -----\n{"name": "get_weather", "parameters": {"city": "Paris"}}<|eot_id|>' in sample.stdout
+
+
+def test_template_shows_a_configs_examples_as_training_sees_them(tiny_qwen2, tmp_path):
+    result = run_cli("template", f"model_name_or_path={tiny_qwen2}", "dataset=sharegpt_tools",
+                     f"dataset_dir={REPO_ROOT / 'data'}", "template=qwen", "stage=sft", "do_train=true",
+                     f"output_dir={tmp_path / 'out'}", "--show", "1", "--ids")
+    assert result.returncode == 0, result.stderr
+    assert "===== example 0 (template 'qwen') =====" in result.stdout
+    assert "<|im_start|>system\n" in result.stdout and "<tool_response>" in result.stdout
+    assert not (tmp_path / "out").exists()  # looking writes nothing
+
+
+def test_unknown_template_is_refused_before_loading_anything(write_yaml):
+    config = write_yaml({**GOOD, "template": "lama3"})
+    result = run_cli("validate", config)
+    assert result.returncode == 1
+    assert "unknown template 'lama3' (did you mean llama3" in result.stderr

@@ -23,8 +23,9 @@ TOOLS = [{"name": "get_weather", "description": "Weather for a city",
                          "required": ["city"]}},
          {"name": "search", "description": "Web search 🔎", "parameters": {"type": "object", "properties": {}}}]
 CALL = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
-PARALLEL = ('Checking both.<tool_call>[{"name": "get_weather", "arguments": {"city": "Paris"}}, '
-            '{"name": "get_weather", "arguments": {"city": "Rome", "unit": "c"}}]</tool_call>')
+PARALLEL = ('[{"name": "get_weather", "arguments": {"city": "Paris"}}, '
+            '{"name": "get_weather", "arguments": {"city": "Rome", "unit": "c"}}]')
+TEXT_AND_CALL = f"Checking.<tool_call>{CALL}</tool_call>"
 U, A = "user", "assistant"
 
 CONVERSATIONS = {
@@ -42,6 +43,8 @@ CONVERSATIONS = {
     "parallel": ([{"role": U, "content": "Paris and Rome?"}, {"role": "function", "content": PARALLEL},
                   {"role": "observation", "content": '["21", "25"]'}, {"role": A, "content": "21 and 25."}],
                  "Use tools.", TOOLS),
+    "text_and_call": ([{"role": U, "content": "Paris?"}, {"role": "function", "content": TEXT_AND_CALL},
+                       {"role": "observation", "content": "21"}, {"role": A, "content": "21."}], None, TOOLS),
     "multistep": ([{"role": U, "content": "Compare"}, {"role": "function", "content": CALL},
                    {"role": "observation", "content": "21"},
                    {"role": "function", "content": '{"name": "search", "arguments": {}}'},
@@ -60,9 +63,11 @@ def tokenizer(tiny_llama):
 
 def _cases():
     for name, template in TEMPLATES.items():
-        for case, (messages, _, tools) in CONVERSATIONS.items():
+        for case, (messages, _, _) in CONVERSATIONS.items():
             if template.tool_format == "glm4" and case == "parallel":
                 continue  # GLM-4's format has no parallel calls (tested in test_tools)
+            if template.tools.text_separator is None and case == "text_and_call":
+                continue  # nor text beside calls for some families (tested in test_tools)
             for generation in ([True, False] if messages[-1]["role"] == U else [False]):
                 yield pytest.param(name, case, generation, id=f"{name}-{case}-{'gen' if generation else 'nogen'}")
 

@@ -71,8 +71,7 @@ def to_jinja(template: Template, bos: str = "", eos: str = "") -> str:
         _thought_block(t, opening, closing),
         "{%- if message.tool_calls is defined and message.tool_calls -%}",
         "{%- set calls = message.tool_calls | map(attribute='function') | list -%}",
-        "{%- set body = (content ~ " + jinja_string(tools.text_separator)
-        + " if content else '') ~ tf_calls(calls) -%}",
+        _calls_body(tools.text_separator),
         "{{- " + _slot(t.function_slot, "thought ~ body", bos, eos) + " -}}",
         "{%- else -%}{{- " + _slot(t.assistant, "thought ~ content", bos, eos) + " -}}{%- endif -%}",
         "{%- endif -%}",
@@ -85,6 +84,12 @@ def to_jinja(template: Template, bos: str = "", eos: str = "") -> str:
                    + jinja_string(t.empty_thought) + " -}}{%- endif -%}")
     out += ["{%- endif -%}", "{%- endfor -%}"]
     return "".join(out)
+
+
+def _calls_body(separator: str | None) -> str:
+    if separator is None:  # like the family's own template, which writes calls alone
+        return "{%- set body = tf_calls(calls) -%}"
+    return "{%- set body = (content ~ " + jinja_string(separator) + " if content else '') ~ tf_calls(calls) -%}"
 
 
 def _thought_block(t: Template, opening: str, closing: str) -> str:

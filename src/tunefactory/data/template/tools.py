@@ -38,10 +38,10 @@ class FunctionCall:
 
 def parse_function_message(content: str) -> tuple[str, list[FunctionCall]]:
     """Split a canonical ``function`` message into the assistant's text and its calls."""
-    wrapped = re.search(r"<tool_call>(.*?)</tool_call>", content, re.DOTALL)
-    if wrapped:
-        text = (content[: wrapped.start()] + content[wrapped.end():]).strip()
-        return text, _calls_from_json(wrapped.group(1), content)
+    blocks = list(re.finditer(r"<tool_call>(.*?)</tool_call>", content, re.DOTALL))
+    if blocks:
+        text = re.sub(r"<tool_call>.*?</tool_call>", "", content, flags=re.DOTALL).strip()
+        return text, [call for block in blocks for call in _calls_from_json(block.group(1), content)]
     stripped = content.strip()
     for start in [0] + [m.start() for m in re.finditer(r"[\[{]", stripped)]:
         try:  # the calls are the JSON that ends the message; anything before it is text
@@ -63,6 +63,8 @@ def _calls_from_json(text: str, content: str) -> list[FunctionCall]:
 
 def _calls_from_value(value: Any, content: str) -> list[FunctionCall]:
     items = value if isinstance(value, list) else [value]
+    if not items:
+        raise DataError(f"a function-call message holds no calls: {content[:200]!r}")
     calls = []
     for item in items:
         if not isinstance(item, dict) or "name" not in item:
@@ -73,6 +75,8 @@ def _calls_from_value(value: Any, content: str) -> list[FunctionCall]:
                 arguments = json.loads(arguments)
             except json.JSONDecodeError:
                 raise DataError(f"function call arguments are not JSON: {arguments[:200]!r}") from None
+        if not isinstance(arguments, dict):
+            raise DataError(f"function call arguments must be a JSON object, got {content[:200]!r}")
         calls.append(FunctionCall(item["name"], arguments))
     return calls
 
@@ -95,7 +99,13 @@ def tool_specs(tools: str | list | None) -> list[dict[str, Any]]:
             raise DataError(f"the tools column must be a JSON list of function specs, got {tools[:200]!r}") from None
     if isinstance(tools, dict):
         tools = [tools]
-    return [tool.get("function", tool) if tool.get("type") == "function" else tool for tool in tools]
+    if not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools):
+        raise DataError(f"the tools column must be a JSON list of function specs (objects), got {str(tools)[:200]!r}")
+    specs = [tool.get("function", tool) if tool.get("type") == "function" else tool for tool in tools]
+    for spec in specs:
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            raise DataError(f"every function spec in the tools column needs a \"name\", got {str(spec)[:200]!r}")
+    return specs
 
 
 def _wrapped(spec: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +127,7 @@ class ToolFormat:
     read_calls: Callable[[str], list[FunctionCall] | None]  # generated text -> calls, or None if it has none
     jinja_describe: str  # Jinja expression over `tools` (unwrapped specs)
     jinja_calls: str  # Jinja statements writing `calls` (a list of {name, arguments})
-    text_separator: str = ""  # between an assistant's text and its calls
+    text_separator: str | None = None  # between an assistant's text and its calls; None: the format has none
     system_first: bool = True  # the user's system text comes before the tool description
 
     def system_with_tools(self, system: str, tools: list[dict]) -> str:
@@ -129,6 +139,10 @@ class ToolFormat:
     def render_function(self, content: str) -> str:
         text, calls = parse_function_message(content)
         written = self.write_calls(calls)
+        if text and self.text_separator is None:
+            raise DataError(f"the {self.name} tool format has no place for text beside tool calls (its model family "
+                            f"writes calls alone); put the text {text[:80]!r} in its own assistant turn, or use "
+                            "a tool_format that has one (qwen, default)")
         return f"{text}{self.text_separator}{written}" if text else written
 
     def extract(self, generated: str) -> tuple[str, list[FunctionCall]]:
@@ -186,7 +200,9 @@ def _default_write(calls: list[FunctionCall]) -> str:
 
 
 def _default_read(text: str) -> list[FunctionCall] | None:
-    found = re.findall(r"Action:\s*([\w.-]+)\s*Action Input:\s*(.+?)(?=\s*Action:|\s*$)", text, re.DOTALL)
+    # calls are separated by newlines, and dumped JSON never holds a raw newline, so "Action:" inside
+    # an argument string is not taken for the next call
+    found = re.findall(r"Action:\s*([\w.-]+)\s*Action Input:\s*(.+?)(?=\n\s*Action:|\s*$)", text, re.DOTALL)
     calls = []
     for name, raw in found:
         try:
@@ -377,7 +393,7 @@ TOOL_FORMATS: dict[str, ToolFormat] = {
         ToolFormat("mistral", _mistral_describe, _mistral_write, _mistral_read,
                    _JINJA_MISTRAL_DESCRIBE, _JINJA_MISTRAL_CALLS),
         ToolFormat("glm4", _glm4_describe, _glm4_write, _glm4_read,
-                   _JINJA_GLM4_DESCRIBE, _JINJA_GLM4_CALLS, text_separator="\n"),
+                   _JINJA_GLM4_DESCRIBE, _JINJA_GLM4_CALLS),
     )
 }
 
