@@ -36,6 +36,7 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python -m tunefactory.config.reference docs/configuration.md
+	$(BIN)/python -m tunefactory.data.template.families docs/templates.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info .cache

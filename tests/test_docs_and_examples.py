@@ -50,3 +50,10 @@ def test_readme_shows_the_two_commands_and_only_real_subcommands():
         assert command in COMMANDS, f"README mentions `tunefactory {command}`, which does not exist"
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+
+
+def test_template_table_in_docs_is_current():
+    from tunefactory.data.template.families import MARKER, templates_markdown
+
+    committed = (ROOT / "docs" / "templates.md").read_text(encoding="utf-8")
+    assert committed.split(MARKER)[1] == templates_markdown(), "docs/templates.md is stale: run `make docs`"

@@ -144,3 +144,27 @@ _TEMPLATES = [
 TEMPLATES: dict[str, Template] = {template.name: template for template in _TEMPLATES}
 
 
+
+
+def templates_markdown() -> str:
+    """The registry as the table in docs/templates.md (kept in sync by a test)."""
+    rows = ["| template | for | tool format | stop words | notes |", "| --- | --- | --- | --- | --- |"]
+    for t in _TEMPLATES:
+        flags = [flag for flag, on in (("reasoning", t.reasoning), ("efficient_eos", t.efficient_eos),
+                                        ("replace_eos", t.replace_eos), (f"multimodal: {t.multimodal}", t.multimodal))
+                 if on]
+        stops = ", ".join(f"`{word}`" for word in t.stop_words) or "EOS"
+        notes = "; ".join(flags + list(t.notes)).replace("|", "\\|")
+        rows.append(f"| `{t.name}` | {t.family} | {t.tool_format} | {stops.replace('|', chr(92) + '|')} | {notes} |")
+    return "\n".join(rows) + "\n"
+
+
+MARKER = "<!-- generated from families.py: edit there, then `make docs` -->\n"
+
+if __name__ == "__main__":  # `make docs`: refresh the table at the end of docs/templates.md
+    import sys
+    from pathlib import Path
+
+    path = Path(sys.argv[1])
+    head = path.read_text(encoding="utf-8").split(MARKER)[0]
+    path.write_text(head + MARKER + templates_markdown(), encoding="utf-8")
