@@ -132,7 +132,7 @@ def test_template_list_and_sample():
     assert "qwen3_nothink" in listed.stdout and "Llama 3, 3.1" in listed.stdout
     sample = run_cli("template", "llama3")
     assert sample.returncode == 0
-    assert ("----- PROMPT 1 -----\n<BOS><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date"
+    assert ("----- PROMPT 1 -----\n<BOS><|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython\nCutting"
             in sample.stdout)
     assert '----- RESPONSE 1 -----\n{"name": "get_weather", "parameters": {"city": "Paris"}}<|eot_id|>' in sample.stdout
 

@@ -231,7 +231,7 @@ TRAJECTORY = [
 
 def test_qwen_multi_step_trajectory():
     rendered = TEMPLATES["qwen"].render(TRAJECTORY, "S", SPECS, bos="<s>", eos="</s>")
-    system = "<|im_start|>system\nS" + get_tool_format("qwen").describe(SPECS) + "<|im_end|>\n"
+    system = "<|im_start|>system\nS\n\n" + get_tool_format("qwen").describe(SPECS) + "<|im_end|>\n"
     header = "<|im_start|>assistant\n"
     expected = (
         system
@@ -408,7 +408,9 @@ def test_qwen_describes_each_wrapped_spec_on_its_own_line():
     lines = inside.split("\n")
     assert [json.loads(line) for line in lines] == [{"type": "function", "function": spec} for spec in SPECS]
     assert lines[0] == json.dumps({"type": "function", "function": WEATHER_SPEC}, ensure_ascii=False)
-    assert description.startswith("\n\n# Tools\n")
+    assert description.startswith("# Tools\n")
+    assert get_tool_format("qwen").system_with_tools("S", SPECS) == "S\n\n" + description  # a blank line between
+    assert get_tool_format("qwen").system_with_tools("", SPECS) == description  # and none without system text
     assert description.endswith('<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>')
 
 
@@ -437,7 +439,7 @@ def test_llama3_puts_the_description_before_the_system_text():
     assert fmt.system_first is False and LLAMA3_DATE == "26 Jul 2024"
     system = fmt.system_with_tools("Be brief.", SPECS)
     assert system == fmt.describe(SPECS) + "Be brief."
-    assert system.startswith("Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n")
+    assert system.startswith("Environment: ipython\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n")
     for spec in SPECS:
         block = json.dumps({"type": "function", "function": spec}, indent=4, ensure_ascii=False) + "\n\n"
         assert block in system
@@ -447,7 +449,7 @@ def test_llama3_puts_the_description_before_the_system_text():
 @pytest.mark.parametrize("name", ["default", "qwen", "mistral", "glm4"])
 def test_other_formats_put_the_system_text_first(name):
     fmt = get_tool_format(name)
-    assert fmt.system_with_tools("Be brief.", SPECS) == "Be brief." + fmt.describe(SPECS)
+    assert fmt.system_with_tools("Be brief.", SPECS) == "Be brief." + fmt.joiner + fmt.describe(SPECS)
 
 
 @pytest.mark.parametrize("name", FORMAT_NAMES)

@@ -46,6 +46,7 @@ class Template:
     replace_eos: bool = False  # the first stop word becomes the tokenizer's EOS
     reasoning: bool = False  # the model writes a thought block before answering
     thought_words: tuple[str, str] = ("<think>\n", "\n</think>\n\n")
+    answer_header: str = ""  # between a thought block and the answer (gpt-oss's final channel)
     enable_thinking: bool | None = True
     preserve_thinking: bool = False
     multimodal: str | None = None  # the media plugin, for multimodal families
@@ -173,9 +174,10 @@ class Template:
             return "", content
         opening, closing = (word.strip() for word in self.thought_words)
         if closing not in content:
-            return "", content
+            return "", self.answer_header + content.removeprefix(self.answer_header)
         thought = content.split(closing)[0].split(opening)[-1].strip("\n")
-        return self.thought_words[0] + thought + self.thought_words[1], content.split(closing)[-1].lstrip("\n")
+        answer = content.split(closing)[-1].lstrip("\n").removeprefix(self.answer_header)
+        return self.thought_words[0] + thought + self.thought_words[1], self.answer_header + answer
 
     def _apply_thinking(self, messages: list[dict], add_generation_prompt: bool) -> tuple[list[dict], bool]:
         """Drop thoughts the model never sees at inference, and give the final answer a thought block.

@@ -66,7 +66,8 @@ _TEMPLATES = [
                     "LLaMA-Factory writes `answer</s>`.",)),
     Template("llama3", **LLAMA3, family="Llama 3, 3.1, 3.2, 3.3 Instruct",
              notes=("Without tools no `Cutting Knowledge Date` header is written (Llama 3.0 format); with tools "
-                    "the 3.1 JSON tool prompt uses the fixed date 26 Jul 2024, the official template's default, "
+                    "the 3.1 JSON tool prompt (`Environment: ipython`, tools before the system text, as with "
+                    "`tools_in_user_message=false`) uses the fixed date 26 Jul 2024, the official template's default, "
                     "so renders are reproducible (LLaMA-Factory uses today's date).",)),
     Template("llama4", prefix=BOS, system=f"<|header_start|>system<|header_end|>\n\n{C}<|eot|>",
              user=f"<|header_start|>user<|header_end|>\n\n{C}<|eot|>",
@@ -85,7 +86,10 @@ _TEMPLATES = [
              family="Ministral, Mistral NeMo, Mistral Small (tekken tokenizer)"),
     Template("gemma", **GEMMA, family="Gemma, Gemma 2"),
     Template("gemma3", **GEMMA, multimodal="gemma3", family="Gemma 3"),
-    Template("chatglm3", **dict(GLM, prefix="[gMASK]sop"), family="ChatGLM3"),
+    Template("chatglm3", **dict(GLM, prefix="[gMASK]sop", system=f"<|system|>\n {C}", user=f"<|user|>\n {C}",
+                                assistant=f"\n {C}", observation=f"<|observation|>\n {C}"), family="ChatGLM3",
+             notes=("Each role tag is followed by a newline and a space, as in ChatGLM3's template; "
+                    "LLaMA-Factory omits the space.",)),
     Template("glm4", **dict(GLM, prefix="[gMASK]<sop>"), family="GLM-4-9B-Chat, GLM-4-0414"),
     Template("deepseek", prefix=BOS, system=f"{C}\n\n", user=f"User: {C}\n\n", generation_prompt="Assistant:",
              assistant=f" {C}{EOS}", family="DeepSeek LLM / MoE chat (v1)", notes=(LF_SPACE_NOTE,)),
@@ -117,24 +121,28 @@ _TEMPLATES = [
              notes=("Tool results use Granite's `tool_response` role; LLaMA-Factory writes them as user turns.",)),
     Template("zephyr", system=f"<|system|>\n{C}{EOS}\n", user=f"<|user|>\n{C}{EOS}\n",
              generation_prompt="<|assistant|>\n", assistant=f"{C}{EOS}\n",
-             default_system="You are Zephyr, a helpful assistant.", family="Zephyr",
+             family="Zephyr",
              notes=("Every turn ends `</s>` plus a newline, as Zephyr's template renders; "
-                    "LLaMA-Factory drops the newlines.",)),
+                    "LLaMA-Factory drops the newlines and adds a default system prompt Zephyr does not have.",)),
     Template("smollm2", **CHATML,
-             default_system="You are a helpful AI assistant named SmolLM, trained by Hugging Face.",
-             stop_words=("<|im_end|>",), family="SmolLM2 instruct"),
+             default_system="You are a helpful AI assistant named SmolLM, trained by Hugging Face",
+             stop_words=("<|im_end|>",), family="SmolLM2 instruct",
+             notes=("The default system prompt has no final period, as in SmolLM2's template.",)),
     Template("olmo", prefix=EOS, system=f"<|system|>\n{C}\n", user=f"<|user|>\n{C}\n",
              generation_prompt="<|assistant|>\n",
              assistant=f"{C}{EOS}\n", family="OLMo, OLMo 2 instruct (Tulu format)",
              notes=("User turns end with a newline and answers with EOS plus a newline, as in the Tulu/OLMo "
                     "template; LLaMA-Factory writes `<|user|>\\nhi<|assistant|>\\n`.",)),
-    Template("openchat", prefix=BOS, user=f"GPT4 Correct User: {C}{EOS}", generation_prompt="GPT4 Correct Assistant:",
-             assistant=f" {C}{EOS}", family="OpenChat 3.5", notes=(LF_SPACE_NOTE,)),
+    Template("openchat", prefix=BOS, system=f"GPT4 Correct System: {C}{EOS}", user=f"GPT4 Correct User: {C}{EOS}",
+             generation_prompt="GPT4 Correct Assistant:", assistant=f" {C}{EOS}", family="OpenChat 3.5",
+             notes=(LF_SPACE_NOTE, "A system prompt is written `GPT4 Correct System: ...<|end_of_turn|>` as "
+                    "OpenChat's template does; LLaMA-Factory writes it bare."),),
     Template("solar", system=f"### System:\n{C}\n\n", user=f"### User:\n{C}\n\n", generation_prompt="### Assistant:\n",
              assistant=C, efficient_eos=True, family="SOLAR-10.7B-Instruct"),
     Template("gpt_oss", system=f"<|start|>system<|message|>{C}<|end|>", user=f"<|start|>user<|message|>{C}<|end|>",
              generation_prompt="<|start|>assistant", assistant=f"{C}{EOS}", reasoning=True,
-             thought_words=("<|channel|>analysis<|message|>", "<|end|><|start|>assistant<|channel|>final<|message|>"),
+             thought_words=("<|channel|>analysis<|message|>", "<|end|><|start|>assistant"),
+             answer_header="<|channel|>final<|message|>",
              stop_words=("<|return|>", "<|call|>"),
              default_system="You are ChatGPT, a large language model trained by OpenAI.", family="gpt-oss",
              notes=("A subset of OpenAI's Harmony format: no developer message, reasoning-effort line or "

@@ -35,7 +35,8 @@ def to_jinja(template: Template, bos: str = "", eos: str = "") -> str:
     t = template
     tools = t.tools
     described = f"({tools.jinja_describe})"
-    describe = f"tf_system ~ {described}" if tools.system_first else f"{described} ~ tf_system"
+    joined = f"(tf_system ~ {jinja_string(tools.joiner)} if tf_system else '')"
+    describe = f"{joined} ~ {described}" if tools.system_first else f"{described} ~ tf_system"
     opening, closing = (jinja_string(word.strip()) for word in t.thought_words)
     thinking_default = "none" if t.enable_thinking is None else str(t.enable_thinking).lower()
     out = [
@@ -112,4 +113,13 @@ def _thought_block(t: Template, opening: str, closing: str) -> str:
         f" ~ {words[1]} -%}}",
         f"{{%- set content = content.split({closing})[-1].lstrip('\\n') -%}}",
         "{%- else -%}{%- set thought = '' -%}{%- endif -%}",
+        _answer_header(t.answer_header),
     ])
+
+
+def _answer_header(header: str) -> str:
+    if not header:
+        return ""
+    quoted = jinja_string(header)
+    return (f"{{%- if content.startswith({quoted}) -%}}{{%- set content = content[{len(header)}:] -%}}{{%- endif -%}}"
+            f"{{%- set content = {quoted} ~ content -%}}")

@@ -129,12 +129,15 @@ class ToolFormat:
     jinja_calls: str  # Jinja statements writing `calls` (a list of {name, arguments})
     text_separator: str | None = None  # between an assistant's text and its calls; None: the format has none
     system_first: bool = True  # the user's system text comes before the tool description
+    joiner: str = ""  # between the system text and the description, when there is system text
 
     def system_with_tools(self, system: str, tools: list[dict]) -> str:
         if not tools:
             return system
         description = self.describe(tools)
-        return system + description if self.system_first else description + system
+        if not self.system_first:
+            return description + system
+        return system + self.joiner + description if system else description
 
     def render_function(self, content: str) -> str:
         text, calls = parse_function_message(content)
@@ -243,8 +246,8 @@ _JINJA_DEFAULT_CALLS = (
 )
 
 # qwen: Hermes-style JSON inside <tool_call> tags (Qwen2/2.5/3, and ChatML models trained on it)
-_QWEN_INTRO = (
-    "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+_QWEN_INTRO = (  # joined to a system prompt by a blank line, as in Qwen's templates
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
     "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
 )
 _QWEN_OUTRO = (
@@ -288,6 +291,7 @@ _JINJA_QWEN_CALLS = (
 # llama3: JSON-based tool calling from Meta's Llama 3.1 prompt format (`tools_in_user_message=false`)
 LLAMA3_DATE = "26 Jul 2024"  # the official chat template's default `date_string`; fixed so renders are stable
 _LLAMA3_INTRO = (
+    "Environment: ipython\n"
     f"Cutting Knowledge Date: December 2023\nToday Date: {LLAMA3_DATE}\n\n"
     "You have access to the following functions. To call a function, please respond with JSON for a function call."
     'Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}.'
@@ -387,7 +391,7 @@ TOOL_FORMATS: dict[str, ToolFormat] = {
         ToolFormat("default", _default_describe, _default_write, _default_read,
                    _JINJA_DEFAULT_DESCRIBE, _JINJA_DEFAULT_CALLS, text_separator="\n"),
         ToolFormat("qwen", _qwen_describe, _qwen_write, _qwen_read,
-                   _JINJA_QWEN_DESCRIBE, _JINJA_QWEN_CALLS, text_separator="\n"),
+                   _JINJA_QWEN_DESCRIBE, _JINJA_QWEN_CALLS, text_separator="\n", joiner="\n\n"),
         ToolFormat("llama3", _llama3_describe, _llama3_write, lambda text: _json_calls(text, "parameters"),
                    _JINJA_LLAMA3_DESCRIBE, _JINJA_LLAMA3_CALLS, system_first=False),
         ToolFormat("mistral", _mistral_describe, _mistral_write, _mistral_read,
