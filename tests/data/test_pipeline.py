@@ -140,22 +140,24 @@ def test_streaming_yields_examples_and_skips_bad_rows(dataset_dir):
     assert sorted(prompts(module.train)) == ["q0", "q1", "q3", "q4", "q5"]
 
 
-def test_tokenized_path_round_trip(dataset_dir, tmp_path):
+def test_tokenized_path_round_trip(dataset_dir, tmp_path, tiny_llama):
+    from tunefactory.data.template import get_template
+    from tunefactory.model.tokenizer import load_tokenizer
+
     dataset_dir("qa", qa_rows(20))
-    calls = []
-
-    def process(dataset):
-        calls.append(len(dataset))
-        return dataset.map(lambda e: {"input_ids": [len(e["_prompt"][0]["content"])]}, remove_columns=dataset.column_names)
-
     path = str(tmp_path / "tokenized")
-    first = get_dataset(config(dataset_dir, dataset="qa", val_size=4, tokenized_path=path), process=process)
-    assert first.saved_to == path and calls == [20]
-    second = get_dataset(config(dataset_dir, dataset="qa", val_size=4, tokenized_path=path), process=process)
-    assert calls == [20]  # loaded, not reprocessed
-    assert second.saved_to is None
+    settings = {"dataset": "qa", "val_size": 4, "tokenized_path": path, "template": "default",
+                "model_name_or_path": str(tiny_llama)}
+    run = config(dataset_dir, **settings)
+    tokenizer = load_tokenizer(run.model)
+    template = get_template(tokenizer, run.data)
+    first = get_dataset(run, template, tokenizer)
+    assert first.saved_to == path and [r.split for r in first.processing] == ["train", "eval"]
+    assert [r.examples_kept for r in first.processing] == [16, 4]
+    second = get_dataset(config(dataset_dir, **settings), template, tokenizer)
+    assert second.processing == [] and second.saved_to is None  # loaded, not reprocessed
     assert second.train["input_ids"] == first.train["input_ids"]
-    assert second.eval["input_ids"] == first.eval["input_ids"]
+    assert second.eval["labels"] == first.eval["labels"]
 
 
 def test_stage_needs_the_right_kind_of_data(dataset_dir):

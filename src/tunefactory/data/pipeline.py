@@ -1,8 +1,9 @@
 """The data engine: from `dataset:` names to train and eval datasets of canonical examples.
 
     registry entry -> raw rows -> sample -> convert (bad rows skipped, reported, counted)
-      -> mix several datasets -> process (tokenize: templates/processors plug in here)
-      -> split off validation -> save to / load from `tokenized_path`
+      -> mix several datasets -> split off validation
+      -> process each split for the stage (tokenize with the template; drop, count and report)
+      -> save to / load from `tokenized_path`
 
 Only the main process does the work in distributed runs; the others wait and reuse the cache.
 """
@@ -14,10 +15,12 @@ import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import DataError
 from .converters import CANONICAL_COLUMNS, BadRow, Converter
+from .processors import describe_example, process_dataset
+from .processors.common import StreamingDropFilter, remove_flagged_rows
 from .registry import DatasetAttr, get_dataset_attrs
 from .sources import load_rows
 
@@ -58,13 +61,15 @@ class DatasetModule:
     eval: Any = None  # a dataset, or {name: dataset} with eval_on_each_dataset
     reports: list[DatasetReport] = field(default_factory=list)
     saved_to: str | None = None  # tokenized_path written by this call: the run was asked to preprocess
+    processing: list = field(default_factory=list)  # processors.ProcessReport per processed split
 
 
-def get_dataset(config, process: Callable | None = None) -> DatasetModule:
-    """Load, convert, mix, process and split the configured datasets for `config.finetuning.stage`.
+def get_dataset(config, template=None, tokenizer=None) -> DatasetModule:
+    """Load, convert, mix, split and process the configured datasets for `config.finetuning.stage`.
 
-    `process(dataset) -> dataset` turns canonical examples into model inputs (the stage's
-    processor); without it the datasets hold canonical examples.
+    With a template and tokenizer each split goes through the stage's processor (see
+    `processors`) and the first training example is logged as the model will see it; without
+    them the datasets hold canonical examples.
     """
     data, training = config.data, config.training
     if data.tokenized_path and os.path.isdir(data.tokenized_path):
@@ -76,16 +81,34 @@ def get_dataset(config, process: Callable | None = None) -> DatasetModule:
             evaluation = {name: _load_and_merge([name], config, module.reports) for name in data.eval_dataset}
         else:
             evaluation = _load_and_merge(data.eval_dataset, config, module.reports)
-        if process is not None:
-            train = process(train) if train is not None else None
-            if isinstance(evaluation, dict):
-                evaluation = {name: process(ds) for name, ds in evaluation.items()}
-            elif evaluation is not None:
-                evaluation = process(evaluation)
-        module.train, module.eval = _split(train, evaluation, data, training.seed)
+        train, evaluation = _split(train, evaluation, data, training.seed)
+        if template is not None and tokenizer is not None:
+            train, evaluation = _process(module, train, evaluation, config, template, tokenizer)
+        module.train, module.eval = train, evaluation
         if data.tokenized_path:
             module.saved_to = _save_tokenized(module, data.tokenized_path, training)
     return module
+
+
+def _process(module: DatasetModule, train, evaluation, config, template, tokenizer):
+    def run(dataset, split: str, is_eval: bool):
+        processed, report = process_dataset(dataset, config, template, tokenizer, split=split, is_eval=is_eval)
+        module.processing.append(report)
+        return processed
+
+    if train is not None:
+        train = run(train, "train", is_eval=False)
+        logger.info("first training example, as the model sees it:\n%s",
+                    describe_example(_first(train), tokenizer))
+    if isinstance(evaluation, dict):
+        evaluation = {name: run(ds, f"eval {name}", is_eval=True) for name, ds in evaluation.items()}
+    elif evaluation is not None:
+        evaluation = run(evaluation, "eval", is_eval=True)
+    return train, evaluation
+
+
+def _first(dataset) -> dict:
+    return next(iter(dataset.take(1))) if hasattr(dataset, "take") else dataset[0]
 
 
 def _load_and_merge(names: list[str] | None, config, reports: list[DatasetReport]):
@@ -127,7 +150,8 @@ def load_one(attr: DatasetAttr, config, report: DatasetReport):
     converter = Converter(attr, media_dir=data.media_dir or data.dataset_dir)
     converted = _convert(rows, converter, columns, data, attr.name)
     if data.streaming:
-        return converted.filter(_StreamingRowFilter(attr.name))
+        converted = converted.filter(StreamingDropFilter(f"dataset {attr.name!r}", ERROR_COLUMN))
+        return converted.remove_columns(ERROR_COLUMN)
     return _drop_bad_rows(converted, report, data.max_invalid_fraction)
 
 
@@ -215,14 +239,7 @@ def _convert(rows, converter: Converter, columns: list[str], data, name: str):
 
 
 def _drop_bad_rows(dataset, report: DatasetReport, max_invalid_fraction: float):
-    import pyarrow.compute as pc
-
-    # Read the reasons through Arrow: a Python loop over the column costs ~1 s per 100k rows.
-    reasons = dataset.with_format("arrow")[ERROR_COLUMN]
-    is_bad = pc.not_equal(reasons, "")
-    bad_indices = pc.indices_nonzero(is_bad).to_pylist()
-    bad = [(index, reasons[index].as_py()) for index in bad_indices]
-    report.rows_read = len(reasons)
+    dataset, bad, report.rows_read = remove_flagged_rows(dataset, ERROR_COLUMN)
     for index, reason in bad[:REPORTED_ROWS]:
         logger.warning("dataset %r, row %d skipped: %s", report.name, index, reason)
     if len(bad) > REPORTED_ROWS:
@@ -237,28 +254,12 @@ def _drop_bad_rows(dataset, report: DatasetReport, max_invalid_fraction: float):
         raise DataError(f"{report.summary()}: more than max_invalid_fraction={max_invalid_fraction} of the rows are "
                         "invalid, so the data is probably mis-registered (wrong formatting, columns or tags); first "
                         "problems: " + "; ".join(f"row {i}: {r}" for i, r in bad[:3]))
-    if bad:
-        dataset = dataset.select(pc.indices_nonzero(pc.invert(is_bad)).to_pylist())
-    return dataset.remove_columns(ERROR_COLUMN)
+    return dataset
 
 
 def _reason_kind(reason: str) -> str:
     """Group reasons for counting: 'broken turn order: message 3 ...' counts as 'broken turn order'."""
     return reason.split(":")[0]
-
-
-class _StreamingRowFilter:
-    """Streaming data has no length: bad rows are logged as they are met (the first few) and dropped."""
-
-    def __init__(self, name: str):
-        self.name, self.seen = name, 0
-
-    def __call__(self, example) -> bool:
-        reason = example[ERROR_COLUMN]
-        if reason and self.seen < REPORTED_ROWS:
-            self.seen += 1
-            logger.warning("dataset %r: a streamed row was skipped: %s", self.name, reason)
-        return not reason
 
 
 def merge(parts: list, strategy: str, probabilities: list[float] | None, seed: int):

@@ -1,0 +1,154 @@
+"""From canonical examples to what each training stage consumes.
+
+    stage pt                          -> pretrain       (documents; concatenated into blocks when packing)
+    stage sft                         -> supervised     (packed into bins with packing / neat_packing)
+    stage rm, dpo (orpo, simpo)       -> pairwise       (chosen and rejected sharing one prompt)
+    stage kto                         -> feedback       (labelled answers plus mismatched KL pairs)
+    stage ppo, sft predict/generate   -> unsupervised   (prompts, with the reference answer kept)
+
+Rows that cannot be trained on (no answer token left after truncation, a template that refuses
+the content) are dropped, counted and reported, never trained on silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ...errors import DataError
+from .common import DROP_COLUMN, IGNORE_INDEX, StreamingDropFilter, infer_seqlen, remove_flagged_rows
+from .packing import SequencePacker, best_fit_decreasing
+from .preference import FeedbackProcessor, PairwiseProcessor, UnsupervisedProcessor
+from .pretrain import BlockConcatenator, PretrainProcessor
+from .preview import describe_example
+from .supervised import SupervisedProcessor, build_supervised_example
+
+logger = logging.getLogger(__name__)
+
+PROCESSORS = {"pretrain": PretrainProcessor, "supervised": SupervisedProcessor, "pairwise": PairwiseProcessor,
+              "feedback": FeedbackProcessor, "unsupervised": UnsupervisedProcessor}
+REPORTED_DROPS = 5
+
+__all__ = ["DROP_COLUMN", "IGNORE_INDEX", "PROCESSORS", "ProcessReport", "best_fit_decreasing",
+           "build_supervised_example", "describe_example", "infer_seqlen", "packing_enabled", "process_dataset",
+           "processor_kind"]
+
+
+def packing_enabled(data_args, stage: str) -> bool:
+    """``packing`` defaults on for pt only (as in LLaMA-Factory); ``neat_packing`` implies it."""
+    if data_args.neat_packing:
+        return True
+    return data_args.packing if data_args.packing is not None else stage == "pt"
+
+
+def processor_kind(stage: str, is_eval: bool = False, predict_with_generate: bool = False) -> str:
+    if stage == "pt":
+        return "pretrain"
+    if stage == "sft":
+        return "unsupervised" if is_eval and predict_with_generate else "supervised"
+    if stage in ("rm", "dpo"):
+        return "pairwise"
+    if stage == "kto":
+        return "feedback"
+    if stage == "ppo":
+        return "unsupervised"
+    raise ValueError(f"no processor for stage {stage!r}")
+
+
+@dataclass
+class ProcessReport:
+    """What processing one split did: examples kept and dropped (with why), and how rows were packed."""
+
+    split: str
+    kind: str
+    examples_in: int | None = None  # None when streaming
+    dropped: Counter = field(default_factory=Counter)
+    first_dropped: list[tuple[int, str]] = field(default_factory=list)
+    rows: int | None = None
+    tokens: int | None = None
+    row_capacity: int | None = None  # cutoff_len when rows are packed
+
+    @property
+    def examples_kept(self) -> int | None:
+        return None if self.examples_in is None else self.examples_in - sum(self.dropped.values())
+
+    @property
+    def packing_efficiency(self) -> float | None:
+        """Real tokens over the tokens the packed rows hold once padded to ``cutoff_len``."""
+        if not self.row_capacity or not self.rows:
+            return None
+        return self.tokens / (self.rows * self.row_capacity)
+
+    def summary(self) -> str:
+        if self.examples_in is None:
+            return f"{self.split}: {self.kind} processing, streaming (dropped rows are logged as they are met)"
+        text = f"{self.split}: {self.examples_kept} of {self.examples_in} examples encoded ({self.kind})"
+        if self.dropped:
+            reasons = "; ".join(f"{count} x {reason}" for reason, count in self.dropped.most_common())
+            text += f", {sum(self.dropped.values())} dropped ({reasons})"
+        if self.row_capacity:
+            text += (f"; packed into {self.rows} rows of up to {self.row_capacity} tokens "
+                     f"({100 * self.packing_efficiency:.1f}% filled)")
+        return text
+
+
+def process_dataset(dataset, config, template, tokenizer, *, split: str = "train", is_eval: bool = False):
+    """``(processed dataset, ProcessReport)`` for one split of canonical examples."""
+    data, stage = config.data, config.finetuning.stage
+    kind = processor_kind(stage, is_eval, getattr(config.training, "predict_with_generate", False))
+    packing = packing_enabled(data, stage) and kind in ("pretrain", "supervised")
+    processor = PROCESSORS[kind](template, tokenizer, data)
+    if kind == "pretrain":
+        processor.truncate = not packing
+    report = ProcessReport(split, kind)
+    encoded = _map(dataset, processor, data, f"Encoding {split} ({kind})", remove=_columns(dataset))
+    if data.streaming:
+        encoded = encoded.filter(StreamingDropFilter(split)).remove_columns(DROP_COLUMN)
+    else:
+        encoded, flagged, report.examples_in = remove_flagged_rows(encoded, DROP_COLUMN)
+        _record_drops(report, flagged, data.max_invalid_fraction)
+    if packing:
+        step = BlockConcatenator(data.cutoff_len) if kind == "pretrain" else SequencePacker(data.cutoff_len,
+                                                                                           data.neat_packing)
+        encoded = _map(encoded, step, data, f"Packing {split}", remove=_columns(encoded))
+        report.row_capacity = data.cutoff_len
+    if not data.streaming:
+        report.rows, report.tokens = len(encoded), _token_count(encoded)
+    logger.info(report.summary())
+    return encoded, report
+
+
+def _record_drops(report: ProcessReport, flagged: list[tuple[int, str]], max_fraction: float) -> None:
+    for index, reason in flagged[:REPORTED_DROPS]:
+        logger.warning("%s example %d dropped: %s", report.split, index, reason)
+    report.dropped = Counter(reason.split(":")[0] for _, reason in flagged)
+    report.first_dropped = flagged[:REPORTED_DROPS]
+    if report.examples_in and report.examples_kept == 0:
+        raise DataError(f"{report.summary()}: no example is left to train on; first problems: "
+                        + "; ".join(f"example {i}: {r}" for i, r in flagged[:3]))
+    if report.examples_in and len(flagged) > max_fraction * report.examples_in:
+        raise DataError(f"{report.summary()}: more than max_invalid_fraction={max_fraction} of the examples were "
+                        "dropped; if truncation dropped them, raise cutoff_len")
+
+
+def _map(dataset, function, data, desc: str, remove: list[str]):
+    kwargs = {"batched": True, "batch_size": data.preprocessing_batch_size, "remove_columns": remove}
+    if not data.streaming:
+        kwargs.update(num_proc=data.preprocessing_num_workers, load_from_cache_file=not data.overwrite_cache,
+                      desc=desc)
+    return dataset.map(function, **kwargs)
+
+
+def _columns(dataset) -> list[str]:
+    if dataset.column_names is not None:
+        return list(dataset.column_names)
+    return list(next(iter(dataset)).keys())
+
+
+def _token_count(dataset) -> int:
+    import pyarrow.compute as pc
+
+    column = "input_ids" if "input_ids" in dataset.column_names else "chosen_input_ids"
+    lengths = pc.list_value_length(dataset.with_format("arrow")[column])
+    return int(pc.sum(lengths).as_py() or 0)

@@ -1,0 +1,74 @@
+"""Supervised fine-tuning (sft): every turn of a conversation, with loss on the answers only.
+
+    input_ids  <prompt 1> <answer 1> <prompt 2> <answer 2> ...
+    labels     -100 ...   <answer 1> -100 ...   <answer 2> ...
+
+``train_on_prompt`` puts the prompts in the labels too; ``mask_history`` keeps only the last
+answer in the labels, and gives the last turn first claim on the ``cutoff_len`` budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .common import IGNORE_INDEX, Processor, has_supervised_token, infer_seqlen
+
+
+def build_supervised_example(turns: list[tuple[list[int], list[int]]], cutoff_len: int, *,
+                             train_on_prompt: bool = False, mask_history: bool = False,
+                             efficient_eos_id: int | None = None) -> tuple[list[int], list[int]]:
+    """``(input_ids, labels)`` from per-turn ``(prompt_ids, response_ids)``, truncated to ``cutoff_len``.
+
+    Turns claim the budget in order (the last turn first with ``mask_history``); each turn splits
+    what is left between its prompt and its answer with `infer_seqlen`. With an efficient-EOS
+    template the answers carry no EOS: it is learned as the label of the next prompt's first token,
+    and appended once at the very end.
+    """
+    input_ids: list[int] = []
+    labels: list[int] = []
+    total = 1 if efficient_eos_id is not None else 0
+    ordered = list(reversed(turns)) if mask_history else turns
+    for position, (prompt_ids, response_ids) in enumerate(ordered):
+        if total >= cutoff_len:
+            break
+        prompt_len, response_len = infer_seqlen(len(prompt_ids), len(response_ids), cutoff_len - total)
+        prompt_ids, response_ids = prompt_ids[:prompt_len], response_ids[:response_len]
+        total += prompt_len + response_len
+        if train_on_prompt:
+            prompt_labels = list(prompt_ids)
+        elif efficient_eos_id is not None and position and not mask_history and prompt_len:
+            # the previous answer's EOS: predicted from its last token (never with mask_history, whose
+            # earlier answers are not learned)
+            prompt_labels = [efficient_eos_id] + [IGNORE_INDEX] * (prompt_len - 1)
+        else:
+            prompt_labels = [IGNORE_INDEX] * prompt_len
+        response_labels = [IGNORE_INDEX] * response_len if mask_history and position else list(response_ids)
+        if mask_history:  # built from the last turn backwards
+            input_ids = prompt_ids + response_ids + input_ids
+            labels = prompt_labels + response_labels + labels
+        else:
+            input_ids += prompt_ids + response_ids
+            labels += prompt_labels + response_labels
+    if efficient_eos_id is not None:
+        input_ids.append(efficient_eos_id)
+        labels.append(efficient_eos_id)
+    return input_ids, labels
+
+
+@dataclass
+class SupervisedProcessor(Processor):
+    output_columns: tuple[str, ...] = ("input_ids", "labels")
+
+    def encode(self, example, index, batch):
+        if len(example["_response"]) != 1:
+            return f"sft needs exactly one answer per example, this one has {len(example['_response'])}"
+        turns = self.template.encode_multiturn(self.tokenizer, example["_prompt"] + example["_response"],
+                                              example["_system"], example["_tools"])
+        input_ids, labels = build_supervised_example(
+            turns, self.cutoff_len, train_on_prompt=self.data_args.train_on_prompt,
+            mask_history=self.data_args.mask_history,
+            efficient_eos_id=self.eos_id if self.template.efficient_eos else None,
+        )
+        if not has_supervised_token(labels):
+            return f"no answer token left to learn from after truncation to cutoff_len={self.cutoff_len}"
+        return {"input_ids": input_ids, "labels": labels}
