@@ -61,14 +61,19 @@ def validate(argv: list[str]) -> int:
 
 
 def data(argv: list[str]) -> int:
-    """Load the configured datasets as training would, before any model: counts, skipped rows, first examples."""
+    """Load the configured datasets as training would: counts, skipped rows, first examples."""
     if not argv or any(flag in argv for flag in HELP_FLAGS):
-        print("usage: tunefactory data config.yaml [key=value ...] [--show N]\n\n"
-              "Loads dataset/eval_dataset from dataset_dir as `train` would (no model, no tokenizer), then prints\n"
-              "rows read/kept per dataset, skipped rows with their index and reason, the train/eval sizes and\n"
-              "the first N canonical examples (default 2). Training arguments: `tunefactory train -h`.")
+        print("usage: tunefactory data config.yaml [key=value ...] [--show N] [--tokenized]\n\n"
+              "Loads dataset/eval_dataset from dataset_dir as `train` would, then prints rows read/kept per\n"
+              "dataset, skipped rows with their index and reason, the train/eval sizes and the first N examples\n"
+              "(default 2). Without --tokenized no model or tokenizer is loaded and the examples are canonical;\n"
+              "with --tokenized the model's tokenizer and the config's template encode them for the stage, and\n"
+              "each example is shown as the model sees it: input ids and text, label ids and text (masked\n"
+              "labels as [-100 x N]), plus examples dropped and packing. Training arguments: `tunefactory train -h`.")
         return 0
     argv, show = _pop_option(argv, "--show", default=2)
+    tokenized = "--tokenized" in argv
+    argv = [a for a in argv if a != "--tokenized"]
     import dataclasses
     import json
 
@@ -77,22 +82,37 @@ def data(argv: list[str]) -> int:
 
     config = parse_args(argv, command="train")
     if config.data.tokenized_path:
-        # This command shows examples before processing: they must never land in tokenized_path.
-        logger.warning("tokenized_path is ignored here: `tunefactory data` shows the examples before tokenization")
+        # This command only looks at the data: it must never write (or read a stale) tokenized_path.
+        logger.warning("tokenized_path is ignored here: `tunefactory data` processes the datasets afresh")
         config.data = dataclasses.replace(config.data, tokenized_path=None)
-    module = get_dataset(config)
+    template = tokenizer = None
+    if tokenized:
+        from .data.template import get_template
+        from .model.tokenizer import load_tokenizer
+
+        tokenizer = load_tokenizer(config.model)
+        template = get_template(tokenizer, config.data, config.model.model_name_or_path)
+    module = get_dataset(config, template, tokenizer)
     for report in module.reports:
         print(report.summary())
         for index, reason in report.first_skipped:
             print(f"  row {index}: {reason}")
+    for report in module.processing:
+        print(report.summary())
+        for index, reason in report.first_dropped:
+            print(f"  example {index}: {reason}")
     for split, dataset in (("train", module.train), ("eval", module.eval)):
         if isinstance(dataset, dict):
             print(f"{split}: " + ", ".join(f"{name} {_size(ds)}" for name, ds in dataset.items()))
         elif dataset is not None:
-            print(f"{split}: {_size(dataset)} examples")
+            print(f"{split}: {_size(dataset)} {'rows' if tokenized else 'examples'}")
     if module.train is not None:
+        from .data.processors import describe_example
+
         for i, example in enumerate(module.train.take(show) if hasattr(module.train, "take") else []):
-            print(f"\nexample {i}:\n" + json.dumps(example, ensure_ascii=False, indent=2))
+            shown = describe_example(example, tokenizer) if tokenized else json.dumps(example, ensure_ascii=False,
+                                                                                      indent=2)
+            print(f"\nexample {i}:\n{shown}")
     return 0
 
 

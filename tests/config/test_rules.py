@@ -36,6 +36,7 @@ def problems_of(**overrides) -> list[str]:
         ({"streaming": True}, "streaming datasets have no length: set max_steps"),
         ({"streaming": True, "max_steps": 10, "max_samples": 5}, "max_samples does not work with streaming"),
         ({"mask_history": True, "train_on_prompt": True}, "mask_history and train_on_prompt cannot be combined"),
+        ({"neat_packing": True, "packing": False}, "it cannot be combined with packing: false"),
         ({"dataset": None}, "do_train needs training data"),
         ({"do_eval": True}, "needs eval_dataset or val_size"),
         ({"predict_with_generate": True, "compute_accuracy": True, "eval_dataset": "arith_test"},

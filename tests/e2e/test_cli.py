@@ -152,3 +152,31 @@ def test_unknown_template_is_refused_before_loading_anything(write_yaml):
     result = run_cli("validate", config)
     assert result.returncode == 1
     assert "unknown template 'lama3' (did you mean llama3" in result.stderr
+
+
+def test_data_tokenized_shows_what_the_model_sees(tiny_qwen2, tmp_path):
+    result = run_cli("data", f"model_name_or_path={tiny_qwen2}", "dataset=alpaca_demo", "template=qwen",
+                     f"dataset_dir={REPO_ROOT / 'data'}", "stage=sft", "do_train=true", "cutoff_len=256",
+                     "neat_packing=true", f"output_dir={tmp_path / 'out'}", "--show", "1", "--tokenized")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "train: 300 of 300 examples encoded (supervised); packed into" in out
+    assert "example input_ids (" in out and "example label_ids:" in out
+    # The label text masks the packed examples' prompts and keeps their answers.
+    labels = out.split("example labels:\n")[1].split("\n")[0]
+    assert labels.startswith("[-100 x ") and "<|im_end|>" in labels
+    assert "packed examples in this row:" in out
+    assert not (tmp_path / "out").exists()
+
+
+def test_data_tokenized_counts_examples_truncation_empties(tiny_qwen2, tmp_path, write_yaml):
+    rows = [{"instruction": "q" * 40 + str(i), "output": "answer"} for i in range(10)]
+    (tmp_path / "rows.json").write_text(__import__("json").dumps(rows))
+    (tmp_path / "dataset_info.json").write_text('{"rows": {"file_name": "rows.json"}}')
+    config = write_yaml({"model_name_or_path": str(tiny_qwen2), "dataset": "rows", "dataset_dir": str(tmp_path),
+                         "template": "qwen", "stage": "sft", "do_train": True, "output_dir": str(tmp_path / "o"),
+                         "cutoff_len": 1, "train_on_prompt": False})
+    result = run_cli("data", config, "--tokenized")
+    assert result.returncode == 1
+    assert "no example is left to train on" in result.stderr
+    assert "no answer token left to learn from after truncation to cutoff_len=1" in result.stderr

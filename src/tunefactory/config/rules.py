@@ -140,6 +140,9 @@ def data_settings(c: RunConfig) -> list[str]:
         problems.append("mask_history and train_on_prompt cannot be combined")
     if d.cutoff_len <= 0:
         problems.append(f"cutoff_len must be positive, not {d.cutoff_len}")
+    if d.neat_packing and d.packing is False:
+        problems.append("neat_packing packs examples (without cross-attention); it cannot be combined with "
+                        "packing: false")
     if t.do_train and not d.dataset and not d.tokenized_path:
         problems.append("do_train needs training data: set dataset (names from dataset_info.json)")
     wants_eval = t.do_eval or t.do_predict or (t.eval_strategy not in ("no", None) and getattr(t.eval_strategy, "value", t.eval_strategy) != "no")
