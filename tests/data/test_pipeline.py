@@ -217,3 +217,39 @@ def test_inspect_command_shows_counts_skipped_rows_and_examples(dataset_dir, cap
 def test_pipeline_module_has_no_model_imports():
     assert "model" not in " ".join(line for line in Path(pipeline.__file__).read_text().splitlines()
                                   if line.startswith(("import", "from")))
+
+
+def _encoders(run):
+    from tunefactory.data.template import get_template
+    from tunefactory.model.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(run.model)
+    return get_template(tokenizer, run.data), tokenizer
+
+
+def test_eval_split_is_made_before_processing_and_generation_eval_gets_prompts(dataset_dir, tiny_qwen2):
+    dataset_dir("qa", qa_rows(30))
+    run = config(dataset_dir, dataset="qa", val_size=5, template="qwen", model_name_or_path=str(tiny_qwen2),
+                 do_eval=True, predict_with_generate=True, neat_packing=True, cutoff_len=128)
+    template, tokenizer = _encoders(run)
+    module = get_dataset(run, template, tokenizer)
+    train_report, eval_report = module.processing
+    assert (train_report.kind, eval_report.kind) == ("supervised", "unsupervised")
+    assert train_report.examples_kept == 25 and eval_report.examples_kept == 5
+    assert train_report.tokens == sum(len(ids) for ids in module.train["input_ids"])
+    assert len(module.train) < 25 and "position_ids" in module.train.column_names  # packed
+    assert len(module.eval) == 5
+    for example in module.eval:  # a prompt ending with the assistant header; the answer kept as labels
+        assert tokenizer.decode(example["input_ids"]).endswith("<|im_start|>assistant\n")
+        assert tokenizer.decode(example["labels"]).startswith("a")
+
+
+def test_streaming_data_is_processed_lazily(dataset_dir, tiny_qwen2):
+    dataset_dir("qa", qa_rows(12))
+    run = config(dataset_dir, dataset="qa", streaming=True, max_steps=3, template="qwen",
+                 model_name_or_path=str(tiny_qwen2), cutoff_len=64)
+    template, tokenizer = _encoders(run)
+    module = get_dataset(run, template, tokenizer)
+    rows = list(module.train)
+    assert len(rows) == 12 and set(rows[0]) == {"input_ids", "labels"}
+    assert module.processing[0].examples_in is None and "streaming" in module.processing[0].summary()
