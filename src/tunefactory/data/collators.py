@@ -48,16 +48,16 @@ def block_causal_mask(position_ids: torch.Tensor, attention_mask: torch.Tensor) 
     """``[batch, 1, seq, seq]`` booleans: True where query i may attend key j.
 
     Key j must be at or before i, in the same example (a new example starts wherever
-    ``position_ids`` returns to 0) and not padding. Every token may attend to itself, so padded
-    rows never turn into an all-masked softmax (NaN).
+    ``position_ids`` returns to 0), and neither may be padding. Every token may attend to itself, so
+    padded rows never turn into an all-masked softmax (NaN).
     """
     starts = (position_ids == 0) & (attention_mask.bool())
     segment = torch.cumsum(starts.long(), dim=-1)
     seq_len = position_ids.shape[-1]
     causal = torch.tril(torch.ones(seq_len, seq_len, dtype=torch.bool, device=position_ids.device))
     same = segment[:, :, None] == segment[:, None, :]
-    real_key = attention_mask.bool()[:, None, :]
-    mask = causal & same & real_key
+    real = attention_mask.bool()
+    mask = causal & same & real[:, None, :] & real[:, :, None]  # padding neither attends nor is attended to
     mask |= torch.eye(seq_len, dtype=torch.bool, device=position_ids.device)
     return mask[:, None, :, :]
 
