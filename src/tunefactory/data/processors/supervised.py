@@ -22,21 +22,24 @@ def build_supervised_example(turns: list[tuple[list[int], list[int]]], cutoff_le
     Turns claim the budget in order (the last turn first with ``mask_history``); each turn splits
     what is left between its prompt and its answer with `infer_seqlen`. With an efficient-EOS
     template the answers carry no EOS: it is learned as the label of the next prompt's first token,
-    and appended once at the very end.
+    and appended once at the very end; never after an answer that truncation cut short, which
+    would teach the model to stop mid-answer.
     """
     input_ids: list[int] = []
     labels: list[int] = []
     total = 1 if efficient_eos_id is not None else 0
     ordered = list(reversed(turns)) if mask_history else turns
+    previous_complete = last_complete = False
     for position, (prompt_ids, response_ids) in enumerate(ordered):
         if total >= cutoff_len:
             break
         prompt_len, response_len = infer_seqlen(len(prompt_ids), len(response_ids), cutoff_len - total)
+        complete = 0 < response_len == len(response_ids)
         prompt_ids, response_ids = prompt_ids[:prompt_len], response_ids[:response_len]
         total += prompt_len + response_len
         if train_on_prompt:
             prompt_labels = list(prompt_ids)
-        elif efficient_eos_id is not None and position and not mask_history and prompt_len:
+        elif efficient_eos_id is not None and previous_complete and not mask_history and prompt_len:
             # the previous answer's EOS: predicted from its last token (never with mask_history, whose
             # earlier answers are not learned)
             prompt_labels = [efficient_eos_id] + [IGNORE_INDEX] * (prompt_len - 1)
@@ -49,7 +52,10 @@ def build_supervised_example(turns: list[tuple[list[int], list[int]]], cutoff_le
         else:
             input_ids += prompt_ids + response_ids
             labels += prompt_labels + response_labels
-    if efficient_eos_id is not None:
+        if position == 0 or not mask_history:  # the chronologically last turn kept so far
+            last_complete = complete
+        previous_complete = complete
+    if efficient_eos_id is not None and last_complete:
         input_ids.append(efficient_eos_id)
         labels.append(efficient_eos_id)
     return input_ids, labels
