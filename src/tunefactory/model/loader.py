@@ -1,0 +1,225 @@
+"""Load the model a run trains or serves.
+
+    resolve the path (local folder, Hugging Face hub, or ModelScope / Modelers behind their switches)
+      -> config: trust_remote_code check, RoPE scaling for a cutoff_len beyond the model's context
+      -> weights through the Auto class, in the run's dtype and attention implementation
+         (QLoRA: bitsandbytes quantization, GPU only)
+      -> embeddings resized when the template added tokens (new rows start at the mean of the old)
+      -> training setup: gradient checkpointing, no KV cache, optional float32 layer norms / logits
+      -> the fine-tuning method (`adapters.apply_finetuning`): full, freeze or LoRA
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+
+from ..errors import ModelError
+from .adapters import apply_finetuning, count_parameters
+
+logger = logging.getLogger(__name__)
+
+ATTENTION = {"auto": None, "disabled": "eager", "sdpa": "sdpa", "fa2": "flash_attention_2",
+             "fa3": "flash_attention_3"}
+HUB_SWITCHES = {"USE_MODELSCOPE_HUB": "modelscope", "USE_OPENMIND_HUB": "openmind_hub"}
+
+
+def load_model(tokenizer, config, is_trainable: bool):
+    """The run's model, ready to train (``is_trainable``) or to generate."""
+    model_args = config.model
+    path = resolve_model_path(model_args)
+    hf_config = load_hf_config(model_args, path)
+    apply_rope_scaling(hf_config, model_args.rope_scaling, config.data.cutoff_len, is_trainable)
+    dtype = compute_dtype(config, is_trainable)
+    model = _instantiate(model_args, path, hf_config, dtype)
+    resized = resize_embeddings(model, tokenizer)
+    if is_trainable:
+        prepare_for_training(model, model_args)
+    model = apply_finetuning(model, config, is_trainable, resized_embeddings=resized)
+    if not is_trainable:
+        model.requires_grad_(False)
+        model.eval()
+    trainable, total = count_parameters(model)
+    if is_trainable:
+        logger.info("trainable params: %s of %s (%.4f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
+    else:
+        logger.info("params: %s", f"{total:,}")
+    return model
+
+
+def resolve_model_path(model_args) -> str:
+    """A local folder as is; a hub id from ModelScope or Modelers when their switch is set (as in
+    LLaMA-Factory); otherwise the id goes to the Hugging Face hub through transformers."""
+    path = model_args.model_name_or_path
+    if os.path.isdir(path):
+        return path
+    for switch, package in HUB_SWITCHES.items():
+        if os.environ.get(switch, "0").lower() in ("1", "true"):
+            try:
+                module = __import__(package, fromlist=["snapshot_download"])
+            except ImportError as exc:
+                raise ModelError(f"{switch} is set, so {path!r} is fetched with the {package} package: "
+                                 f"pip install {package}") from exc
+            token = model_args.ms_hub_token if package == "modelscope" else model_args.om_hub_token
+            return module.snapshot_download(path, revision=model_args.model_revision, cache_dir=model_args.cache_dir,
+                                            token=token)
+    return path
+
+
+def load_hf_config(model_args, path: str):
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(path, trust_remote_code=model_args.trust_remote_code,
+                                          cache_dir=model_args.cache_dir, revision=model_args.model_revision,
+                                          token=model_args.hf_hub_token)
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise ModelError(f"{path!r} ships its own modelling code, which runs only with trust_remote_code: true; "
+                             "set it if you trust the model's authors") from exc
+        raise ModelError(f"cannot read the model config of {path!r}: {exc}") from exc
+    except OSError as exc:
+        raise ModelError(f"cannot load a model from {path!r}: {exc}") from exc
+
+
+def apply_rope_scaling(hf_config, rope_type: str | None, cutoff_len: int, is_trainable: bool) -> None:
+    """Stretch RoPE so training or inference reaches ``cutoff_len`` beyond the model's context."""
+    if rope_type is None:
+        return
+    params = getattr(hf_config, "rope_parameters", None)
+    context = getattr(hf_config, "max_position_embeddings", None)
+    if params is None or not context:
+        logger.warning("rope_scaling is ignored: this model does not use RoPE parameters transformers can scale")
+        return
+    if is_trainable and cutoff_len <= context:
+        logger.warning("rope_scaling: cutoff_len %d fits the model's context (%d); scaling is not applied",
+                       cutoff_len, context)
+        return
+    factor = float(math.ceil(cutoff_len / context)) if cutoff_len > context else 2.0
+    scaled = {**params, "rope_type": rope_type, "factor": factor}
+    if rope_type in ("yarn", "llama3"):
+        scaled["original_max_position_embeddings"] = context
+    if rope_type == "llama3":
+        scaled.update(low_freq_factor=params.get("low_freq_factor", 1.0),
+                      high_freq_factor=params.get("high_freq_factor", 4.0))
+    hf_config.rope_parameters = scaled
+    hf_config.max_position_embeddings = int(context * factor)
+    logger.info("rope_scaling: %s x%g (context %d -> %d)", rope_type, factor, context, int(context * factor))
+
+
+def compute_dtype(config, is_trainable: bool):
+    """The dtype weights load in: the run's mixed precision when training, ``infer_dtype`` otherwise."""
+    import torch
+
+    training, model_args = config.training, config.model
+    if is_trainable:
+        if getattr(training, "bf16", False) or config.finetuning.pure_bf16:
+            return torch.bfloat16
+        if getattr(training, "fp16", False):
+            return torch.float16
+        return torch.float32
+    wanted = model_args.infer_dtype
+    if wanted == "auto":
+        return "auto"
+    dtype = getattr(torch, wanted)
+    if dtype == torch.bfloat16 and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        logger.warning("infer_dtype: bfloat16 is not supported by this GPU; using float16")
+        return torch.float16
+    if dtype == torch.float16 and not torch.cuda.is_available():
+        logger.warning("infer_dtype: float16 is slow or unsupported on the CPU; using float32")
+        return torch.float32
+    return dtype
+
+
+def quantization_config(model_args):
+    """bitsandbytes 4/8-bit quantization for QLoRA (CUDA only); None for unquantized loading."""
+    if model_args.quantization_bit is None:
+        return None
+    if model_args.quantization_method != "bnb":
+        raise ModelError(f"quantization_method: {model_args.quantization_method} quantizes on the fly only through "
+                         "its own exported checkpoints: point model_name_or_path at a GPTQ/AWQ model instead")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ModelError("quantization_bit (QLoRA with bitsandbytes) needs a CUDA GPU; none was found. "
+                         "Train LoRA without quantization_bit on this machine")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as exc:
+        raise ModelError("quantization_bit needs bitsandbytes: pip install 'tunefactory[bitsandbytes]'") from exc
+    from transformers import BitsAndBytesConfig
+
+    if model_args.quantization_bit == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=model_args.quantization_type,
+                              bnb_4bit_use_double_quant=model_args.double_quantization,
+                              bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_bf16_supported()
+                              else torch.float16)
+
+
+def _instantiate(model_args, path: str, hf_config, dtype):
+    from transformers import AutoModelForCausalLM
+
+    attention = ATTENTION[model_args.flash_attn]
+    if model_args.train_from_scratch:
+        return AutoModelForCausalLM.from_config(hf_config, dtype=dtype if dtype != "auto" else None,
+                                                attn_implementation=attention,
+                                                trust_remote_code=model_args.trust_remote_code)
+    kwargs = {"config": hf_config, "dtype": dtype, "attn_implementation": attention,
+              "low_cpu_mem_usage": model_args.low_cpu_mem_usage, "trust_remote_code": model_args.trust_remote_code,
+              "cache_dir": model_args.cache_dir, "revision": model_args.model_revision,
+              "token": model_args.hf_hub_token}
+    quantization = quantization_config(model_args)
+    if quantization is not None:
+        kwargs.update(quantization_config=quantization, device_map={"": _local_device()})
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load model weights from {path!r}: {exc}") from exc
+
+
+def _local_device() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def resize_embeddings(model, tokenizer) -> bool:
+    """Grow the embeddings when the tokenizer has more tokens than the model has rows.
+
+    New rows start at the mean of the existing rows (input and output embeddings), a neutral start
+    that does not disturb the other tokens' predictions. Returns whether anything was resized.
+    """
+    import torch
+
+    old_rows = model.get_input_embeddings().weight.shape[0]
+    if len(tokenizer) <= old_rows:
+        return False
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    with torch.no_grad():
+        for embedding in (model.get_input_embeddings(), model.get_output_embeddings()):
+            if embedding is None:
+                continue
+            weight = embedding.weight
+            weight[old_rows:] = weight[:old_rows].mean(dim=0, keepdim=True)
+    logger.warning("resized the embeddings from %d to %d rows for the tokens the tokenizer gained; the new rows "
+                   "start at the mean embedding and are trained", old_rows, len(tokenizer))
+    return True
+
+
+def prepare_for_training(model, model_args) -> None:
+    import torch
+
+    model.config.use_cache = False  # a KV cache is useless in training and hides packed sequences from the mask
+    if not model_args.disable_gradient_checkpointing and getattr(model, "supports_gradient_checkpointing", False):
+        reentrant = {"use_reentrant": model_args.use_reentrant_gc}
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable(gradient_checkpointing_kwargs=reentrant)
+        model.enable_input_require_grads()  # adapters on a frozen base still need gradients through the inputs
+    if model_args.upcast_layernorm:
+        for name, param in model.named_parameters():
+            if param.ndim == 1 and "norm" in name:
+                param.data = param.data.to(torch.float32)
+    if model_args.upcast_lmhead_output:
+        head = model.get_output_embeddings()
+        if head is not None:
+            head.register_forward_hook(lambda module, args, output: output.to(torch.float32))
