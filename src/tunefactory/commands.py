@@ -234,10 +234,10 @@ def train(argv: list[str]) -> int:
         logger.warning(message)
     if config.environment_notes:
         raise TuneFactoryError("this machine cannot run the config as written:\n  - " + "\n  - ".join(config.environment_notes))
-    raise TuneFactoryError(
-        f"the configuration is valid, but this TuneFactory version ({_version()}) does not run training "
-        f"stages yet (stage {config.finetuning.stage!r}). `tunefactory validate` prints what was parsed."
-    )
+    from .train.run import run_train
+
+    run_train(config)
+    return 0
 
 
 def check_data_args(config) -> None:

@@ -212,8 +212,10 @@ def prepare_for_training(model, model_args) -> None:
     model.config.use_cache = False  # a KV cache is useless in training and hides packed sequences from the mask
     if not model_args.disable_gradient_checkpointing and getattr(model, "supports_gradient_checkpointing", False):
         reentrant = {"use_reentrant": model_args.use_reentrant_gc}
-        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
-        enable(gradient_checkpointing_kwargs=reentrant)
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5 name
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=reentrant)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=reentrant)
         model.enable_input_require_grads()  # adapters on a frozen base still need gradients through the inputs
     if model_args.upcast_layernorm:
         for name, param in model.named_parameters():

@@ -1,0 +1,1 @@
+"""Training: stage recipes, trainers, callbacks and metrics."""

@@ -1,0 +1,196 @@
+"""Trainer callbacks that every stage adds.
+
+    LogCallback   writes ``trainer_log.jsonl`` (one JSON line per log, LLaMA-Factory's keys, so its web UI
+                  can follow our runs) and logs a one-line progress message
+    LossGuard     stops training with a TuneFactoryError when the training loss is NaN/inf, or exactly 0
+                  for several logs in a row (every label masked)
+
+Add LogCallback before LossGuard: the Trainer calls callbacks in order, so the bad loss is still
+written to ``trainer_log.jsonl`` before LossGuard stops the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from ..errors import TuneFactoryError
+
+logger = logging.getLogger(__name__)
+
+TRAINER_LOG = "trainer_log.jsonl"
+
+# LLaMA-Factory's trainer_log.jsonl key -> the Trainer's log key.
+LOGGED_METRICS = {
+    "loss": "loss",
+    "eval_loss": "eval_loss",
+    "predict_loss": "predict_loss",
+    "reward": "reward",
+    "accuracy": "rewards/accuracies",
+    "lr": "learning_rate",
+    "epoch": "epoch",
+}
+
+
+def format_duration(seconds: float) -> str:
+    """``H:MM:SS``, the form LLaMA-Factory writes (``str(timedelta)`` of whole seconds)."""
+    return str(timedelta(seconds=int(seconds)))
+
+
+def latest_logs(state: TrainerState, logs: dict[str, Any] | None) -> dict[str, Any]:
+    """The metrics of the log being reported: the Trainer passes them, and also appends them to log_history."""
+    if logs is not None:
+        return logs
+    return state.log_history[-1] if state.log_history else {}
+
+
+def is_resuming(args: TrainingArguments, state: TrainerState) -> bool:
+    # The Trainer restores global_step from the checkpoint before on_train_begin.
+    return state.global_step > 0 or bool(getattr(args, "resume_from_checkpoint", None))
+
+
+def drop_lines_after_step(path: Path, step: int) -> None:
+    """Remove lines logged after ``step``: a run resumed from an earlier checkpoint redoes those steps."""
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True) if not _is_after(line, step)]
+    path.write_text("".join(kept), encoding="utf-8")
+
+
+def _is_after(line: str, step: int) -> bool:
+    try:
+        return json.loads(line).get("current_steps", 0) > step
+    except (json.JSONDecodeError, AttributeError, TypeError):
+        return False  # not ours to judge: keep it
+
+
+class LogCallback(TrainerCallback):
+    """Writes ``<output_dir>/trainer_log.jsonl`` and a progress message at every log, on the main process only."""
+
+    def __init__(self, output_dir: str | Path, clock: Callable[[], float] = time.monotonic):
+        self.log_path = Path(output_dir) / TRAINER_LOG
+        self.clock = clock
+        self.start_time: float | None = None
+        self.start_step = 0
+        self.start_tokens = 0
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        self._start_timing(state)
+        if not self.log_path.exists():
+            return
+        if is_resuming(args, state):
+            if state.global_step > 0:
+                drop_lines_after_step(self.log_path, state.global_step)
+        else:
+            logger.info("starting a fresh %s (the old one belonged to an earlier run)", self.log_path)
+            self.log_path.unlink()
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        if self.start_time is None:  # evaluate/predict without training: time from the first log
+            self._start_timing(state)
+        record = self.build_record(state, latest_logs(state, logs))
+        self._append(record)
+        logger.info(progress_message(record))
+
+    def build_record(self, state: TrainerState, metrics: dict[str, Any]) -> dict[str, Any]:
+        """One trainer_log.jsonl line: LLaMA-Factory's keys in its order, None values left out."""
+        elapsed = self.clock() - self.start_time
+        current, total = state.global_step, state.max_steps
+        record = {"current_steps": current, "total_steps": total}
+        record.update({key: metrics.get(source) for key, source in LOGGED_METRICS.items()})
+        record["percentage"] = round(current / total * 100, 2) if total else 100
+        record["elapsed_time"] = format_duration(elapsed)
+        record["remaining_time"] = format_duration(self._remaining_seconds(current, total, elapsed))
+        if state.num_input_tokens_seen:
+            if elapsed > 0:
+                # Tokens of this session only: a resumed state also counts the tokens seen before.
+                record["throughput"] = round((state.num_input_tokens_seen - self.start_tokens) / elapsed, 2)
+            record["total_tokens"] = state.num_input_tokens_seen
+        return {key: value for key, value in record.items() if value is not None}
+
+    def _start_timing(self, state: TrainerState) -> None:
+        self.start_time = self.clock()
+        self.start_step = state.global_step
+        self.start_tokens = state.num_input_tokens_seen or 0
+
+    def _remaining_seconds(self, current: int, total: int, elapsed: float) -> float:
+        # Speed from the steps done since this session began, so a resumed run is not counted as instant.
+        steps_done = current
+        if steps_done <= 0 or total <= current:
+            return 0.0
+        return (total - current) * elapsed / steps_done
+
+    def _append(self, record: dict[str, Any]) -> None:
+        # Written synchronously: one short line per log, and readers (the web UI, tests) see it at once.
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def progress_message(record: dict[str, Any]) -> str:
+    """``step 20/160 (12.5%) loss 1.234 lr 2.9e-03 elapsed 0:00:12 remaining 0:01:24``."""
+    parts = [f"step {record['current_steps']}/{record['total_steps']} ({record['percentage']:g}%)"]
+    for key in ("loss", "eval_loss", "predict_loss"):
+        if key in record:
+            parts.append(f"{key} {record[key]:.4g}")
+    if "lr" in record:
+        parts.append(f"lr {record['lr']:.1e}")
+    parts.append(f"elapsed {record['elapsed_time']} remaining {record['remaining_time']}")
+    return " ".join(parts)
+
+
+class LossGuard(TrainerCallback):
+    """Stops training when the logged training loss is NaN/inf, or exactly 0 for ``zero_patience`` logs in a row.
+
+    Every process raises: the logged loss is averaged across processes, so all of them see the same value.
+    """
+
+    def __init__(self, zero_patience: int = 3):
+        if zero_patience < 1:
+            raise ValueError(f"zero_patience must be at least 1, got {zero_patience}")
+        self.zero_patience = zero_patience
+        self.zeros_in_a_row = 0
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self.zeros_in_a_row = 0
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs=None, **kwargs):
+        metrics = latest_logs(state, logs)
+        loss = metrics.get("loss")
+        if loss is None:  # an eval/predict log, or the end-of-training summary
+            return
+        if not math.isfinite(loss):
+            raise TuneFactoryError(diverged_message(str(loss), state.global_step))
+        if loss == 0.0 and not _is_finite_or_absent(metrics.get("grad_norm")):
+            # logging_nan_inf_filter (on by default) logs NaN/inf losses as 0; NaN gradients give it away.
+            raise TuneFactoryError(diverged_message("nan", state.global_step, filtered=True))
+        self.zeros_in_a_row = self.zeros_in_a_row + 1 if loss == 0.0 else 0
+        if self.zeros_in_a_row >= self.zero_patience:
+            raise TuneFactoryError(zero_loss_message(self.zeros_in_a_row, state.global_step))
+
+
+def _is_finite_or_absent(value: float | None) -> bool:
+    return value is None or math.isfinite(value)
+
+
+def diverged_message(loss: str, step: int, filtered: bool = False) -> str:
+    how = " (logged as 0 by logging_nan_inf_filter; grad_norm is not finite)" if filtered else ""
+    return (f"training loss became {loss} at step {step}{how}: lower learning_rate, check the data "
+            "(tunefactory data <config> --tokenized), or use fp32 (turn off fp16/bf16)")
+
+
+def zero_loss_message(count: int, step: int) -> str:
+    return (f"the loss is exactly 0 for {count} logs in a row (up to step {step}): usually every label is masked "
+            "(-100): check cutoff_len, train_on_prompt/mask_history and the template "
+            "(tunefactory data <config> --tokenized shows the labels). With logging_nan_inf_filter on (the default), "
+            "NaN/inf losses are also logged as 0: set logging_nan_inf_filter: false to see them")

@@ -1,0 +1,84 @@
+"""Supervised fine-tuning (stage: sft).
+
+Supports full, freeze and LoRA (rsLoRA, DoRA, PiSSA; QLoRA on a GPU) training, packing and neat
+packing, evaluation (loss, and token accuracy with ``compute_accuracy``) and prediction by
+generation (``predict_with_generate``: ``generated_predictions.jsonl`` with BLEU-4 and ROUGE).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ..model.loader import load_model
+from . import steps
+from .metrics import TextSimilarity, TokenAccuracy, logits_to_token_ids, save_predictions
+from .outputs import checkpoint_to_resume
+from .trainer import GenerationTrainer
+
+logger = logging.getLogger(__name__)
+
+
+def run_sft(config) -> None:
+    training = config.training
+    resume_from = checkpoint_to_resume(training)
+    tokenizer, template = steps.load_tokenizer_and_template(config)
+    data = steps.load_data(config, template, tokenizer)
+    model = load_model(tokenizer, config, is_trainable=training.do_train)
+    steps.set_generation_defaults(model, template, tokenizer)
+    collator = steps.make_collator("supervised", config, tokenizer, model)
+    prompt_collator = steps.make_collator("unsupervised", config, tokenizer, model)
+    compute_metrics, reduce_logits = _metrics(config, tokenizer)
+    training.remove_unused_columns = False  # the collator reads position_ids and labels itself
+    trainer = GenerationTrainer(
+        model=model, args=training, data_collator=collator, train_dataset=data.train, eval_dataset=data.eval,
+        processing_class=tokenizer, compute_metrics=compute_metrics, preprocess_logits_for_metrics=reduce_logits,
+        callbacks=steps.callbacks(config), generation_collator=prompt_collator,
+    )
+    gen_kwargs = steps.generation_kwargs(config, template, tokenizer)
+    metrics = {}
+    if training.do_train:
+        metrics.update(steps.train_and_save(trainer, config, resume_from))
+    if training.do_eval:
+        metrics.update(_evaluate(trainer, gen_kwargs if training.predict_with_generate else {}))
+    if training.do_predict:
+        metrics.update(_predict(trainer, data.eval, tokenizer, gen_kwargs, config))
+    steps.finish(trainer, config, metrics)
+
+
+def _metrics(config, tokenizer):
+    if config.training.predict_with_generate:
+        return TextSimilarity(tokenizer), None
+    if config.finetuning.compute_accuracy:
+        return TokenAccuracy(), logits_to_token_ids
+    return None, None
+
+
+def _evaluate(trainer, gen_kwargs: dict) -> dict:
+    metrics = trainer.evaluate(metric_key_prefix="eval", **gen_kwargs)
+    trainer.log_metrics("eval", metrics)
+    trainer.save_metrics("eval", metrics)
+    return metrics
+
+
+def _predict(trainer, dataset, tokenizer, gen_kwargs: dict, config) -> dict:
+    import numpy as np
+
+    if isinstance(dataset, dict):  # eval_on_each_dataset: predict the first set, say so
+        name, dataset = next(iter(dataset.items()))
+        logger.warning("do_predict writes predictions for one evaluation set: %r", name)
+    output = trainer.predict(dataset, metric_key_prefix="predict", **gen_kwargs)
+    trainer.log_metrics("predict", output.metrics)
+    trainer.save_metrics("predict", output.metrics)
+    if trainer.is_world_process_zero():
+        skip = config.generating.skip_special_tokens
+        predictions = np.where(output.predictions == -100, tokenizer.pad_token_id, output.predictions)
+        path = os.path.join(config.training.output_dir, "generated_predictions.jsonl")
+        save_predictions(
+            path,
+            [tokenizer.decode(row["input_ids"], skip_special_tokens=skip) for row in dataset],
+            [tokenizer.decode(ids, skip_special_tokens=skip) for ids in predictions],
+            [tokenizer.decode([i for i in row["labels"] if i != -100], skip_special_tokens=skip) for row in dataset],
+        )
+        logger.info("predictions written to %s", path)
+    return output.metrics

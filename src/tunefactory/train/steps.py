@@ -1,0 +1,97 @@
+"""Steps every stage recipe shares, named so the recipes read top to bottom."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ..config.parser import save_run_config
+from ..data.collators import build_collator
+from ..data.pipeline import get_dataset
+from ..data.template import get_template
+from ..model.tokenizer import load_tokenizer
+from .callbacks import LogCallback, LossGuard
+from .outputs import write_model_card
+
+logger = logging.getLogger(__name__)
+
+
+class DatasetSaved(Exception):
+    """The run was asked to write `tokenized_path` first: it stops there, as in LLaMA-Factory."""
+
+
+def load_tokenizer_and_template(config):
+    tokenizer = load_tokenizer(config.model)
+    template = get_template(tokenizer, config.data, config.model.model_name_or_path)
+    return tokenizer, template
+
+
+def load_data(config, template, tokenizer):
+    module = get_dataset(config, template, tokenizer)
+    if module.saved_to:
+        raise DatasetSaved(module.saved_to)
+    return module
+
+
+def make_collator(kind: str, config, tokenizer, model):
+    import torch
+
+    return build_collator(
+        kind, tokenizer,
+        pad_to_multiple_of=8 if torch.cuda.is_available() and config.training.do_train else None,
+        ignore_pad_token_for_loss=config.data.ignore_pad_token_for_loss,
+        attn_implementation=getattr(model.config, "_attn_implementation", None) or "sdpa",
+        compute_dtype=next(model.parameters()).dtype,
+    )
+
+
+def callbacks(config) -> list:
+    from transformers import EarlyStoppingCallback
+
+    found = [LogCallback(config.training.output_dir), LossGuard()]
+    if config.finetuning.early_stopping_steps:
+        found.append(EarlyStoppingCallback(early_stopping_patience=config.finetuning.early_stopping_steps))
+    return found
+
+
+def generation_kwargs(config, template, tokenizer) -> dict:
+    """generate() settings from the generating arguments, stopping at the template's stop tokens."""
+    g = config.generating
+    kwargs = {"do_sample": g.do_sample, "num_beams": config.data.eval_num_beams or g.num_beams,
+              "max_new_tokens": g.max_new_tokens, "repetition_penalty": g.repetition_penalty,
+              "length_penalty": g.length_penalty, "eos_token_id": template.stop_token_ids(tokenizer),
+              "pad_token_id": tokenizer.pad_token_id}
+    if g.do_sample:
+        kwargs.update(temperature=g.temperature, top_p=g.top_p, top_k=g.top_k)
+    return kwargs
+
+
+def set_generation_defaults(model, template, tokenizer) -> None:
+    """Saved models stop where the template ends a turn, wherever they are loaded."""
+    generation_config = getattr(model, "generation_config", None)
+    if generation_config is not None:
+        generation_config.eos_token_id = template.stop_token_ids(tokenizer)
+        generation_config.pad_token_id = tokenizer.pad_token_id
+
+
+def train_and_save(trainer, config, resume_from: str | None) -> dict:
+    """Train, then save the weights (or adapter) and tokenizer, metrics, state, loss plots and card."""
+    from .plots import plot_loss
+
+    training = config.training
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    trainer.save_model()
+    trainer.log_metrics("train", result.metrics)
+    trainer.save_metrics("train", result.metrics)
+    trainer.save_state()
+    if trainer.is_world_process_zero():
+        save_run_config(config, training.output_dir)
+        if config.finetuning.plot_loss:
+            plot_loss(training.output_dir, keys=("loss", "eval_loss"))
+    return result.metrics
+
+
+def finish(trainer, config, metrics: dict) -> None:
+    if trainer.is_world_process_zero() and config.training.do_train:
+        write_model_card(config, config.training.output_dir, metrics)
+    logger.info("outputs are in %s", os.path.abspath(config.training.output_dir))

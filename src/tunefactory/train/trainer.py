@@ -1,0 +1,45 @@
+"""The one place TuneFactory changes transformers' Seq2SeqTrainer: prediction by generation."""
+
+from __future__ import annotations
+
+import contextlib
+
+from transformers import Seq2SeqTrainer
+
+
+class GenerationTrainer(Seq2SeqTrainer):
+    """With ``predict_with_generate`` the evaluation rows are prompts and their labels reference answers
+    of another length: they are batched by ``generation_collator`` (left padding), the labels are set
+    aside while generating, and only the new tokens are returned."""
+
+    def __init__(self, *args, generation_collator=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.generation_collator = generation_collator
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        with self._generation_batches():
+            return super().get_eval_dataloader(eval_dataset)
+
+    def get_test_dataloader(self, test_dataset):
+        with self._generation_batches():
+            return super().get_test_dataloader(test_dataset)
+
+    @contextlib.contextmanager
+    def _generation_batches(self):
+        if not self.args.predict_with_generate or self.generation_collator is None:
+            yield
+            return
+        training_collator, self.data_collator = self.data_collator, self.generation_collator
+        try:
+            yield
+        finally:
+            self.data_collator = training_collator
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
+        if not self.args.predict_with_generate or prediction_loss_only:
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+        labels = inputs.pop("labels", None)
+        prompt_length = inputs["input_ids"].shape[-1]
+        loss, generated, _ = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys,
+                                                     **gen_kwargs)
+        return loss, generated[:, prompt_length:].contiguous(), labels
