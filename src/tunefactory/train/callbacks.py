@@ -125,7 +125,7 @@ class LogCallback(TrainerCallback):
 
     def _remaining_seconds(self, current: int, total: int, elapsed: float) -> float:
         # Speed from the steps done since this session began, so a resumed run is not counted as instant.
-        steps_done = current
+        steps_done = current - self.start_step
         if steps_done <= 0 or total <= current:
             return 0.0
         return (total - current) * elapsed / steps_done

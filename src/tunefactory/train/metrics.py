@@ -15,6 +15,7 @@ or per-example scores, so memory stays flat whatever the size of the evaluation 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -133,7 +134,7 @@ class TextSimilarity:
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
         self.tokenizer = tokenizer
-        self._libraries = _import_text_metric_libraries()  # fail now, not after hours of generation
+        _import_text_metric_libraries()  # a missing package fails now, not after hours of generation
         self._reset()
 
     def _reset(self) -> None:
@@ -143,7 +144,7 @@ class TextSimilarity:
         predictions = self._decode(eval_preds.predictions)
         references = self._decode(eval_preds.label_ids)
         for prediction, reference in zip(predictions, references, strict=True):
-            for key, score in score_text_pair(prediction, reference, self._libraries).items():
+            for key, score in score_text_pair(prediction, reference).items():
                 self._scores[key].append(score)
         if not compute_result:
             return None
@@ -157,9 +158,9 @@ class TextSimilarity:
         return self.tokenizer.batch_decode(rows, skip_special_tokens=True)
 
 
-def score_text_pair(prediction: str, reference: str, libraries: SimpleNamespace | None = None) -> dict[str, float]:
+def score_text_pair(prediction: str, reference: str) -> dict[str, float]:
     """BLEU-4 and ROUGE-1/2/L of one prediction against one reference, ×100 and rounded to 4 decimals."""
-    libraries = libraries or _import_text_metric_libraries()
+    libraries = _import_text_metric_libraries()
     scores = _rouge_f_scores(prediction, reference, libraries)
     scores["bleu-4"] = _character_bleu4(prediction, reference, libraries)
     return {key: round(float(scores[key]) * 100, 4) for key in SIMILARITY_KEYS}  # nltk may return int 0
@@ -182,6 +183,7 @@ def _character_bleu4(prediction: str, reference: str, libraries: SimpleNamespace
     )
 
 
+@functools.cache
 def _import_text_metric_libraries() -> SimpleNamespace:
     """Import nltk, jieba and rouge_chinese on first use: they are an optional extra."""
     try:

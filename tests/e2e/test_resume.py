@@ -1,0 +1,98 @@
+"""Resuming a run ends where the uninterrupted run ends: same losses, same weights."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def settings(model, output_dir, **extra):
+    return {"model_name_or_path": str(model), "stage": "sft", "do_train": True, "finetuning_type": "full",
+            "dataset": "alpaca_demo", "dataset_dir": str(REPO_ROOT / "data"), "template": "qwen", "cutoff_len": 128,
+            "max_samples": 48, "per_device_train_batch_size": 4, "max_steps": 12, "save_steps": 4,
+            "logging_steps": 1, "learning_rate": 2e-3, "lr_scheduler_type": "cosine", "warmup_steps": 2,
+            "seed": 7, "output_dir": str(output_dir), "report_to": "none", "use_cpu": True,
+            "disable_gradient_checkpointing": True, "save_only_model": False, **extra}
+
+
+def train(config: dict, env=None) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "tunefactory.cli", "train", *(f"{k}={v}" for k, v in config.items())]
+    return subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+
+
+def losses(output_dir: Path) -> dict[int, float]:
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    return {entry["step"]: entry["loss"] for entry in state["log_history"] if "loss" in entry}
+
+
+def assert_same_run(resumed: Path, reference: Path) -> None:
+    assert losses(resumed) == pytest.approx(losses(reference), abs=1e-6)
+    ours, theirs = load_file(resumed / "model.safetensors"), load_file(reference / "model.safetensors")
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        torch.testing.assert_close(ours[name], theirs[name], atol=1e-6, rtol=0, msg=name)
+    log_steps = [json.loads(line)["current_steps"] for line in (resumed / "trainer_log.jsonl").read_text().splitlines()
+                 if "loss" in json.loads(line)]
+    assert log_steps == sorted(set(log_steps)), "trainer_log.jsonl repeats steps after resuming"
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_qwen2, tmp_path_factory):
+    out = tmp_path_factory.mktemp("uninterrupted") / "run"
+    result = train(settings(tiny_qwen2, out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_resume_from_a_checkpoint_left_on_disk_matches_the_uninterrupted_run(uninterrupted, tiny_qwen2, tmp_path):
+    # The disk as a crash right after step 4's checkpoint leaves it: later checkpoints and final files gone.
+    out = tmp_path / "run"
+    shutil.copytree(uninterrupted / "checkpoint-4", out / "checkpoint-4")
+    shutil.copy(uninterrupted / "trainer_log.jsonl", out / "trainer_log.jsonl")  # lines past step 4 included
+    result = train(settings(tiny_qwen2, out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming the run from its last checkpoint" in result.stderr
+    assert_same_run(out, uninterrupted)
+
+
+def test_a_killed_run_resumes_to_the_same_result(uninterrupted, tiny_qwen2, tmp_path):
+    out = tmp_path / "run"
+    config = settings(tiny_qwen2, out)
+    args = [sys.executable, "-m", "tunefactory.cli", "train", *(f"{k}={v}" for k, v in config.items())]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (out / "checkpoint-4" / "trainer_state.json").exists() and process.poll() is None:
+        if time.time() > deadline:
+            process.kill()
+            pytest.fail("no checkpoint-4 within 240 s")
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    if (out / "model.safetensors").exists():
+        pytest.skip("the run finished before it could be killed")
+    result = train(config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming the run from" in result.stderr
+    assert_same_run(out, uninterrupted)
+
+
+def test_a_non_empty_output_dir_without_checkpoints_is_refused(tiny_qwen2, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    result = train(settings(tiny_qwen2, out))
+    assert result.returncode == 1
+    assert "is not empty and holds no checkpoint" in result.stderr and "overwrite_output_dir" in result.stderr
+    assert (out / "notes.txt").read_text() == "mine"
