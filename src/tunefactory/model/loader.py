@@ -32,7 +32,7 @@ def load_model(tokenizer, config, is_trainable: bool):
     hf_config = load_hf_config(model_args, path)
     apply_rope_scaling(hf_config, model_args.rope_scaling, config.data.cutoff_len, is_trainable)
     dtype = compute_dtype(config, is_trainable)
-    model = _instantiate(model_args, path, hf_config, dtype)
+    model = _instantiate(model_args, path, hf_config, dtype, is_trainable)
     resized = resize_embeddings(model, tokenizer)
     if is_trainable:
         prepare_for_training(model, model_args)
@@ -158,7 +158,7 @@ def quantization_config(model_args):
                               else torch.float16)
 
 
-def _instantiate(model_args, path: str, hf_config, dtype):
+def _instantiate(model_args, path: str, hf_config, dtype, is_trainable: bool):
     from transformers import AutoModelForCausalLM
 
     attention = ATTENTION[model_args.flash_attn]
@@ -172,11 +172,20 @@ def _instantiate(model_args, path: str, hf_config, dtype):
               "token": model_args.hf_hub_token}
     quantization = quantization_config(model_args)
     if quantization is not None:
-        kwargs.update(quantization_config=quantization, device_map={"": _local_device()})
+        on_all_gpus = not is_trainable and model_args.quantization_device_map == "auto"
+        kwargs.update(quantization_config=quantization, device_map="auto" if on_all_gpus else {"": _local_device()})
+    elif not is_trainable and _has_cuda():
+        kwargs["device_map"] = "auto"  # inference: spread a large model over the GPUs (and CPU) it needs
     try:
         return AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model weights from {path!r}: {exc}") from exc
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _local_device() -> int:
