@@ -166,8 +166,9 @@ def _instantiate(model_args, path: str, hf_config, dtype, is_trainable: bool):
         return AutoModelForCausalLM.from_config(hf_config, dtype=dtype if dtype != "auto" else None,
                                                 attn_implementation=attention,
                                                 trust_remote_code=model_args.trust_remote_code)
+    # low_cpu_mem_usage needs no passing: transformers 5 always loads weights without a second host copy
     kwargs = {"config": hf_config, "dtype": dtype, "attn_implementation": attention,
-              "low_cpu_mem_usage": model_args.low_cpu_mem_usage, "trust_remote_code": model_args.trust_remote_code,
+              "trust_remote_code": model_args.trust_remote_code,
               "cache_dir": model_args.cache_dir, "revision": model_args.model_revision,
               "token": model_args.hf_hub_token}
     quantization = quantization_config(model_args)

@@ -21,6 +21,7 @@ def run_pt(config) -> None:
     data = steps.load_data(config, template, tokenizer)
     model = load_model(tokenizer, config, is_trainable=training.do_train)
     collator = steps.make_collator("pretrain", config, tokenizer, model)
+    steps.configure_reporting(config)
     training.remove_unused_columns = False
     trainer = GenerationTrainer(
         model=model, args=training, data_collator=collator, train_dataset=data.train, eval_dataset=data.eval,

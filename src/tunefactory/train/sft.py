@@ -29,6 +29,7 @@ def run_sft(config) -> None:
     collator = steps.make_collator("supervised", config, tokenizer, model)
     prompt_collator = steps.make_collator("unsupervised", config, tokenizer, model)
     compute_metrics, reduce_logits = _metrics(config, tokenizer)
+    steps.configure_reporting(config)
     training.remove_unused_columns = False  # the collator reads position_ids and labels itself
     trainer = GenerationTrainer(
         model=model, args=training, data_collator=collator, train_dataset=data.train, eval_dataset=data.eval,

@@ -54,6 +54,27 @@ def callbacks(config) -> list:
     return found
 
 
+SWANLAB_SETTINGS = {"swanlab_project": "SWANLAB_PROJECT", "swanlab_workspace": "SWANLAB_WORKSPACE",
+                    "swanlab_mode": "SWANLAB_MODE", "swanlab_api_key": "SWANLAB_API_KEY",
+                    "swanlab_logdir": "SWANLAB_LOG_DIR"}
+
+
+def configure_reporting(config) -> None:
+    """``use_swanlab`` (LLaMA-Factory's switch) becomes transformers' own SwanLab integration."""
+    finetuning, training = config.finetuning, config.training
+    if not finetuning.use_swanlab:
+        return
+    for key, variable in SWANLAB_SETTINGS.items():
+        value = getattr(finetuning, key)
+        if value is not None:
+            os.environ[variable] = str(value)
+    if finetuning.swanlab_run_name:
+        training.run_name = finetuning.swanlab_run_name
+    if "swanlab" not in training.report_to:
+        training.report_to = [*training.report_to, "swanlab"]
+        logger.info("use_swanlab: reporting to SwanLab (project %s)", finetuning.swanlab_project)
+
+
 def generation_kwargs(config, template, tokenizer) -> dict:
     """generate() settings from the generating arguments, stopping at the template's stop tokens."""
     g = config.generating
