@@ -35,6 +35,7 @@ def run_sft(config) -> None:
         model=model, args=training, data_collator=collator, train_dataset=data.train, eval_dataset=data.eval,
         processing_class=tokenizer, compute_metrics=compute_metrics, preprocess_logits_for_metrics=reduce_logits,
         callbacks=steps.callbacks(config), generation_collator=prompt_collator,
+        stop_token_ids=template.stop_token_ids(tokenizer),
     )
     gen_kwargs = steps.generation_kwargs(config, template, tokenizer)
     metrics = {}
@@ -62,9 +63,11 @@ def _evaluate(trainer, gen_kwargs: dict) -> dict:
     return metrics
 
 
-def _predict(trainer, dataset, tokenizer, gen_kwargs: dict, config) -> dict:
-    import numpy as np
+def _real_ids(ids) -> list[int]:
+    return [int(i) for i in ids if i != -100]  # the Trainer pads batches of different lengths with -100
 
+
+def _predict(trainer, dataset, tokenizer, gen_kwargs: dict, config) -> dict:
     if isinstance(dataset, dict):  # eval_on_each_dataset: predict the first set, say so
         name, dataset = next(iter(dataset.items()))
         logger.warning("do_predict writes predictions for one evaluation set: %r", name)
@@ -73,13 +76,12 @@ def _predict(trainer, dataset, tokenizer, gen_kwargs: dict, config) -> dict:
     trainer.save_metrics("predict", output.metrics)
     if trainer.is_world_process_zero():
         skip = config.generating.skip_special_tokens
-        predictions = np.where(output.predictions == -100, tokenizer.pad_token_id, output.predictions)
         path = os.path.join(config.training.output_dir, "generated_predictions.jsonl")
         save_predictions(
             path,
-            [tokenizer.decode(row["input_ids"], skip_special_tokens=skip) for row in dataset],
-            [tokenizer.decode(ids, skip_special_tokens=skip) for ids in predictions],
-            [tokenizer.decode([i for i in row["labels"] if i != -100], skip_special_tokens=skip) for row in dataset],
+            [tokenizer.decode(row["input_ids"], skip_special_tokens=False) for row in dataset],
+            [tokenizer.decode(_real_ids(ids), skip_special_tokens=skip) for ids in output.predictions],
+            [tokenizer.decode(_real_ids(ids), skip_special_tokens=skip) for ids in output.label_ids],
         )
         logger.info("predictions written to %s", path)
     return output.metrics

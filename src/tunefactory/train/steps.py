@@ -12,6 +12,7 @@ from ..data.template import get_template
 from ..model.tokenizer import load_tokenizer
 from .callbacks import LogCallback, LossGuard
 from .outputs import write_model_card
+from .pissa import SavePissaStart, save_converted_adapter
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ def callbacks(config) -> list:
     from transformers import EarlyStoppingCallback
 
     found = [LogCallback(config.training.output_dir), LossGuard()]
+    if config.finetuning.pissa_init and config.finetuning.pissa_convert:
+        found.append(SavePissaStart(config.training.output_dir))
     if config.finetuning.early_stopping_steps:
         found.append(EarlyStoppingCallback(early_stopping_patience=config.finetuning.early_stopping_steps))
     return found
@@ -100,15 +103,20 @@ def train_and_save(trainer, config, resume_from: str | None) -> dict:
     from .plots import plot_loss
 
     training = config.training
+    if trainer.is_world_process_zero():
+        save_run_config(config, training.output_dir)
     result = trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_model()
+    if config.finetuning.pissa_init and config.finetuning.pissa_convert and trainer.is_world_process_zero():
+        save_converted_adapter(trainer.accelerator.unwrap_model(trainer.model), training.output_dir)
+    elif config.finetuning.pissa_init:
+        logger.warning("pissa_init without pissa_convert: the adapter works only on the PiSSA residual of the base "
+                       "model; set pissa_convert: true to get an adapter for the original model")
     trainer.log_metrics("train", result.metrics)
     trainer.save_metrics("train", result.metrics)
     trainer.save_state()
-    if trainer.is_world_process_zero():
-        save_run_config(config, training.output_dir)
-        if config.finetuning.plot_loss:
-            plot_loss(training.output_dir, keys=("loss", "eval_loss"))
+    if trainer.is_world_process_zero() and config.finetuning.plot_loss:
+        plot_loss(training.output_dir, keys=("loss", "eval_loss"))
     return result.metrics
 
 

@@ -12,9 +12,10 @@ class GenerationTrainer(Seq2SeqTrainer):
     of another length: they are batched by ``generation_collator`` (left padding), the labels are set
     aside while generating, and only the new tokens are returned."""
 
-    def __init__(self, *args, generation_collator=None, **kwargs):
+    def __init__(self, *args, generation_collator=None, stop_token_ids: list[int] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.generation_collator = generation_collator
+        self.stop_token_ids = stop_token_ids or []
 
     def get_eval_dataloader(self, eval_dataset=None):
         with self._generation_batches():
@@ -42,4 +43,15 @@ class GenerationTrainer(Seq2SeqTrainer):
         prompt_length = inputs["input_ids"].shape[-1]
         loss, generated, _ = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys,
                                                      **gen_kwargs)
-        return loss, generated[:, prompt_length:].contiguous(), labels
+        return loss, generated[:, prompt_length:].contiguous(), self._answer_only(labels)
+
+    def _answer_only(self, labels):
+        """Reference answers end where generation stops: at the first stop token (what follows it in the
+        template, like Qwen's newline after <|im_end|>, is never generated, so it is not scored)."""
+        if labels is None or not self.stop_token_ids:
+            return labels
+        import torch
+
+        is_stop = torch.isin(labels, torch.tensor(self.stop_token_ids, device=labels.device))
+        after_stop = torch.cumsum(is_stop.long(), dim=-1) > 0
+        return labels.masked_fill(after_stop, -100)
