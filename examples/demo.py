@@ -41,15 +41,17 @@ def run_config(model_dir: Path):
 
 
 def load_template(model_dir: Path, config):
-    """The run's chat template, resolved from the config's data arguments as `tunefactory train` resolves it."""
+    """The run's tokenizer and chat template, resolved from the config's data arguments as training does it
+    (get_template may add the template's EOS and stop words to the tokenizer)."""
     from transformers import AutoTokenizer
 
     from tunefactory.data.template import get_template
 
-    return get_template(AutoTokenizer.from_pretrained(model_dir), config.data, str(model_dir))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    return tokenizer, get_template(tokenizer, config.data, str(model_dir))
 
 
-def held_out_accuracy(model_dir: Path, template, max_new_tokens: int,
+def held_out_accuracy(model_dir: Path, template, max_new_tokens: int, tokenizer=None,
                       limit: int = QUESTIONS) -> tuple[float, list[tuple[str, str, str]]]:
     """Greedy answers to held-out questions, prompted exactly as the fine-tune trains; exact-match accuracy.
 
@@ -59,7 +61,8 @@ def held_out_accuracy(model_dir: Path, template, max_new_tokens: int,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer is None:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     stop = template.stop_token_ids(tokenizer)
     rows = json.loads(HELD_OUT.read_text(encoding="utf-8"))[:limit]
@@ -135,14 +138,14 @@ def main() -> int:
     print(f"1. tiny model ready: {model_dir.relative_to(ROOT)} {elapsed()}")
     try:
         config = run_config(model_dir)
-        template = load_template(model_dir, config)
+        tokenizer, template = load_template(model_dir, config)
     except TuneFactoryError as exc:
         print(f"{CONFIG.relative_to(ROOT)}: {exc}", file=sys.stderr)
         return 1
     output_dir = ROOT / config.training.output_dir
     max_new_tokens = config.generating.max_new_tokens
 
-    before, results = held_out_accuracy(model_dir, template, max_new_tokens)
+    before, results = held_out_accuracy(model_dir, template, max_new_tokens, tokenizer)
     print(f"2. before fine-tuning: held-out accuracy {before:.0%} ({len(results)} questions from "
           f"{HELD_OUT.relative_to(ROOT)}, exact match, greedy, prompted with the {template.name!r} template) "
           f"{elapsed()}")
