@@ -4,7 +4,9 @@ import json
 import re
 from pathlib import Path
 
-from tunefactory.data.bundled import write_bundled_data
+from tunefactory.config import parse_dict
+from tunefactory.data.bundled import POLITE_CLOSINGS, RUDE_CLOSINGS, write_bundled_data
+from tunefactory.data.pipeline import get_dataset
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -24,7 +26,8 @@ def test_committed_data_matches_the_generator(tmp_path):
 def test_every_registered_dataset_exists_and_is_nonempty():
     info = load("dataset_info.json")
     expected = {"alpaca_demo", "sharegpt_tools", "openai_messages", "preference_pairs", "preference_sharegpt",
-                "kto_demo", "pretrain_text", "arith_train", "arith_test"}
+                "kto_demo", "pretrain_text", "arith_train", "arith_test", "style_pref_train", "style_pref_test",
+                "style_kto_train", "style_kto_test"}
     assert expected <= set(info)
     for name, entry in info.items():
         rows = load(entry["file_name"])
@@ -67,3 +70,79 @@ def test_preference_and_kto_rows_have_both_sides():
         assert row["chosen"] and row["rejected"] and row["chosen"] != row["rejected"]
     labels = {row["label"] for row in load("kto_demo.json")}
     assert labels == {True, False}
+
+
+# --- learnable preference data for the rm/dpo/kto/ppo learning checks ------------------------------
+
+def split_closing(text, closings):
+    """(answer, closing) when text is an answer, one space and one of closings; fails otherwise."""
+    matches = [c for c in closings if text.endswith(" " + c)]
+    assert len(matches) == 1, text
+    return text[: -len(matches[0]) - 1], matches[0]
+
+
+def style_prompts(name):
+    rows = load(f"{name}.json")
+    if name.startswith("style_pref"):
+        return {(row["instruction"], row["input"]) for row in rows}
+    return {row["messages"][0]["content"] for row in rows}
+
+
+def test_style_datasets_have_the_promised_sizes_and_registry_entries():
+    info = load("dataset_info.json")
+    for name, size in [("style_pref_train", 600), ("style_pref_test", 100),
+                       ("style_kto_train", 600), ("style_kto_test", 100)]:
+        assert len(load(info[name]["file_name"])) == size, name
+        assert len(style_prompts(name)) == size, f"{name} repeats a prompt"
+    assert info["style_pref_train"] == {**info["preference_pairs"], "file_name": "style_pref_train.json"}
+    assert info["style_kto_train"] == {**info["kto_demo"], "file_name": "style_kto_train.json"}
+
+
+def test_style_test_prompts_are_held_out():
+    for kind in ("style_pref", "style_kto"):
+        assert not style_prompts(f"{kind}_train") & style_prompts(f"{kind}_test"), kind
+
+
+def test_style_closings_are_the_only_difference():
+    assert POLITE_CLOSINGS and RUDE_CLOSINGS
+    assert not set(POLITE_CLOSINGS) & set(RUDE_CLOSINGS)
+    for name in ("style_pref_train", "style_pref_test"):
+        used = {"chosen": set(), "rejected": set()}
+        for row in load(f"{name}.json"):
+            assert set(row) == {"instruction", "input", "chosen", "rejected"}
+            answer, polite = split_closing(row["chosen"], POLITE_CLOSINGS)
+            same_answer, rude = split_closing(row["rejected"], RUDE_CLOSINGS)
+            assert answer == same_answer and answer.strip(), row
+            used["chosen"].add(polite)
+            used["rejected"].add(rude)
+        assert used == {"chosen": set(POLITE_CLOSINGS), "rejected": set(RUDE_CLOSINGS)}, name
+
+
+def test_style_kto_labels_are_balanced_interleaved_and_match_the_closing():
+    for name in ("style_kto_train", "style_kto_test"):
+        rows = load(f"{name}.json")
+        labels = [row["label"] for row in rows]
+        assert all(isinstance(label, bool) for label in labels)
+        assert labels.count(True) == labels.count(False) == len(rows) // 2
+        # interleaved: every consecutive pair holds one of each, so no long run of one label
+        assert all(labels[i] != labels[i + 1] for i in range(0, len(labels), 2)), name
+        for row in rows:
+            assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
+            answer, _ = split_closing(row["messages"][1]["content"],
+                                      POLITE_CLOSINGS if row["label"] else RUDE_CLOSINGS)
+            assert answer.strip()
+
+
+def test_style_datasets_load_through_the_registry():
+    base = {"model_name_or_path": "m", "do_train": True, "output_dir": "out", "dataset_dir": str(DATA)}
+    for stage in ("rm", "dpo"):
+        module = get_dataset(parse_dict({**base, "stage": stage, "dataset": "style_pref_train",
+                                         "eval_dataset": "style_pref_test"}))
+        assert (len(module.train), len(module.eval)) == (600, 100)
+        first = module.train[0]
+        chosen, rejected = (turn["content"] for turn in first["_response"])
+        assert split_closing(chosen, POLITE_CLOSINGS)[0] == split_closing(rejected, RUDE_CLOSINGS)[0]
+    module = get_dataset(parse_dict({**base, "stage": "kto", "dataset": "style_kto_train",
+                                     "eval_dataset": "style_kto_test"}))
+    assert (len(module.train), len(module.eval)) == (600, 100)
+    assert [r.rows_kept for r in module.reports] == [r.rows_read for r in module.reports]

@@ -1156,6 +1156,90 @@ def build_kto(rng: random.Random, count: int = 300) -> list[Row]:
 
 
 # ---------------------------------------------------------------------------
+# Learnable preferences: the same correct answer, a polite or a rude closing
+# ---------------------------------------------------------------------------
+
+# The only difference between a preferred and a dispreferred answer is the tone of
+# one closing sentence. That is a surface feature a tiny randomly initialised model
+# picks up in a few hundred steps, and it carries over to prompts it never saw, so
+# reward-model, DPO, KTO and PPO learning checks have a signal they can show.
+POLITE_CLOSINGS = (
+    "I hope this helps!",
+    "Happy to help, have a great day.",
+    "Thanks for asking, and good luck!",
+    "Glad I could help. Feel free to ask more.",
+)
+RUDE_CLOSINGS = (
+    "Now stop bothering me.",
+    "Honestly, that was a silly question.",
+    "Look it up yourself next time.",
+    "Don't waste my time again.",
+)
+
+
+def _with_closing(answer: str, closing: str) -> str:
+    """The answer, one space, then the closing sentence."""
+    return f"{answer} {closing}"
+
+
+def _held_out_examples(rng: random.Random, train_size: int, test_size: int) -> tuple[list[Example], list[Example]]:
+    """One draw of distinct prompts split in two, so no test prompt is also a train prompt."""
+    examples = _draw_examples(rng, test_size + train_size)
+    return examples[test_size:], examples[:test_size]
+
+
+def build_style_pref_splits(
+    rng: random.Random, train_size: int = 600, test_size: int = 100
+) -> tuple[list[Row], list[Row]]:
+    """Alpaca ranking rows: both sides hold the correct answer; chosen closes politely, rejected rudely."""
+    train, test = _held_out_examples(rng, train_size, test_size)
+
+    def rows(examples: list[Example]) -> list[Row]:
+        return [
+            {
+                "instruction": ex.instruction,
+                "input": ex.input,
+                "chosen": _with_closing(ex.output, rng.choice(POLITE_CLOSINGS)),
+                "rejected": _with_closing(ex.output, rng.choice(RUDE_CLOSINGS)),
+            }
+            for ex in examples
+        ]
+
+    return rows(train), rows(test)
+
+
+def _pairwise_balanced_labels(rng: random.Random, count: int) -> list[bool]:
+    """Each consecutive pair holds one True and one False in random order: balanced and interleaved."""
+    labels: list[bool] = []
+    for _ in range(count // 2):
+        first = rng.random() < 0.5
+        labels += [first, not first]
+    return labels
+
+
+def build_style_kto_splits(
+    rng: random.Random, train_size: int = 600, test_size: int = 100
+) -> tuple[list[Row], list[Row]]:
+    """KTO rows: the correct answer with a polite closing (label true) or a rude one (label false)."""
+    if train_size % 2 or test_size % 2:
+        raise ValueError("KTO split sizes must be even so that labels balance exactly")
+    train, test = _held_out_examples(rng, train_size, test_size)
+
+    def rows(examples: list[Example]) -> list[Row]:
+        out = []
+        for ex, label in zip(examples, _pairwise_balanced_labels(rng, len(examples)), strict=True):
+            closing = rng.choice(POLITE_CLOSINGS if label else RUDE_CLOSINGS)
+            messages = [
+                {"role": "user", "content": ex.prompt},
+                {"role": "assistant", "content": _with_closing(ex.output, closing)},
+            ]
+            out.append({"messages": messages, "label": label})
+        return out
+
+    return rows(train), rows(test)
+
+
+# ---------------------------------------------------------------------------
 # Tool-use conversations (sharegpt with function_call / observation turns)
 # ---------------------------------------------------------------------------
 
@@ -2167,6 +2251,23 @@ class BundledDataset:
         return {"file_name": self.file_name, **self.info}
 
 
+def _alpaca_ranking_info() -> dict[str, Any]:
+    """Registry entry body for alpaca-style ranking files (a fresh dict on every call)."""
+    return {
+        "ranking": True,
+        "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"},
+    }
+
+
+def _kto_info() -> dict[str, Any]:
+    """Registry entry body for role/content KTO files (a fresh dict on every call)."""
+    return {
+        "formatting": "sharegpt",
+        "columns": {"messages": "messages", "kto_tag": "label"},
+        "tags": dict(_ROLE_CONTENT_TAGS),
+    }
+
+
 def _rng(name: str) -> random.Random:
     """Independent stream per dataset, so changing one never reshuffles the others."""
     return random.Random(f"{SEED}:{name}")
@@ -2175,6 +2276,8 @@ def _rng(name: str) -> random.Random:
 def build_all() -> list[BundledDataset]:
     """Generate every bundled dataset in memory, in dataset_info.json order."""
     arith_train, arith_test = build_arith_splits(_rng("arith"))
+    style_pref_train, style_pref_test = build_style_pref_splits(_rng("style_pref"))
+    style_kto_train, style_kto_test = build_style_kto_splits(_rng("style_kto"))
     return [
         BundledDataset(
             "alpaca_demo",
@@ -2280,7 +2383,56 @@ def build_all() -> list[BundledDataset]:
             'alpaca: `instruction`, `input` (always `""`), `output`',
             "Held-out split of the same task: no `(A, op, B)` triple also appears in `arith_train`.",
         ),
+        BundledDataset(
+            "style_pref_train",
+            style_pref_train,
+            _alpaca_ranking_info(),
+            "alpaca ranking: `instruction`, `input`, `chosen`, `rejected`",
+            "Learnable preference data for the reward-model, DPO and PPO learning checks. Prompts come from the "
+            "same task generators as `alpaca_demo`. `chosen` and `rejected` both hold the same correct answer, "
+            "followed by one space and a closing sentence: `chosen` ends with a polite closing ("
+            + _closings_md(POLITE_CLOSINGS)
+            + "), `rejected` with a rude one ("
+            + _closings_md(RUDE_CLOSINGS)
+            + "). The closing's tone is the only signal. It is a deliberate surface feature: a 1-10M parameter "
+            "model trained from random initialisation learns it in a few hundred steps, and it transfers to "
+            "prompts the model never saw, so reward accuracy, DPO margins or PPO rewards measured on "
+            "`style_pref_test` show whether the training stage learns at all. (`preference_pairs`, whose signal "
+            "is correctness, is far too hard for such models.)",
+        ),
+        BundledDataset(
+            "style_pref_test",
+            style_pref_test,
+            _alpaca_ranking_info(),
+            "alpaca ranking: `instruction`, `input`, `chosen`, `rejected`",
+            "Held-out split of `style_pref_train`: same closings, but no prompt (`instruction` + `input`) also "
+            "appears in `style_pref_train`.",
+        ),
+        BundledDataset(
+            "style_kto_train",
+            style_kto_train,
+            _kto_info(),
+            "sharegpt KTO: `messages` (`role`/`content`), `label`",
+            "The same signal in KTO form, for the KTO learning check: one user turn and one assistant turn holding "
+            "the correct answer plus a closing. `label: true` rows end with a polite closing, `label: false` rows "
+            "with a rude one, from the same lists as `style_pref_train`. Exactly half are true; labels are "
+            "interleaved (every consecutive pair of rows holds one of each).",
+        ),
+        BundledDataset(
+            "style_kto_test",
+            style_kto_test,
+            _kto_info(),
+            "sharegpt KTO: `messages` (`role`/`content`), `label`",
+            "Held-out split of `style_kto_train`, balanced and interleaved the same way; no user prompt also "
+            "appears in `style_kto_train`.",
+        ),
     ]
+
+
+def _closings_md(closings: tuple[str, ...]) -> str:
+    """Closings as inline code for the README: '`a`, `b` or `c`'."""
+    quoted = [f"`{c}`" for c in closings]
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
 def dataset_info(datasets: list[BundledDataset]) -> dict[str, Any]:
