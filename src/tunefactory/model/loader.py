@@ -7,16 +7,20 @@
       -> embeddings resized when the template added tokens (new rows start at the mean of the old)
       -> training setup: gradient checkpointing, no KV cache, optional float32 layer norms / logits
       -> the fine-tuning method (`adapters.apply_finetuning`): full, freeze or LoRA
+      -> a value head for the stages that score (rm, ppo; `value_head.py`)
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import math
 import os
 
 from ..errors import ModelError
 from .adapters import apply_finetuning, count_parameters
+from .value_head import add_value_head
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +29,13 @@ ATTENTION = {"auto": None, "disabled": "eager", "sdpa": "sdpa", "fa2": "flash_at
 HUB_SWITCHES = {"USE_MODELSCOPE_HUB": "modelscope", "USE_OPENMIND_HUB": "openmind_hub"}
 
 
-def load_model(tokenizer, config, is_trainable: bool):
-    """The run's model, ready to train (``is_trainable``) or to generate."""
+def load_model(tokenizer, config, is_trainable: bool, add_valuehead: bool = False,
+               require_value_head: bool = False):
+    """The run's model, ready to train (``is_trainable``) or to generate.
+
+    ``add_valuehead`` wraps it in a `ModelWithValueHead` (stages rm and ppo), taking the head from the
+    last adapter, or the model folder, when one is saved there; ``require_value_head`` makes a missing
+    head an error (a reward model that scores)."""
     model_args = config.model
     path = resolve_model_path(model_args)
     hf_config = load_hf_config(model_args, path)
@@ -37,6 +46,9 @@ def load_model(tokenizer, config, is_trainable: bool):
     if is_trainable:
         prepare_for_training(model, model_args)
     model = apply_finetuning(model, config, is_trainable, resized_embeddings=resized)
+    if add_valuehead:
+        head_folder = (model_args.adapter_name_or_path or [path])[-1]
+        model = add_value_head(model, head_folder, required=require_value_head)
     if not is_trainable:
         model.requires_grad_(False)
         model.eval()
@@ -46,6 +58,20 @@ def load_model(tokenizer, config, is_trainable: bool):
     else:
         logger.info("params: %s", f"{total:,}")
     return model
+
+
+def load_other_model(tokenizer, config, path: str, adapters: list[str] | str | None, quantization_bit: int | None,
+                     add_valuehead: bool = False):
+    """A frozen second model for the run (a reference or reward model): ``path`` with ``adapters``
+    merged in, loaded like the run's own model but never trained."""
+    other = copy.copy(config)
+    if isinstance(adapters, str):
+        adapters = [a.strip() for a in adapters.split(",") if a.strip()]
+    other.model = dataclasses.replace(config.model, model_name_or_path=path, adapter_name_or_path=adapters or None,
+                                      quantization_bit=quantization_bit)
+    other.finetuning = dataclasses.replace(config.finetuning, finetuning_type="lora" if adapters else "full")
+    return load_model(tokenizer, other, is_trainable=False, add_valuehead=add_valuehead,
+                      require_value_head=add_valuehead)
 
 
 def resolve_model_path(model_args) -> str:

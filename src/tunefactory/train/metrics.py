@@ -225,3 +225,11 @@ def save_predictions(
 def _predictions_file(path: Path) -> Path:
     """An explicit ``.jsonl`` path is used as is; anything else is the directory to write into."""
     return path if path.suffix == ".jsonl" else path / PREDICTIONS_FILENAME
+
+
+def pairwise_accuracy(eval_prediction) -> dict[str, float]:
+    """Reward-model accuracy: the share of pairs whose chosen answer scores above the rejected one.
+
+    ``predictions`` is ``[pairs, 2]``: (chosen score, rejected score) per row."""
+    scores = _to_numpy(eval_prediction.predictions).reshape(-1, 2)
+    return {"accuracy": float(np.mean(scores[:, 0] > scores[:, 1]))}

@@ -11,10 +11,13 @@ logger = logging.getLogger(__name__)
 
 
 def _recipes():
+    from .dpo import run_dpo
+    from .kto import run_kto
     from .pt import run_pt
+    from .rm import run_rm
     from .sft import run_sft
 
-    return {"pt": run_pt, "sft": run_sft}
+    return {"pt": run_pt, "sft": run_sft, "rm": run_rm, "dpo": run_dpo, "kto": run_kto}
 
 
 def run_train(config) -> None:

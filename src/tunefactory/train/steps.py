@@ -98,7 +98,32 @@ def set_generation_defaults(model, template, tokenizer) -> None:
         generation_config.pad_token_id = tokenizer.pad_token_id
 
 
-def train_and_save(trainer, config, resume_from: str | None) -> dict:
+def load_reference(tokenizer, config):
+    """The frozen reference a dpo/kto/ppo run compares its policy with, or None when none is loaded:
+    the reference-free losses (orpo, simpo), and LoRA, whose reference is the same model with its
+    adapter switched off (no second copy of the weights in memory)."""
+    from ..model.loader import load_other_model
+    from .losses import REFERENCE_FREE_LOSSES
+
+    f, m = config.finetuning, config.model
+    if f.stage == "dpo" and f.pref_loss in REFERENCE_FREE_LOSSES:
+        if f.ref_model:
+            logger.warning("pref_loss: %s needs no reference model; ref_model %s is not loaded", f.pref_loss, f.ref_model)
+        return None
+    if f.ref_model:
+        logger.info("reference model: %s%s", f.ref_model, f" + {f.ref_model_adapters}" if f.ref_model_adapters else "")
+        return load_other_model(tokenizer, config, f.ref_model, f.ref_model_adapters, f.ref_model_quantization_bit)
+    continues_adapter = f.finetuning_type == "lora" and m.adapter_name_or_path and not f.create_new_adapter
+    if f.finetuning_type == "lora" and not continues_adapter:
+        logger.info("reference model: the base model with the LoRA adapter switched off")
+        return None
+    # The reference is the policy as it starts: a frozen copy (for LoRA continuing an adapter, that
+    # adapter merged in; LLaMA-Factory compares with the model *without* it instead, see docs/training.md).
+    logger.info("reference model: a frozen copy of the starting model")
+    return load_other_model(tokenizer, config, m.model_name_or_path, m.adapter_name_or_path, m.quantization_bit)
+
+
+def train_and_save(trainer, config, resume_from: str | None, plot_keys: tuple[str, ...] = ("loss", "eval_loss")) -> dict:
     """Train, then save the weights (or adapter) and tokenizer, metrics, state, loss plots and card."""
     from .plots import plot_loss
 
@@ -116,8 +141,15 @@ def train_and_save(trainer, config, resume_from: str | None) -> dict:
     trainer.save_metrics("train", result.metrics)
     trainer.save_state()
     if trainer.is_world_process_zero() and config.finetuning.plot_loss:
-        plot_loss(training.output_dir, keys=("loss", "eval_loss"))
+        plot_loss(training.output_dir, keys=plot_keys)
     return result.metrics
+
+
+def evaluate(trainer) -> dict:
+    metrics = trainer.evaluate(metric_key_prefix="eval")
+    trainer.log_metrics("eval", metrics)
+    trainer.save_metrics("eval", metrics)
+    return metrics
 
 
 def finish(trainer, config, metrics: dict) -> None:

@@ -1,0 +1,38 @@
+"""Direct preference optimisation (stage: dpo) and its relatives, picked by ``pref_loss``.
+
+sigmoid (DPO), hinge, ipo and kto_pair compare the policy with a frozen reference (``ref_model``;
+by default a copy of the starting model, or for LoRA the same model with its adapter switched off);
+orpo and simpo need no reference. ``pref_ftx`` adds the chosen answer's SFT loss.
+"""
+
+from __future__ import annotations
+
+from ..model.loader import load_model
+from . import steps
+from .outputs import checkpoint_to_resume
+from .pair_trainers import PreferenceTrainer
+
+
+def run_dpo(config) -> None:
+    training = config.training
+    resume_from = checkpoint_to_resume(training)
+    tokenizer, template = steps.load_tokenizer_and_template(config)
+    data = steps.load_data(config, template, tokenizer)
+    model = load_model(tokenizer, config, is_trainable=training.do_train)
+    steps.set_generation_defaults(model, template, tokenizer)
+    ref_model = steps.load_reference(tokenizer, config)
+    collator = steps.make_collator("pairwise", config, tokenizer, model)
+    steps.configure_reporting(config)
+    training.remove_unused_columns = False  # the collator reads chosen_*/rejected_* itself
+    trainer = PreferenceTrainer(
+        model=model, args=training, data_collator=collator, train_dataset=data.train, eval_dataset=data.eval,
+        processing_class=tokenizer, callbacks=steps.callbacks(config), ref_model=ref_model,
+        finetuning=config.finetuning,
+    )
+    metrics = {}
+    if training.do_train:
+        metrics.update(steps.train_and_save(trainer, config, resume_from,
+                                            plot_keys=("loss", "rewards/accuracies", "eval_loss")))
+    if training.do_eval:
+        metrics.update(steps.evaluate(trainer))
+    steps.finish(trainer, config, metrics)

@@ -1,0 +1,259 @@
+"""Trainers for the stages that learn from judged answers: rm, dpo (with orpo/simpo/ipo/hinge/kto_pair) and kto.
+
+Each is a `transformers.Trainer` whose ``compute_loss`` runs the policy (and the reference) over a
+batch from `PairwiseCollator` or `KTOCollator` and applies a formula from `losses.py`. The
+Trainer keeps doing everything else: optimisation, schedules, checkpoints, logging, distribution.
+Stage metrics (``rewards/accuracies`` …) are averaged over the steps between two logs and land in
+``trainer_log.jsonl`` beside the loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import defaultdict
+
+import torch
+from transformers import Trainer
+
+from ..model.value_head import ModelWithValueHead, last_token_scores
+from . import losses
+
+
+class MetricStore:
+    """Per-step metrics, averaged and emptied at every log (one store for training, one for evaluation)."""
+
+    def __init__(self):
+        self._values: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
+
+    def add(self, split: str, metrics: dict[str, torch.Tensor | float]) -> None:
+        for key, value in metrics.items():
+            self._values[split][key].append(float(value))
+
+    def pop_means(self, split: str) -> dict[str, float]:
+        values, self._values[split] = self._values[split], defaultdict(list)
+        return {key: sum(v) / len(v) for key, v in values.items() if v}
+
+
+class RunningMean:
+    """The mean of every value seen so far: BCO's reward baseline."""
+
+    def __init__(self):
+        self.count, self.mean = 0, 0.0
+
+    def update(self, values: torch.Tensor) -> float:
+        total = self.count + values.numel()
+        self.mean += (float(values.sum()) - self.mean * values.numel()) / total
+        self.count = total
+        return self.mean
+
+
+class _StageMetricsMixin:
+    """Merge the stage's stored metrics into each log; evaluation logs get the ``eval_`` prefix."""
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        split = "train" if "loss" in logs else "eval"
+        prefix = "" if split == "train" else "eval_"
+        logs.update({f"{prefix}{key}": value for key, value in self.metric_store.pop_means(split).items()})
+        super().log(logs, start_time)
+
+
+def _split_pairs(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    half = values.shape[0] // 2
+    return values[:half], values[half:]
+
+
+# --- rm -------------------------------------------------------------------------------------------------------------
+
+
+class RewardTrainer(_StageMetricsMixin, Trainer):
+    """Pairwise reward modelling: the score of an answer is the value head at its last token."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.metric_store = MetricStore()
+        self.can_return_loss = True
+
+    def pair_scores(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        _, values = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], return_logits=False)
+        return _split_pairs(last_token_scores(values, inputs["attention_mask"]))
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        chosen, rejected = self.pair_scores(model, inputs)
+        loss = losses.pairwise_reward_loss(chosen, rejected).mean()
+        metrics = {"scores/chosen": chosen.mean(), "scores/rejected": rejected.mean()}
+        if model.training:  # evaluation's accuracy is exact, over the whole set (metrics.pairwise_accuracy)
+            metrics["accuracy"] = (chosen > rejected).float().mean()
+        self.metric_store.add("train" if model.training else "eval", metrics)
+        return (loss, (chosen, rejected)) if return_outputs else loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss, (chosen, rejected) = self.compute_loss(model, inputs, return_outputs=True)
+        if prediction_loss_only:
+            return loss.detach(), None, None
+        scores = torch.stack((chosen, rejected), dim=-1).detach()
+        return loss.detach(), scores, torch.zeros(scores.shape[0], device=scores.device)  # no labels: pairs are ordered
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        save_value_head_model(self, output_dir or self.args.output_dir)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        load_value_head_checkpoint(self, resume_from_checkpoint)
+
+
+def save_value_head_model(trainer: Trainer, output_dir: str) -> None:
+    """The model or adapter, ``value_head.safetensors``, the tokenizer and the training arguments."""
+    if not trainer.args.should_save:
+        return
+    os.makedirs(output_dir, exist_ok=True)
+    wrapped: ModelWithValueHead = trainer.accelerator.unwrap_model(trainer.model)
+    wrapped.save_pretrained(output_dir)
+    if trainer.processing_class is not None:
+        trainer.processing_class.save_pretrained(output_dir)
+    torch.save(trainer.args, os.path.join(output_dir, "training_args.bin"))
+
+
+def load_value_head_checkpoint(trainer: Trainer, folder: str) -> None:
+    from ..model.value_head import read_value_head
+
+    wrapped: ModelWithValueHead = trainer.accelerator.unwrap_model(trainer.model)
+    Trainer._load_from_checkpoint(trainer, folder, model=wrapped.pretrained_model)
+    wrapped.load_value_head(read_value_head(folder) or {}, folder)
+
+
+# --- dpo and its variants -------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def reference_model(model, ref_model):
+    """The reference: a separate frozen model, or the same LoRA model with its adapters switched off
+    (no second copy of the weights in memory)."""
+    if ref_model is not None:
+        yield ref_model
+        return
+    with model.disable_adapter():
+        yield model
+
+
+def policy_logps(model, input_ids, attention_mask, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-row summed log-probabilities of the labelled tokens, their count, and the mean logit."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+    logps, counts = losses.sequence_logps(logits, labels)
+    return logps, counts, logits.detach().float().mean(dim=(-1, -2))
+
+
+class PreferenceTrainer(_StageMetricsMixin, Trainer):
+    """DPO and its relatives on (chosen, rejected) pairs; ``pref_loss`` picks the formula."""
+
+    def __init__(self, *args, ref_model=None, finetuning=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.metric_store = MetricStore()
+        self.finetuning = finetuning
+        self.loss_type = finetuning.pref_loss
+        self.ref_model = ref_model.to(self.args.device) if ref_model is not None else None
+        self.bco_baseline = RunningMean()
+        self.can_return_loss = True
+
+    def uses_reference(self) -> bool:
+        return self.loss_type not in losses.REFERENCE_FREE_LOSSES
+
+    def reference_logps(self, model, inputs) -> torch.Tensor:
+        with torch.no_grad(), reference_model(self.accelerator.unwrap_model(model), self.ref_model) as reference:
+            logps, _, _ = policy_logps(reference, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
+        return logps
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        f = self.finetuning
+        logps, counts, mean_logits = policy_logps(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
+        averaged = self.loss_type in losses.AVERAGED_LOSSES
+        scored = logps / counts.clamp(min=1) if averaged else logps
+        chosen, rejected = _split_pairs(scored)
+        chosen_avg = _split_pairs(logps / counts.clamp(min=1))[0]
+        metrics = {}
+        if self.loss_type == "orpo":
+            per_example, odds_ratio = losses.orpo_loss(chosen, rejected, f.pref_beta)
+            chosen_rewards, rejected_rewards = f.pref_beta * chosen.detach(), f.pref_beta * rejected.detach()
+            metrics.update({"sft_loss": (-chosen).mean(), "odds_ratio_loss": odds_ratio.mean()})
+        elif self.loss_type == "simpo":
+            per_example = losses.simpo_loss(chosen, rejected, f.pref_beta, f.simpo_gamma)
+            chosen_rewards, rejected_rewards = f.pref_beta * chosen.detach(), f.pref_beta * rejected.detach()
+        else:
+            ref = self.reference_logps(model, inputs)
+            ref = ref / counts.clamp(min=1) if averaged else ref
+            ref_chosen, ref_rejected = _split_pairs(ref)
+            per_example = losses.dpo_loss(self.loss_type, chosen, rejected, ref_chosen, ref_rejected, f.pref_beta,
+                                          f.dpo_label_smoothing)
+            chosen_rewards, rejected_rewards = f.pref_beta * (chosen - ref_chosen), f.pref_beta * (rejected - ref_rejected)
+        loss = per_example.mean()
+        if f.pref_bco_weight > 1e-6 and self.uses_reference():
+            baseline = self.bco_baseline.update(torch.cat((chosen_rewards, rejected_rewards)).detach())
+            bco = losses.bco_loss(chosen_rewards, rejected_rewards, baseline).mean()
+            loss = (loss + f.pref_bco_weight * bco) / (1 + f.pref_bco_weight)
+        if f.pref_ftx > 1e-6 and self.loss_type != "orpo":  # orpo has its SFT term built in
+            loss = loss + f.pref_ftx * (-chosen_avg).mean()
+        chosen_rewards, rejected_rewards = chosen_rewards.detach(), rejected_rewards.detach()
+        logits_chosen, logits_rejected = _split_pairs(mean_logits)
+        metrics.update({
+            "rewards/chosen": chosen_rewards.mean(), "rewards/rejected": rejected_rewards.mean(),
+            "rewards/accuracies": (chosen_rewards > rejected_rewards).float().mean(),
+            "rewards/margins": (chosen_rewards - rejected_rewards).mean(),
+            "logps/chosen": chosen.detach().mean(), "logps/rejected": rejected.detach().mean(),
+            "logits/chosen": logits_chosen.mean(), "logits/rejected": logits_rejected.mean(),
+        })
+        self.metric_store.add("train" if model.training else "eval", metrics)
+        return (loss, metrics) if return_outputs else loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+
+# --- kto ------------------------------------------------------------------------------------------------------------
+
+
+class KTOTrainer(_StageMetricsMixin, Trainer):
+    """KTO on single answers labelled desirable or not; the KL baseline comes from mismatched rows."""
+
+    def __init__(self, *args, ref_model=None, finetuning=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.metric_store = MetricStore()
+        self.finetuning = finetuning
+        self.ref_model = ref_model.to(self.args.device) if ref_model is not None else None
+        self.can_return_loss = True
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        f = self.finetuning
+        logps, counts, _ = policy_logps(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
+        kl_rows = (inputs["kl_input_ids"], inputs["kl_attention_mask"], inputs["kl_labels"])
+        with torch.no_grad():
+            policy_kl, _, _ = policy_logps(model, *kl_rows)
+            with reference_model(self.accelerator.unwrap_model(model), self.ref_model) as reference:
+                ref_logps, _, _ = policy_logps(reference, inputs["input_ids"], inputs["attention_mask"],
+                                               inputs["labels"])
+                ref_kl, _, _ = policy_logps(reference, *kl_rows)
+        kl = (policy_kl - ref_kl).mean()
+        desirable = inputs["kto_tags"].bool()
+        per_example = losses.kto_loss(logps, ref_logps, desirable, kl, f.pref_beta, f.kto_chosen_weight,
+                                      f.kto_rejected_weight)
+        loss = per_example.mean()
+        if f.pref_ftx > 1e-6 and desirable.any():
+            loss = loss + f.pref_ftx * (-(logps / counts.clamp(min=1))[desirable]).mean()
+        rewards = f.pref_beta * (logps - ref_logps).detach()
+        metrics = {"kl": kl.clamp(min=0)}
+        if desirable.any():
+            metrics.update({"rewards/chosen": rewards[desirable].mean(), "logps/chosen": logps[desirable].detach().mean()})
+        if (~desirable).any():
+            metrics.update({"rewards/rejected": rewards[~desirable].mean(),
+                            "logps/rejected": logps[~desirable].detach().mean()})
+        self.metric_store.add("train" if model.training else "eval", metrics)
+        return (loss, metrics) if return_outputs else loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
