@@ -13,11 +13,12 @@ logger = logging.getLogger(__name__)
 def _recipes():
     from .dpo import run_dpo
     from .kto import run_kto
+    from .ppo import run_ppo
     from .pt import run_pt
     from .rm import run_rm
     from .sft import run_sft
 
-    return {"pt": run_pt, "sft": run_sft, "rm": run_rm, "dpo": run_dpo, "kto": run_kto}
+    return {"pt": run_pt, "sft": run_sft, "rm": run_rm, "dpo": run_dpo, "kto": run_kto, "ppo": run_ppo}
 
 
 def run_train(config) -> None:
