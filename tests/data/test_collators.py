@@ -444,7 +444,7 @@ def test_build_collator_kinds(qwen_tokenizer):
     feedback = build_collator("feedback", qwen_tokenizer, pad_to_multiple_of=8)
     assert isinstance(feedback, KTOCollator) and feedback.collator.pad_to_multiple_of == 8
     supervised = build_collator("supervised", qwen_tokenizer)
-    assert type(supervised) is SFTCollator and supervised.padding_side is None
+    assert type(supervised) is SFTCollator and supervised.padding_side == "right"  # training rows pad right, whatever the tokenizer says
     assert supervised.label_pad_token_id == IGNORE_INDEX
 
     keep_pad = build_collator("supervised", qwen_tokenizer, ignore_pad_token_for_loss=False)

@@ -152,7 +152,7 @@ def build_collator(kind: str, tokenizer, *, pad_to_multiple_of: int | None = Non
         tokenizer,
         pad_to_multiple_of=pad_to_multiple_of,
         label_pad_token_id=IGNORE_INDEX if ignore_pad_token_for_loss else tokenizer.pad_token_id,
-        padding_side="left" if kind == "unsupervised" else None,  # generation continues from the right edge
+        padding_side="left" if kind == "unsupervised" else "right",  # generation continues from the right edge
         attn_implementation=attn_implementation,
         compute_dtype=compute_dtype,
     )
