@@ -74,6 +74,8 @@ class ModelWithValueHead(nn.Module):
         from safetensors.torch import save_file
 
         kwargs.pop("state_dict", None)  # the Trainer passes the wrapper's; the inner model knows its own
+        if len(getattr(self.pretrained_model, "peft_config", {})) > 1:  # PPO's reward adapter rides along: not ours
+            kwargs["selected_adapters"] = [self.pretrained_model.active_adapter]
         self.pretrained_model.save_pretrained(output_dir, **kwargs)
         save_file(self.value_head_state(), os.path.join(output_dir, VALUE_HEAD_FILE), metadata={"format": "pt"})
 
