@@ -81,7 +81,7 @@ class RewardTrainer(_StageMetricsMixin, Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         chosen, rejected = self.pair_scores(model, inputs)
         loss = losses.pairwise_reward_loss(chosen, rejected).mean()
-        metrics = {"scores/chosen": chosen.mean(), "scores/rejected": rejected.mean()}
+        metrics = {"scores/chosen": chosen.detach().mean(), "scores/rejected": rejected.detach().mean()}
         if model.training:  # evaluation's accuracy is exact, over the whole set (metrics.pairwise_accuracy)
             metrics["accuracy"] = (chosen > rejected).float().mean()
         self.metric_store.add("train" if model.training else "eval", metrics)
@@ -132,6 +132,9 @@ def reference_model(model, ref_model):
     (no second copy of the weights in memory)."""
     if ref_model is not None:
         yield ref_model
+        return
+    if not hasattr(model, "disable_adapter"):  # evaluation only, no adapter to train: the model is its own reference
+        yield model
         return
     with model.disable_adapter():
         yield model

@@ -113,6 +113,10 @@ def load_reference(tokenizer, config):
     if f.ref_model:
         logger.info("reference model: %s%s", f.ref_model, f" + {f.ref_model_adapters}" if f.ref_model_adapters else "")
         return load_other_model(tokenizer, config, f.ref_model, f.ref_model_adapters, f.ref_model_quantization_bit)
+    if not config.training.do_train:
+        logger.info("evaluation only: the reference is the model itself (all rewards 0); set ref_model to compare "
+                    "with another model")
+        return None
     continues_adapter = f.finetuning_type == "lora" and m.adapter_name_or_path and not f.create_new_adapter
     if f.finetuning_type == "lora" and not continues_adapter:
         logger.info("reference model: the base model with the LoRA adapter switched off")
