@@ -289,3 +289,21 @@ def test_kto_kl_needs_no_grad_in_the_graph():
              undesirable_weight=1.0).sum().backward()
     assert source.grad is None
     assert policy.grad is not None
+
+
+def test_ld_alpha_weights_only_the_longer_answers_extra_tokens():
+    from tunefactory.train.losses import length_desensitised_logps
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 6, 5)
+    # chosen: 2 answer tokens (positions 3, 4); rejected: 4 answer tokens (positions 2..5)
+    labels = torch.tensor([[-100, -100, -100, 1, 2, -100], [-100, -100, 3, 4, 0, 1]])
+    token_logps = logits[:, :-1].log_softmax(-1)
+    c = token_logps[0, 2, 1] + token_logps[0, 3, 2]
+    r_shared = token_logps[1, 1, 3] + token_logps[1, 2, 4]
+    r_extra = token_logps[1, 3, 0] + token_logps[1, 4, 1]
+    logps, counts = length_desensitised_logps(logits, labels, alpha=0.25)
+    assert counts.tolist() == [2, 4]
+    assert torch.allclose(logps, torch.stack([c, r_shared + 0.25 * r_extra]))
+    plain, _ = length_desensitised_logps(logits, labels, alpha=1.0)
+    assert torch.allclose(plain, sequence_logps(logits, labels)[0])

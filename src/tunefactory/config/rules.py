@@ -66,6 +66,8 @@ def preference_settings(c: RunConfig) -> list[str]:
     f, problems = c.finetuning, []
     if f.stage == "dpo" and f.pref_loss != "sigmoid" and f.dpo_label_smoothing > 1e-6:
         problems.append(f"dpo_label_smoothing only works with pref_loss: sigmoid (this config has {f.pref_loss!r})")
+    if f.ld_alpha is not None and f.stage != "dpo":
+        problems.append(f"ld_alpha (LD-DPO) only works with stage: dpo (this config has stage: {f.stage})")
     if f.pissa_init and (f.stage in ("ppo", "kto") or (f.stage == "dpo" and f.pref_loss not in ("orpo", "simpo"))):
         problems.append(f"pissa_init does not work with stage: {f.stage} (it needs an unchanged reference model)")
     return problems

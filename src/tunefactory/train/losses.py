@@ -29,6 +29,22 @@ def sequence_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Te
     return (token_logps * mask).sum(-1), mask.sum(-1)
 
 
+def length_desensitised_logps(logits: torch.Tensor, labels: torch.Tensor,
+                              alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """LD-DPO (``ld_alpha``): on a batch of chosen rows then rejected rows, answer tokens beyond the
+    shorter answer of each pair count ``alpha`` times, so length alone wins less. Returns (logps, counts)."""
+    labels, logits = labels[:, 1:], logits[:, :-1]
+    mask = labels != IGNORE_INDEX
+    safe_labels = torch.where(mask, labels, 0)
+    token_logps = torch.gather(logits.float().log_softmax(-1), dim=-1, index=safe_labels.unsqueeze(-1)).squeeze(-1)
+    counts = mask.sum(-1)
+    half = counts.shape[0] // 2
+    shared = torch.minimum(counts[:half], counts[half:]).repeat(2)
+    shared_part = mask & (mask.cumsum(-1) <= shared.unsqueeze(-1))
+    rest = mask & ~shared_part
+    return (token_logps * shared_part).sum(-1) + alpha * (token_logps * rest).sum(-1), counts
+
+
 def pairwise_reward_loss(chosen_scores: torch.Tensor, rejected_scores: torch.Tensor) -> torch.Tensor:
     """Bradley-Terry: -log sigmoid(r_chosen - r_rejected)."""
     return -F.logsigmoid(chosen_scores.float() - rejected_scores.float())

@@ -140,10 +140,15 @@ def reference_model(model, ref_model):
         yield model
 
 
-def policy_logps(model, input_ids, attention_mask, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-row summed log-probabilities of the labelled tokens, their count, and the mean logit."""
+def policy_logps(model, input_ids, attention_mask, labels,
+                 ld_alpha: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-row summed log-probabilities of the labelled tokens, their count, and the mean logit.
+    ``ld_alpha`` (pairs only): LD-DPO's down-weighting of the longer answer's extra tokens."""
     logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-    logps, counts = losses.sequence_logps(logits, labels)
+    if ld_alpha is not None:
+        logps, counts = losses.length_desensitised_logps(logits, labels, ld_alpha)
+    else:
+        logps, counts = losses.sequence_logps(logits, labels)
     return logps, counts, logits.detach().float().mean(dim=(-1, -2))
 
 
@@ -169,7 +174,9 @@ class PreferenceTrainer(_StageMetricsMixin, Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         f = self.finetuning
-        logps, counts, mean_logits = policy_logps(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
+        # LD-DPO weights the policy's log-probabilities only; the reference's stay plain (as LLaMA-Factory does).
+        logps, counts, mean_logits = policy_logps(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
+                                                  ld_alpha=f.ld_alpha)
         averaged = self.loss_type in losses.AVERAGED_LOSSES
         scored = logps / counts.clamp(min=1) if averaged else logps
         chosen, rejected = _split_pairs(scored)
