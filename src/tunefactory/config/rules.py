@@ -57,7 +57,8 @@ def stage_specific_keys(c: RunConfig) -> list[str]:
         if not c.finetuning.reward_model:
             problems.append("stage: ppo needs reward_model: a trained reward model (or adapter), or an API URL")
         elif c.finetuning.reward_model_type == "lora" and c.finetuning.finetuning_type != "lora":
-            problems.append("reward_model_type: lora needs finetuning_type: lora; use reward_model_type: full otherwise")
+            problems.append("reward_model_type: lora needs finetuning_type: lora; "
+                            "use reward_model_type: full otherwise")
     return problems
 
 

@@ -67,7 +67,8 @@ class ModelWithValueHead(nn.Module):
         self.pretrained_model.gradient_checkpointing_enable(**kwargs)
 
     def value_head_state(self) -> dict[str, torch.Tensor]:
-        return {f"v_head.{name}": tensor.detach().cpu().contiguous() for name, tensor in self.v_head.state_dict().items()}
+        head = self.v_head.state_dict()
+        return {f"v_head.{name}": tensor.detach().cpu().contiguous() for name, tensor in head.items()}
 
     def save_pretrained(self, output_dir: str, **kwargs) -> None:
         """The model (or adapter) as transformers/peft save it, and the head beside it."""

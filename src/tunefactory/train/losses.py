@@ -75,7 +75,8 @@ def orpo_loss(chosen_avg: torch.Tensor, rejected_avg: torch.Tensor, beta: float)
     """ORPO: the chosen answer's NLL plus beta times -log sigmoid(log odds ratio).
 
     Returns (losses, odds-ratio losses); inputs are average log-probabilities (always < 0)."""
-    log_odds = (chosen_avg - rejected_avg) - (torch.log1p(-torch.exp(chosen_avg)) - torch.log1p(-torch.exp(rejected_avg)))
+    log_odds = (chosen_avg - rejected_avg) - (torch.log1p(-torch.exp(chosen_avg))
+                                              - torch.log1p(-torch.exp(rejected_avg)))
     odds_ratio_loss = -F.logsigmoid(log_odds)
     return -chosen_avg + beta * odds_ratio_loss, odds_ratio_loss
 

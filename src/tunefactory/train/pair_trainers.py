@@ -175,8 +175,8 @@ class PreferenceTrainer(_StageMetricsMixin, Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         f = self.finetuning
         # LD-DPO weights the policy's log-probabilities only; the reference's stay plain (as LLaMA-Factory does).
-        logps, counts, mean_logits = policy_logps(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
-                                                  ld_alpha=f.ld_alpha)
+        logps, counts, mean_logits = policy_logps(model, inputs["input_ids"], inputs["attention_mask"],
+                                                  inputs["labels"], ld_alpha=f.ld_alpha)
         averaged = self.loss_type in losses.AVERAGED_LOSSES
         scored = logps / counts.clamp(min=1) if averaged else logps
         chosen, rejected = _split_pairs(scored)
@@ -195,7 +195,8 @@ class PreferenceTrainer(_StageMetricsMixin, Trainer):
             ref_chosen, ref_rejected = _split_pairs(ref)
             per_example = losses.dpo_loss(self.loss_type, chosen, rejected, ref_chosen, ref_rejected, f.pref_beta,
                                           f.dpo_label_smoothing)
-            chosen_rewards, rejected_rewards = f.pref_beta * (chosen - ref_chosen), f.pref_beta * (rejected - ref_rejected)
+            chosen_rewards = f.pref_beta * (chosen - ref_chosen)
+            rejected_rewards = f.pref_beta * (rejected - ref_rejected)
         loss = per_example.mean()
         if f.pref_bco_weight > 1e-6 and self.uses_reference():
             baseline = self.bco_baseline.update(torch.cat((chosen_rewards, rejected_rewards)).detach())
@@ -255,7 +256,8 @@ class KTOTrainer(_StageMetricsMixin, Trainer):
         rewards = f.pref_beta * (logps - ref_logps).detach()
         metrics = {"kl": kl.clamp(min=0)}
         if desirable.any():
-            metrics.update({"rewards/chosen": rewards[desirable].mean(), "logps/chosen": logps[desirable].detach().mean()})
+            metrics.update({"rewards/chosen": rewards[desirable].mean(),
+                            "logps/chosen": logps[desirable].detach().mean()})
         if (~desirable).any():
             metrics.update({"rewards/rejected": rewards[~desirable].mean(),
                             "logps/rejected": logps[~desirable].detach().mean()})

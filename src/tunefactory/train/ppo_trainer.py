@@ -110,8 +110,8 @@ class RewardAPIScorer:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 scores = json.loads(response.read())["scores"]
         except (OSError, ValueError, KeyError) as error:
-            raise TuneFactoryError(f"reward_model {self.url} did not answer with scores: {error}; it must accept "
-                                   'POST {"model": ..., "messages": [text, ...]} and return {"scores": [...]}') from error
+            raise TuneFactoryError(f"reward_model {self.url} did not answer with scores: {error}; it must accept POST "
+                                   '{"model": ..., "messages": [text, ...]} and return {"scores": [...]}') from error
         if len(scores) != len(texts):
             raise TuneFactoryError(f"reward_model {self.url} returned {len(scores)} scores for {len(texts)} texts")
         return torch.tensor(scores, dtype=torch.float32)
@@ -216,7 +216,7 @@ class Rollout:
 
 
 def strip_left_padding(ids: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
-    return [row[row_mask.bool()].tolist() for row, row_mask in zip(ids, mask)]
+    return [row[row_mask.bool()].tolist() for row, row_mask in zip(ids, mask, strict=True)]
 
 
 def cut_at_stop(tokens: list[int], stop_ids: set[int], pad_id: int) -> list[int]:
@@ -322,12 +322,12 @@ class PPOTrainer(Trainer):
             queries += strip_left_padding(ids, mask)
             responses += [cut_at_stop(row.tolist(), self.stop_ids, self.processing_class.pad_token_id)
                           for row in output[:, ids.shape[1]:]]
-        scores = self.scorer([q + self.completed(r) for q, r in zip(queries, responses)])
+        scores = self.scorer([q + self.completed(r) for q, r in zip(queries, responses, strict=True)])
         rollout = Rollout(queries, responses, scores)
-        rollout.input_ids, rollout.attention_mask = right_pad([q + r for q, r in zip(queries, responses)],
+        rollout.input_ids, rollout.attention_mask = right_pad([q + r for q, r in zip(queries, responses, strict=True)],
                                                               self.processing_class.pad_token_id, self.args.device)
         rollout.answer_mask = torch.zeros_like(rollout.input_ids[:, 1:], dtype=torch.float32)
-        for i, (q, r) in enumerate(zip(queries, responses)):
+        for i, (q, r) in enumerate(zip(queries, responses, strict=True)):
             rollout.answer_mask[i, len(q) - 1: len(q) - 1 + len(r)] = 1
         mini = self.args.per_device_train_batch_size
         logps, values, ref_logps = [], [], []

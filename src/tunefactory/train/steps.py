@@ -108,7 +108,8 @@ def load_reference(tokenizer, config):
     f, m = config.finetuning, config.model
     if f.stage == "dpo" and f.pref_loss in REFERENCE_FREE_LOSSES:
         if f.ref_model:
-            logger.warning("pref_loss: %s needs no reference model; ref_model %s is not loaded", f.pref_loss, f.ref_model)
+            logger.warning("pref_loss: %s needs no reference model; ref_model %s is not loaded", f.pref_loss,
+                           f.ref_model)
         return None
     if f.ref_model:
         logger.info("reference model: %s%s", f.ref_model, f" + {f.ref_model_adapters}" if f.ref_model_adapters else "")
@@ -127,7 +128,8 @@ def load_reference(tokenizer, config):
     return load_other_model(tokenizer, config, m.model_name_or_path, m.adapter_name_or_path, m.quantization_bit)
 
 
-def train_and_save(trainer, config, resume_from: str | None, plot_keys: tuple[str, ...] = ("loss", "eval_loss")) -> dict:
+def train_and_save(trainer, config, resume_from: str | None,
+                   plot_keys: tuple[str, ...] = ("loss", "eval_loss")) -> dict:
     """Train, then save the weights (or adapter) and tokenizer, metrics, state, loss plots and card."""
     from .plots import plot_loss
 
