@@ -372,9 +372,9 @@ class PPOTrainer(Trainer):
                 with self.accelerator.accumulate(self.model):
                     new_logps, new_values = token_logps_and_values(self.model, rollout.input_ids[rows],
                                                                    rollout.attention_mask[rows], with_values=True)
-                    answer = rollout.answer_mask[rows]
-                    loss, stats = ppo_losses(_align_right(new_logps, answer), logps[rows],
-                                             _align_right(new_values.float(), answer), old_values[rows],
+                    answer, width = rollout.answer_mask[rows], mask.shape[1]  # the buffer's longest answer
+                    loss, stats = ppo_losses(_align_right(new_logps, answer, width), logps[rows],
+                                             _align_right(new_values.float(), answer, width), old_values[rows],
                                              advantages[rows], returns[rows], mask[rows])
                     self.accelerator.backward(loss / args.gradient_accumulation_steps)
                     if (i + 1) % args.gradient_accumulation_steps == 0 or (i + 1) * mini >= n:
@@ -390,13 +390,14 @@ class PPOTrainer(Trainer):
         }
 
 
-def _align_right(values: torch.Tensor, answer_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Move each row's answer positions to the front: [n, T-1] -> [n, longest answer], zero-padded.
+def _align_right(values: torch.Tensor, answer_mask: torch.Tensor | None = None, width: int | None = None) -> torch.Tensor:
+    """Move each row's answer positions to the front: [n, T-1] -> [n, width], zero-padded.
 
-    Called with one argument it aligns the mask itself."""
+    ``width`` defaults to the longest answer; called with one argument it aligns the mask itself."""
     answer_mask = values if answer_mask is None else answer_mask
     lengths = answer_mask.sum(-1).long()
-    out = torch.zeros((values.shape[0], int(lengths.max())), dtype=values.dtype, device=values.device)
+    width = int(lengths.max()) if width is None else width
+    out = torch.zeros((values.shape[0], width), dtype=values.dtype, device=values.device)
     for i, row_mask in enumerate(answer_mask.bool()):
         out[i, : lengths[i]] = values[i][row_mask]
     return out
