@@ -632,9 +632,6 @@ def test_ppo_refuses_to_resume_a_run(tiny_qwen2, tmp_path, reward_models):
     assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="ppo refuses resume_from_checkpoint only in PPOTrainer.train, after every "
-                   "model has loaded and training_args.yaml is written to output_dir; the same run without "
-                   "resume_from_checkpoint is then refused with 'output_dir is not empty'")
 def test_refused_resume_leaves_output_dir_untouched(tiny_qwen2, tmp_path, reward_models):
     from tunefactory.errors import ConfigError
 

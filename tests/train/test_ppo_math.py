@@ -96,7 +96,7 @@ def test_advantages_and_returns_match_a_hand_written_gae_loop_for_rows_of_differ
     assert torch.equal(returns, expected_returns), (returns, expected_returns)  # same operations: bit for bit
 
     raw = np.array(by_hand[0][0] + by_hand[1][0])  # the 5 answer tokens' advantages
-    whitened = (raw - raw.mean()) / math.sqrt(raw.var() + EPS)
+    whitened = (raw - raw.mean()) / math.sqrt(raw.var(ddof=1) + EPS)
     expected_advantages = t(whitened[:3].tolist(), [*whitened[3:].tolist(), 0.0])
     torch.testing.assert_close(advantages, expected_advantages, atol=1e-12, rtol=0)
     assert float(masked_mean(advantages, MASK)) == pytest.approx(0.0, abs=1e-12)
@@ -117,11 +117,11 @@ def test_gae_defaults_are_gamma_1_and_lambda_0_95():
 def test_masked_whiten_uses_only_masked_positions():
     values = t([1.0, 2.0, 4.0], [-1.0, 3.0, 1000.0])
     kept = np.array([1.0, 2.0, 4.0, -1.0, 3.0])
-    mean, std = kept.mean(), math.sqrt(kept.var() + EPS)  # the population variance of the masked entries
+    mean, std = kept.mean(), math.sqrt(kept.var(ddof=1) + EPS)  # the sample variance of the masked entries
     whitened = masked_whiten(values, MASK)
     torch.testing.assert_close(whitened, (values - mean) / std, atol=1e-12, rtol=0)
     masked = whitened[MASK.bool()].numpy()
-    assert masked.mean() == pytest.approx(0.0, abs=1e-12) and masked.std() == pytest.approx(1.0, abs=1e-6)
+    assert masked.mean() == pytest.approx(0.0, abs=1e-12) and masked.std(ddof=1) == pytest.approx(1.0, abs=1e-6)
 
     unshifted = masked_whiten(values, MASK, shift_mean=False)  # whiten_rewards keeps the mean
     torch.testing.assert_close(unshifted, (values - mean) / std + mean, atol=1e-12, rtol=0)

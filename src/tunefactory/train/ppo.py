@@ -15,7 +15,7 @@ from ..model.loader import load_model, load_other_model
 from ..model.value_head import VALUE_HEAD_FILE, read_value_head
 from . import steps
 from .outputs import checkpoint_to_resume
-from .ppo_trainer import PPOTrainer, RewardAdapterScorer, RewardAPIScorer, RewardModelScorer
+from .ppo_trainer import PPOTrainer, RewardAdapterScorer, RewardAPIScorer, RewardModelScorer, cannot_resume
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 def run_ppo(config) -> None:
     training = config.training
     resume_from = checkpoint_to_resume(training)
+    if resume_from:  # refused before anything loads or is written
+        raise ConfigError([cannot_resume(resume_from)])
     tokenizer, template = steps.load_tokenizer_and_template(config)
     data = steps.load_data(config, template, tokenizer)
     model = load_model(tokenizer, config, is_trainable=True, add_valuehead=True)

@@ -125,8 +125,10 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def masked_whiten(values: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torch.Tensor:
+    """Zero mean, unit variance over the masked entries (the sample variance, with Bessel's correction, as TRL)."""
     mean = masked_mean(values, mask)
-    variance = masked_mean((values - mean) ** 2, mask)
+    count = mask.sum()
+    variance = masked_mean((values - mean) ** 2, mask) * count / (count - 1).clamp(min=1)
     whitened = (values - mean) * torch.rsqrt(variance + 1e-8)
     return whitened if shift_mean else whitened + mean
 
@@ -240,6 +242,11 @@ def token_logps_and_values(model, input_ids, attention_mask, with_values: bool):
     return logps, values
 
 
+def cannot_resume(checkpoint: str) -> str:
+    return (f"stage: ppo cannot resume a run ({checkpoint}), as in LLaMA-Factory; continue from its saved adapter "
+            "with adapter_name_or_path, or start a new output_dir")
+
+
 # --- the trainer ----------------------------------------------------------------------------------------------------
 
 
@@ -266,8 +273,7 @@ class PPOTrainer(Trainer):
 
     def train(self, resume_from_checkpoint=None, **kwargs) -> TrainOutput:
         if resume_from_checkpoint:
-            raise ConfigError([f"stage: ppo cannot resume a run ({resume_from_checkpoint}); continue from its saved "
-                               "adapter with adapter_name_or_path, or start a new output_dir"])
+            raise ConfigError([cannot_resume(resume_from_checkpoint)])
         args, f = self.args, self.finetuning
         loader = self.get_train_dataloader()
         batches_per_step = args.gradient_accumulation_steps * f.ppo_buffer_size
