@@ -57,15 +57,6 @@ RM_VARIANTS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_cpu_thread():
-    """Tiny models train faster on one thread, and far faster when other work shares the cores (no thread thrash)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def base_settings(model, output_dir, **overrides) -> dict:
     config = {"model_name_or_path": str(model), "do_train": True, "finetuning_type": "lora", "lora_target": "all",
               "dataset_dir": str(DATA_DIR), "template": "qwen", "cutoff_len": 64, "logging_steps": 1,

@@ -43,15 +43,6 @@ STAGE_DATA = {"rm": ("style_pref_train", "style_pref_test"), "dpo": ("style_pref
               "kto": ("style_kto_train", "style_kto_test")}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_cpu_thread():
-    """Tiny models train faster on one thread, and far faster when other work shares the cores (no thread thrash)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def settings(model, output_dir, stage: str, **overrides) -> dict:
     """A tiny run of ``stage``: 32 examples (or pairs), batches of 8, one epoch, CPU, a log line every step."""
     train, test = STAGE_DATA[stage]

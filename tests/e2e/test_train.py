@@ -41,15 +41,6 @@ SFT_VARIANTS = {
 SFT_EPOCHS = 12  # 8 examples in one batch of 8: one step per epoch
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_cpu_thread():
-    """Tiny models train faster on one thread, and far faster when other work shares the cores (no thread thrash)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def settings(model, output_dir, **overrides) -> dict:
     """A tiny sft run: 8 alpaca_demo examples, one batch, CPU, no checkpoints, a log line every step."""
     return {"model_name_or_path": str(model), "stage": "sft", "do_train": True, "finetuning_type": "lora",
