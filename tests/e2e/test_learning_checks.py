@@ -16,6 +16,7 @@ The measured values are printed (``pytest -s``) and quoted in docs/training.md.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -134,8 +135,9 @@ def test_policy_prefers_held_out_chosen_answers_after_training(name, tiny_qwen2,
 
 
 @torch.no_grad()
-def mean_heldout_reward(policy, reward_model_dir, base, max_new_tokens: int = 12) -> float:
-    """Sample answers (fixed seed) to the held-out prompts and score them with the trained reward model."""
+def mean_heldout_reward(policy, reward_model_dir, base, max_new_tokens: int = 12) -> tuple[float, list[str]]:
+    """Sample answers (fixed seed) to the held-out prompts and score them with the trained reward model;
+    returns the mean score and the answers."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
@@ -165,19 +167,49 @@ def mean_heldout_reward(policy, reward_model_dir, base, max_new_tokens: int = 12
     suffix = turn_suffix_after_stop(template, tokenizer)
     rm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), reward_model_dir)
     scorer = RewardModelScorer(add_value_head(rm, str(reward_model_dir), required=True).eval(), tokenizer.pad_token_id)
-    return float(scorer([q + a + (suffix if a[-1] in stops else []) for q, a in zip(queries, answers, strict=True)]).mean())
+    scores = scorer([q + a + (suffix if a[-1] in stops else []) for q, a in zip(queries, answers, strict=True)])
+    return float(scores.mean()), [tokenizer.decode(a, skip_special_tokens=True) for a in answers]
 
 
-def test_ppo_raises_the_reward_models_score_of_held_out_answers(trained_rm, tiny_qwen2, tmp_path):
+POLITE_WORDS, RUDE_WORDS = ("help", "thanks", "glad", "luck"), ("stop", "silly", "waste", "yourself")
+
+
+def share_with(words, answers) -> float:
+    return sum(any(w in a.lower() for w in words) for a in answers) / len(answers)
+
+
+@pytest.fixture(scope="module")
+def style_chats(tmp_path_factory) -> Path:
+    """style_kto_train as plain chats (label dropped): half end politely, half rudely, for an SFT start."""
+    folder = tmp_path_factory.mktemp("style_chats")
+    shutil.copy(DATA_DIR / "style_kto_train.json", folder)
+    entry = json.loads((DATA_DIR / "dataset_info.json").read_text())["style_kto_train"]
+    entry["columns"] = {"messages": "messages"}
+    (folder / "dataset_info.json").write_text(json.dumps({"style_chats": entry}))
+    return folder
+
+
+def test_ppo_raises_the_reward_models_score_of_held_out_answers(trained_rm, tiny_qwen2, style_chats, tmp_path):
+    """sft -> rm -> ppo, as in practice: a random model repeats one token whatever PPO does, so the policy
+    starts from an SFT model that writes answers with either closing; PPO should make it politer."""
     from transformers import AutoModelForCausalLM
 
-    output_dir = run(tiny_qwen2, tmp_path / "ppo", stage="ppo", dataset="style_kto_train", reward_model=str(trained_rm),
-                     reward_model_type="lora", max_samples=600, max_steps=60, max_new_tokens=12, logging_steps=5, learning_rate=3e-3,
+    sft = run(tiny_qwen2, tmp_path / "sft", stage="sft", dataset="style_chats", dataset_dir=str(style_chats),
+              finetuning_type="full", learning_rate=3e-3, num_train_epochs=3, max_samples=600)
+    output_dir = run(sft, tmp_path / "ppo", stage="ppo", dataset="style_kto_train", reward_model=str(tiny_qwen2),
+                     reward_model_adapters=str(trained_rm), reward_model_type="full", max_samples=600, max_steps=40,
+                     max_new_tokens=32, logging_steps=5, learning_rate=3e-3, ppo_score_norm=True,
                      temperature=1.0, top_p=1.0, top_k=0)
-    before = mean_heldout_reward(AutoModelForCausalLM.from_pretrained(tiny_qwen2).eval(), trained_rm, tiny_qwen2)
-    after = mean_heldout_reward(load_policy(tiny_qwen2, output_dir, lora=True), trained_rm, tiny_qwen2)
+    before, answers_before = mean_heldout_reward(AutoModelForCausalLM.from_pretrained(sft).eval(), trained_rm,
+                                                 tiny_qwen2, 32)
+    after, answers_after = mean_heldout_reward(load_policy(sft, output_dir, lora=True), trained_rm, tiny_qwen2, 32)
     rewards = [entry["reward"] for entry in json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
                if "reward" in entry]
     report("ppo", {"heldout_reward_before": before, "heldout_reward_after": after,
-                   "train_reward_first_log": rewards[0], "train_reward_last_log": rewards[-1]})
+                   "train_reward_first_log": rewards[0], "train_reward_last_log": rewards[-1],
+                   "polite_words_before": share_with(POLITE_WORDS, answers_before),
+                   "polite_words_after": share_with(POLITE_WORDS, answers_after),
+                   "rude_words_before": share_with(RUDE_WORDS, answers_before),
+                   "rude_words_after": share_with(RUDE_WORDS, answers_after),
+                   "samples_after": answers_after[:3]})
     assert after >= before + 0.5
