@@ -29,6 +29,7 @@ COMMANDS = {
              "load the config's datasets and show counts, skipped rows with reasons, and the first examples"),
     "template": ("tunefactory.commands:template",
                  "show how a chat template formats a conversation: `--list`, a template name, or a config's data"),
+    "chat": ("tunefactory.commands:chat", "chat with a model in the terminal (or answer piped lines, one per line)"),
     "env": ("tunefactory.commands:env", "print versions, devices and optional packages (paste it into bug reports)"),
     "version": ("tunefactory.commands:version", "print the TuneFactory version"),
     "help": ("tunefactory.commands:help_command", "show this message, or `help <command>` for its arguments"),

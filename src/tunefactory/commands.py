@@ -240,6 +240,34 @@ def train(argv: list[str]) -> int:
     return 0
 
 
+def chat(argv: list[str]) -> int:
+    """Terminal chat with a trained model (see `infer/terminal.py`)."""
+    if not argv or any(flag in argv for flag in HELP_FLAGS):
+        return _print_arguments("chat", intro="usage: tunefactory chat config.yaml [key=value ...]\n"
+                                "Interactive: `clear` starts over, `exit` quits. Piped stdin: one user turn per line, "
+                                "one answer per line on stdout.")
+    from .infer.terminal import run_terminal_chat
+
+    return run_terminal_chat(load_chat_model(argv, "chat"))
+
+
+def load_chat_model(argv: list[str], command: str):
+    """Parse an inference config (model, data, finetuning, generating keys) and load its ChatModel."""
+    from .config import parse_args
+    from .errors import TuneFactoryError
+
+    config = parse_args(argv, command=command)
+    check_data_args(config)
+    for message in config.warnings:
+        logger.warning(message)
+    if config.environment_notes:
+        raise TuneFactoryError("this machine cannot run the config as written:\n  - "
+                               + "\n  - ".join(config.environment_notes))
+    from .infer.chat_model import ChatModel
+
+    return ChatModel(config)
+
+
 def check_data_args(config) -> None:
     """Checks that need the data layer's registries (template and tool format names), before any model loads."""
     from .data.template import check_template_args

@@ -23,6 +23,8 @@ _GROUP_CLASSES = {
 
 COMMAND_GROUPS = {
     "train": ("model", "data", "finetuning", "generating", "training"),
+    # chat, serve and export read no training arguments, as in LLaMA-Factory
+    **{command: ("model", "data", "finetuning", "generating") for command in ("chat", "api", "webchat", "export")},
 }
 
 

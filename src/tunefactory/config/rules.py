@@ -13,22 +13,27 @@ from typing import Callable
 from .parser import RunConfig
 
 Rule = Callable[[RunConfig], list[str]]
-RULES: list[Rule] = []
+RULES: list[tuple[Rule, tuple[str, ...]]] = []
+INFERENCE_COMMANDS = ("chat", "api", "webchat", "export")
 
 
-def rule(function: Rule) -> Rule:
-    RULES.append(function)
-    return function
+def rule(function: Rule | None = None, *, commands: tuple[str, ...] = ("train",)):
+    """Register a check; it runs for ``commands`` (training only, unless it says otherwise)."""
+    def register(check: Rule) -> Rule:
+        RULES.append((check, commands))
+        return check
+    return register(function) if function is not None else register
 
 
 def check_rules(config: RunConfig) -> list[str]:
     problems: list[str] = []
-    for check in RULES:
-        problems.extend(check(config))
+    for check, commands in RULES:
+        if config.command in commands:
+            problems.extend(check(config))
     return problems
 
 
-@rule
+@rule(commands=("train", *INFERENCE_COMMANDS))
 def model_is_named(c: RunConfig) -> list[str]:
     if not c.model.model_name_or_path:
         return ["model_name_or_path is required: a local model folder or a hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct)"]
@@ -179,13 +184,14 @@ def precision(c: RunConfig) -> list[str]:
 def environment_notes(c: RunConfig) -> list[str]:
     """Valid settings that this machine cannot run; `train` refuses them, `validate` reports them."""
     notes = []
-    deferred = c.training.deferred_to_runtime
+    deferred = c.training.deferred_to_runtime if c.training is not None else ()
     if "bf16" in deferred:
         notes.append("bf16: true needs a GPU with bfloat16 support and none was found; "
                      "training here would stop (set bf16: false, or use_cpu: true for bf16 on the CPU)")
     if "deepspeed" in deferred:
         notes.append("deepspeed is set but the deepspeed package is not installed: pip install 'tunefactory[deepspeed]'")
-    if c.model.quantization_bit is not None and c.model.quantization_method == "bnb" and find_spec("bitsandbytes") is None:
+    if c.model.quantization_bit is not None and c.model.quantization_method == "bnb" \
+            and find_spec("bitsandbytes") is None:
         notes.append("quantization_bit with bitsandbytes needs a CUDA GPU and pip install 'tunefactory[bitsandbytes]'")
     if c.model.infer_backend == "vllm" and find_spec("vllm") is None:
         notes.append("infer_backend: vllm needs a GPU and pip install 'tunefactory[vllm]'")

@@ -1,0 +1,226 @@
+"""ChatModel: a trained model, ready to chat, stream or score, with the template it was trained with.
+
+    config (model, data, finetuning, generating groups: `tunefactory chat/api/webchat`)
+      -> tokenizer + template (the same `get_template` as training, so prompts match the training format)
+      -> model: base + adapter(s) merged for inference, or a merged/exported model;
+         stage: rm gives a reward model with its value head, which scores instead of generating
+      -> engine: `huggingface` (transformers generate in a batching worker) or `vllm` (GPU only)
+
+``chat``/``stream_chat`` are synchronous; ``achat``/``astream_chat`` are their asyncio forms for the
+API server. Every request may override the generation keys (temperature, top_p, max_new_tokens …).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+from ..errors import ConfigError, TuneFactoryError
+from .hf_engine import GenerationRequest, HFEngine
+
+logger = logging.getLogger(__name__)
+
+OVERRIDABLE = ("do_sample", "temperature", "top_p", "top_k", "num_beams", "repetition_penalty", "length_penalty",
+               "max_new_tokens", "max_length", "skip_special_tokens")
+
+
+@dataclass
+class Response:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" or "length"
+
+
+class ChatModel:
+    def __init__(self, config, max_batch_rows: int = 16):
+        from ..data.template import get_template
+        from ..model.loader import load_model
+        from ..model.tokenizer import load_tokenizer
+
+        self.config = config
+        model_args = config.model
+        if model_args.infer_backend == "vllm":
+            raise ConfigError(["infer_backend: vllm is not in this version yet; use infer_backend: huggingface"])
+        if model_args.infer_backend != "huggingface":
+            raise ConfigError([f"infer_backend: {model_args.infer_backend} is not supported; use huggingface"])
+        self.tokenizer = load_tokenizer(model_args)
+        self.template = get_template(self.tokenizer, config.data, model_args.model_name_or_path)
+        self.is_reward_model = config.finetuning.stage == "rm"
+        self.model = load_model(self.tokenizer, config, is_trainable=False, add_valuehead=self.is_reward_model,
+                                require_value_head=self.is_reward_model)
+        self.stop_ids = self.template.stop_token_ids(self.tokenizer)
+        self.engine = None if self.is_reward_model else HFEngine(self.model, self.tokenizer, self.stop_ids,
+                                                                  max_batch_rows=max_batch_rows)
+
+    # --- prompts and settings ---------------------------------------------------------------------------------
+
+    def prompt_ids(self, messages: list[dict], system: str | None = None, tools: str | list | None = None) -> list[int]:
+        """The conversation as the template encodes it, ending with the assistant header."""
+        if not messages or messages[-1].get("role") not in ("user", "observation", "tool"):
+            raise TuneFactoryError("the conversation must end with a user (or tool) message")
+        return self.template.encode_prompt(self.tokenizer, messages, system, tools)
+
+    def generation_settings(self, **overrides) -> tuple[dict, int, bool]:
+        """(sampling settings for generate, max_new_tokens, skip_special_tokens) from the generating
+        arguments and a request's overrides (None means: keep the configured value)."""
+        unknown = sorted(set(overrides) - set(OVERRIDABLE))
+        if unknown:
+            raise TuneFactoryError(f"unknown generation setting(s) {', '.join(unknown)}; valid: {', '.join(OVERRIDABLE)}")
+        g = {key: getattr(self.config.generating, key) for key in OVERRIDABLE}
+        g.update({key: value for key, value in overrides.items() if value is not None})
+        if not g["temperature"]:  # temperature 0 means greedy, as OpenAI's API reads it
+            g["do_sample"] = False
+        settings = {"do_sample": g["do_sample"], "num_beams": g["num_beams"],
+                    "repetition_penalty": g["repetition_penalty"], "length_penalty": g["length_penalty"]}
+        if g["do_sample"]:
+            settings.update(temperature=g["temperature"], top_p=g["top_p"], top_k=g["top_k"])
+        max_new_tokens = g["max_new_tokens"] if g["max_new_tokens"] and g["max_new_tokens"] > 0 else g["max_length"]
+        return settings, int(max_new_tokens), bool(g["skip_special_tokens"])
+
+    def request(self, messages, system=None, tools=None, n: int = 1, stop=None, **overrides) -> GenerationRequest:
+        if self.engine is None:
+            raise TuneFactoryError("this is a reward model (stage: rm): it scores texts (get_scores), it does not chat")
+        settings, max_new_tokens, _ = self.generation_settings(**overrides)
+        stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
+        return GenerationRequest(self.prompt_ids(messages, system, tools), settings, max_new_tokens, n=n,
+                                 stop_strings=stops)
+
+    # --- answers ----------------------------------------------------------------------------------------------
+
+    def chat(self, messages: list[dict], system: str | None = None, tools=None, n: int = 1, stop=None,
+             **overrides) -> list[Response]:
+        request = self.engine_submit(self.request(messages, system, tools, n, stop, **overrides))
+        tokens, reasons = _collect(request)
+        return [self.response(request, tokens[i], reasons[i], **overrides) for i in range(request.n)]
+
+    def stream_chat(self, messages: list[dict], system: str | None = None, tools=None, stop=None,
+                    **overrides) -> Iterator[str]:
+        """The answer's text in pieces as it is generated (one answer)."""
+        request = self.engine_submit(self.request(messages, system, tools, 1, stop, **overrides))
+        decoder = self.decoder(request, **overrides)
+        try:
+            while True:
+                event = request.events.get()
+                if event[0] is None or len(event) == 3:
+                    _raise_if_error(event)
+                    yield decoder.flush()
+                    return
+                piece = decoder.add(event[1])
+                if piece:
+                    yield piece
+        finally:
+            request.cancelled.set()  # the consumer stopped early (a client went away): free the row
+
+    async def achat(self, *args, **kwargs) -> list[Response]:
+        return await asyncio.get_running_loop().run_in_executor(None, lambda: self.chat(*args, **kwargs))
+
+    async def astream_chat(self, *args, **kwargs) -> AsyncIterator[str]:
+        stream = self.stream_chat(*args, **kwargs)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                piece = await loop.run_in_executor(None, next, stream, None)
+                if piece is None:
+                    return
+                yield piece
+        finally:
+            stream.close()
+
+    def engine_submit(self, request: GenerationRequest) -> GenerationRequest:
+        return self.engine.submit(request)
+
+    def decoder(self, request: GenerationRequest, **overrides) -> StreamDecoder:
+        _, _, skip = self.generation_settings(**overrides)
+        return StreamDecoder(self.tokenizer, skip, request.stop_strings)
+
+    def response(self, request: GenerationRequest, tokens: list[int], reason: str, **overrides) -> Response:
+        _, _, skip = self.generation_settings(**overrides)
+        text = _cut_at_stop_strings(self.tokenizer.decode(tokens, skip_special_tokens=skip), request.stop_strings)
+        return Response(text, len(request.prompt_ids), len(tokens), reason)
+
+    # --- scores -----------------------------------------------------------------------------------------------
+
+    def get_scores(self, texts: list[str], max_length: int | None = None) -> list[float]:
+        """A reward model's score of each whole text (prompt and answer, as formatted by the template)."""
+        import torch
+
+        from ..model.value_head import last_token_scores
+
+        if not self.is_reward_model:
+            raise TuneFactoryError("scores come from a reward model: load one with stage: rm")
+        scores = []
+        for text in texts:
+            ids = self.tokenizer.encode(text, add_special_tokens=False)[: max_length or None]
+            device = next(self.model.parameters()).device
+            input_ids = torch.tensor([ids], device=device)
+            mask = torch.ones_like(input_ids)
+            with torch.inference_mode():
+                _, values = self.model(input_ids=input_ids, attention_mask=mask, return_logits=False)
+            scores.append(float(last_token_scores(values, mask)[0]))
+        return scores
+
+
+class StreamDecoder:
+    """Token ids in, new text out: decodes the whole answer so far and returns what was not yet given,
+    holding back an incomplete character and any text that may be the start of a stop string."""
+
+    def __init__(self, tokenizer, skip_special_tokens: bool, stop_strings: tuple[str, ...] = ()):
+        self.tokenizer, self.skip, self.stops = tokenizer, skip_special_tokens, stop_strings
+        self.tokens: list[int] = []
+        self.sent = 0
+        self.stopped = False
+
+    def add(self, token: int) -> str:
+        if self.stopped:
+            return ""
+        self.tokens.append(token)
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=self.skip)
+        cut = _cut_at_stop_strings(text, self.stops)
+        if cut != text:
+            self.stopped = True
+            return self._emit(cut)
+        if text.endswith("\ufffd"):  # half of a multi-byte character
+            return ""
+        hold = max((len(s) - 1 for s in self.stops), default=0)
+        return self._emit(text[: len(text) - hold] if hold else text)
+
+    def flush(self) -> str:
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=self.skip)
+        return self._emit(_cut_at_stop_strings(text, self.stops))
+
+    def _emit(self, text: str) -> str:
+        piece = text[self.sent:]
+        self.sent = max(self.sent, len(text))
+        return piece
+
+
+def _cut_at_stop_strings(text: str, stops: tuple[str, ...]) -> str:
+    positions = [text.find(stop) for stop in stops if stop and stop in text]
+    return text[: min(positions)] if positions else text
+
+
+def _raise_if_error(event: tuple) -> None:
+    if event[0] is None and isinstance(event[2], str) and event[2].startswith("error"):
+        raise TuneFactoryError(f"generation failed: {event[2][len('error: '):]}")
+
+
+def _collect(request: GenerationRequest) -> tuple[dict[int, list[int]], dict[int, str]]:
+    tokens: dict[int, list[int]] = {i: [] for i in range(request.n)}
+    reasons: dict[int, str] = {}
+    while len(reasons) < request.n:
+        try:
+            event = request.events.get(timeout=600)
+        except queue.Empty as error:
+            raise TuneFactoryError("generation timed out after 600 s") from error
+        if event[0] is None:
+            _raise_if_error(event)
+            return tokens, {i: reasons.get(i, "stop") for i in range(request.n)}
+        if len(event) == 3:
+            reasons[event[0]] = event[2]
+        else:
+            tokens[event[0]].append(event[1])
+    return tokens, reasons

@@ -1,0 +1,194 @@
+"""The transformers inference engine: one worker thread owns the model and serves every request.
+
+Requests (one prompt, ``n`` answers) wait in a queue. The worker takes the waiting requests whose
+sampling settings match, up to ``max_batch_rows`` rows, left-pads their prompts into one batch and
+runs ``generate`` once for all of them. A streamer hands each row's new tokens to its request as they
+come, so streaming and batching are the same path. A row stops on its own at a stop token, a stop
+string, its own ``max_new_tokens``, or when its request is cancelled (a client went away), so one
+slow or abandoned request never holds the others.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
+
+logger = logging.getLogger(__name__)
+
+SAMPLING_KEYS = ("do_sample", "temperature", "top_p", "top_k", "num_beams", "repetition_penalty", "length_penalty")
+
+
+@dataclass
+class GenerationRequest:
+    """One prompt to answer ``n`` times; the worker fills ``events`` with ``(row, token_id)``, then
+    ``(row, None, finish_reason)`` per row."""
+
+    prompt_ids: list[int]
+    settings: dict
+    max_new_tokens: int
+    n: int = 1
+    stop_strings: tuple[str, ...] = ()
+    events: queue.Queue = field(default_factory=queue.Queue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def batch_key(self) -> tuple:
+        return tuple(self.settings.get(key) for key in SAMPLING_KEYS)
+
+
+@dataclass
+class _Row:
+    request: GenerationRequest
+    index: int  # which of the request's n answers
+    tokens: list[int] = field(default_factory=list)
+    finished: str | None = None
+
+
+class _RowStreamer(BaseStreamer):
+    """Receives each step's new token of every row and forwards it to the row's request."""
+
+    def __init__(self, rows: list[_Row], stop_ids: set[int]):
+        self.rows, self.stop_ids, self.prompt_seen = rows, stop_ids, False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # generate() first puts the prompt itself
+            self.prompt_seen = True
+            return
+        for row, token in zip(self.rows, value.view(-1).tolist(), strict=True):
+            if row.finished is None and len(row.tokens) >= row.request.max_new_tokens:
+                row.finished = "length"
+            if row.finished is not None:
+                continue
+            if token in self.stop_ids:
+                row.finished = "stop"
+                continue
+            row.tokens.append(token)
+            row.request.events.put((row.index, token))
+
+    def end(self) -> None:
+        pass
+
+
+class _RowStops(StoppingCriteria):
+    """Per row: done when finished by a stop token, cancelled, at its own token limit, or at a stop string."""
+
+    def __init__(self, rows: list[_Row], tokenizer):
+        self.rows, self.tokenizer = rows, tokenizer
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        done = []
+        for row in self.rows:
+            request = row.request
+            if row.finished is None:
+                if request.cancelled.is_set():
+                    row.finished = "cancelled"
+                elif len(row.tokens) >= request.max_new_tokens:
+                    row.finished = "length"
+                elif request.stop_strings and _ends_with_stop(self.tokenizer, row.tokens, request.stop_strings):
+                    row.finished = "stop"
+            done.append(row.finished is not None)
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def _ends_with_stop(tokenizer, tokens: list[int], stops: tuple[str, ...]) -> bool:
+    tail = tokenizer.decode(tokens[-16:], skip_special_tokens=False)
+    return any(stop in tail for stop in stops)
+
+
+class HFEngine:
+    def __init__(self, model, tokenizer, stop_ids: list[int], max_batch_rows: int = 16):
+        self.model, self.tokenizer = model, tokenizer
+        self.stop_ids = list(stop_ids)
+        self.max_batch_rows = max_batch_rows
+        self.device = next(model.parameters()).device
+        self._waiting: queue.Queue[GenerationRequest] = queue.Queue()
+        self._worker = threading.Thread(target=self._serve, name="tunefactory-generate", daemon=True)
+        self._worker.start()
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Stop the worker after the batch it is running (interpreter exit does this too)."""
+        if self._worker.is_alive():
+            self._waiting.put(None)
+            self._worker.join(timeout=60)
+
+    def submit(self, request: GenerationRequest) -> GenerationRequest:
+        self._waiting.put(request)
+        return request
+
+    # --- the worker ---------------------------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            try:
+                self._generate(batch)
+            except Exception as error:  # keep serving: fail these requests, not the server
+                logger.exception("generation failed")
+                for request in {id(r): r for r in batch}.values():
+                    request.events.put((None, None, f"error: {error}"))
+
+    def _next_batch(self) -> list[GenerationRequest] | None:
+        first = self._waiting.get()
+        if first is None:
+            return None
+        batch, rows, held = [first], first.n, []
+        while rows < self.max_batch_rows:
+            try:
+                request = self._waiting.get_nowait()
+            except queue.Empty:
+                break
+            if request is None:  # closing: finish this batch first
+                held.append(request)
+                break
+            if request.batch_key() == first.batch_key() and rows + request.n <= self.max_batch_rows:
+                batch.append(request)
+                rows += request.n
+            else:
+                held.append(request)
+        for request in held:  # another round serves them
+            self._waiting.put(request)
+        return batch
+
+    def _generate(self, batch: list[GenerationRequest]) -> None:
+        rows = [_Row(request, i) for request in batch for i in range(request.n) if not request.cancelled.is_set()]
+        for request in batch:
+            if request.cancelled.is_set():
+                request.events.put((None, None, "cancelled"))
+        if not rows:
+            return
+        pad = self.tokenizer.pad_token_id
+        width = max(len(row.request.prompt_ids) for row in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):  # left padding: every row continues from the right edge
+            prompt = row.request.prompt_ids
+            ids[i, width - len(prompt):] = torch.tensor(prompt)
+            mask[i, width - len(prompt):] = 1
+        settings = dict(batch[0].settings)
+        streamed = settings.get("num_beams", 1) == 1  # beam search cannot stream: its rows arrive at the end
+        with torch.inference_mode():
+            output = self.model.generate(
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                max_new_tokens=max(row.request.max_new_tokens for row in rows),
+                eos_token_id=self.stop_ids, pad_token_id=pad,
+                streamer=_RowStreamer(rows, set(self.stop_ids)) if streamed else None,
+                stopping_criteria=StoppingCriteriaList([_RowStops(rows, self.tokenizer)]) if streamed else None,
+                **settings,
+            )
+        if not streamed:
+            streamer = _RowStreamer(rows, set(self.stop_ids))
+            streamer.prompt_seen = True
+            for step in output[:, width:].T:
+                streamer.put(step)
+        for row in rows:
+            reason = row.finished or ("length" if len(row.tokens) >= row.request.max_new_tokens else "stop")
+            row.request.events.put((row.index, None, "stop" if reason == "cancelled" else reason))
