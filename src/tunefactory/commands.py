@@ -251,6 +251,17 @@ def chat(argv: list[str]) -> int:
     return run_terminal_chat(load_chat_model(argv, "chat"))
 
 
+def webchat(argv: list[str]) -> int:
+    """A Gradio chat page on the model (see `webchat/app.py`)."""
+    if not argv or any(flag in argv for flag in HELP_FLAGS):
+        return _print_arguments("webchat", intro="usage: tunefactory webchat config.yaml [key=value ...]\n"
+                                "Serves a chat page (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose the address).")
+    from .webchat.app import run_webchat
+
+    run_webchat(load_chat_model(argv, "webchat"))
+    return 0
+
+
 def load_chat_model(argv: list[str], command: str):
     """Parse an inference config (model, data, finetuning, generating keys) and load its ChatModel."""
     from .config import parse_args
@@ -287,4 +298,19 @@ def _print_arguments(command: str, intro: str | None = None) -> int:
     if intro:
         print(intro + "\n")
     print(arguments_help(command))
+    return 0
+
+
+def export(argv: list[str]) -> int:
+    """Merge adapters into the base model and write a standalone folder (docs/export.md)."""
+    if not argv or any(flag in argv for flag in HELP_FLAGS):
+        return _print_arguments("export", intro="tunefactory export: merges adapter_name_or_path into "
+                                "model_name_or_path and writes export_dir (see docs/export.md).")
+    from .config import parse_args
+    from .export import export_model
+
+    config = parse_args(argv, command="export")
+    for message in config.warnings:
+        logger.warning(message)
+    export_model(config)
     return 0

@@ -1,0 +1,1 @@
+"""`tunefactory webchat`: a Gradio chat page on the same ChatModel as `chat` and `api`."""
