@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import ConfigError, TuneFactoryError
@@ -43,18 +44,26 @@ class ChatModel:
 
         self.config = config
         model_args = config.model
-        if model_args.infer_backend == "vllm":
-            raise ConfigError(["infer_backend: vllm is not in this version yet; use infer_backend: huggingface"])
-        if model_args.infer_backend != "huggingface":
-            raise ConfigError([f"infer_backend: {model_args.infer_backend} is not supported; use huggingface"])
+        if model_args.infer_backend not in ("huggingface", "vllm"):
+            raise ConfigError([f"infer_backend: {model_args.infer_backend} is not supported; use huggingface or vllm"])
         self.tokenizer = load_tokenizer(model_args)
         self.template = get_template(self.tokenizer, config.data, model_args.model_name_or_path)
+        self.stop_ids = self.template.stop_token_ids(self.tokenizer)
         self.is_reward_model = config.finetuning.stage == "rm"
+        if model_args.infer_backend == "vllm":
+            if self.is_reward_model:
+                raise ConfigError(["a reward model (stage: rm) scores with infer_backend: huggingface, not vllm"])
+            from .vllm_engine import VLLMEngine
+
+            self.model, self.engine = None, VLLMEngine(config, self.stop_ids)  # vLLM loads its own weights
+            return
         self.model = load_model(self.tokenizer, config, is_trainable=False, add_valuehead=self.is_reward_model,
                                 require_value_head=self.is_reward_model)
-        self.stop_ids = self.template.stop_token_ids(self.tokenizer)
         self.engine = None if self.is_reward_model else HFEngine(self.model, self.tokenizer, self.stop_ids,
                                                                   max_batch_rows=max_batch_rows)
+        # achat/astream_chat wait for the engine in these threads (one per request in flight), not in
+        # asyncio's small default pool, which would hold back requests beyond its size from the batch
+        self._waiters = ThreadPoolExecutor(max(64, 4 * max_batch_rows), thread_name_prefix="tunefactory-wait")
 
     # --- prompts and settings ---------------------------------------------------------------------------------
 
@@ -69,7 +78,8 @@ class ChatModel:
         arguments and a request's overrides (None means: keep the configured value)."""
         unknown = sorted(set(overrides) - set(OVERRIDABLE))
         if unknown:
-            raise TuneFactoryError(f"unknown generation setting(s) {', '.join(unknown)}; valid: {', '.join(OVERRIDABLE)}")
+            raise TuneFactoryError(f"unknown generation setting(s) {', '.join(unknown)}; "
+                                   f"valid: {', '.join(OVERRIDABLE)}")
         g = {key: getattr(self.config.generating, key) for key in OVERRIDABLE}
         g.update({key: value for key, value in overrides.items() if value is not None})
         if not g["temperature"]:  # temperature 0 means greedy, as OpenAI's API reads it
@@ -98,8 +108,9 @@ class ChatModel:
         return [self.response(request, tokens[i], reasons[i], **overrides) for i in range(request.n)]
 
     def stream_chat(self, messages: list[dict], system: str | None = None, tools=None, stop=None,
-                    **overrides) -> Iterator[str]:
-        """The answer's text in pieces as it is generated (one answer)."""
+                    on_finish: Callable[[str, int], None] | None = None, **overrides) -> Iterator[str]:
+        """The answer's text in pieces as it is generated (one answer). ``on_finish(finish_reason,
+        completion_tokens)`` is called when the answer is complete, before its last piece."""
         request = self.engine_submit(self.request(messages, system, tools, 1, stop, **overrides))
         decoder = self.decoder(request, **overrides)
         try:
@@ -107,6 +118,8 @@ class ChatModel:
                 event = request.events.get()
                 if event[0] is None or len(event) == 3:
                     _raise_if_error(event)
+                    if on_finish is not None:
+                        on_finish(event[2], len(decoder.tokens))
                     yield decoder.flush()
                     return
                 piece = decoder.add(event[1])
@@ -116,19 +129,26 @@ class ChatModel:
             request.cancelled.set()  # the consumer stopped early (a client went away): free the row
 
     async def achat(self, *args, **kwargs) -> list[Response]:
-        return await asyncio.get_running_loop().run_in_executor(None, lambda: self.chat(*args, **kwargs))
+        return await asyncio.wrap_future(self._waiters.submit(lambda: self.chat(*args, **kwargs)))
 
     async def astream_chat(self, *args, **kwargs) -> AsyncIterator[str]:
         stream = self.stream_chat(*args, **kwargs)
-        loop = asyncio.get_running_loop()
+        step = None
         try:
             while True:
-                piece = await loop.run_in_executor(None, next, stream, None)
+                step = self._waiters.submit(next, stream, None)
+                piece = await asyncio.wrap_future(step)
                 if piece is None:
                     return
                 yield piece
         finally:
-            stream.close()
+            # Closing runs stream_chat's finally, which cancels the request. A consumer cancelled while a
+            # thread is inside next() cannot close the generator now ("generator already executing"):
+            # the thread closes it when next() returns (at once if it already has).
+            if step is None:
+                stream.close()
+            else:
+                step.add_done_callback(lambda _: stream.close())
 
     def engine_submit(self, request: GenerationRequest) -> GenerationRequest:
         return self.engine.submit(request)
