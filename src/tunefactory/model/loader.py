@@ -30,18 +30,19 @@ HUB_SWITCHES = {"USE_MODELSCOPE_HUB": "modelscope", "USE_OPENMIND_HUB": "openmin
 
 
 def load_model(tokenizer, config, is_trainable: bool, add_valuehead: bool = False,
-               require_value_head: bool = False):
+               require_value_head: bool = False, device_map: str | dict | None = None):
     """The run's model, ready to train (``is_trainable``) or to generate.
 
     ``add_valuehead`` wraps it in a `ModelWithValueHead` (stages rm and ppo), taking the head from the
     last adapter, or the model folder, when one is saved there; ``require_value_head`` makes a missing
-    head an error (a reward model that scores)."""
+    head an error (a reward model that scores). ``device_map`` overrides where unquantized weights go
+    (export merges on the CPU by default); None lets the loader choose."""
     model_args = config.model
     path = resolve_model_path(model_args)
     hf_config = load_hf_config(model_args, path)
     apply_rope_scaling(hf_config, model_args.rope_scaling, config.data.cutoff_len, is_trainable)
     dtype = compute_dtype(config, is_trainable)
-    model = _instantiate(model_args, path, hf_config, dtype, is_trainable)
+    model = _instantiate(model_args, path, hf_config, dtype, is_trainable, device_map)
     resized = resize_embeddings(model, tokenizer)
     if is_trainable:
         prepare_for_training(model, model_args)
@@ -72,6 +73,14 @@ def load_other_model(tokenizer, config, path: str, adapters: list[str] | str | N
     other.finetuning = dataclasses.replace(config.finetuning, finetuning_type="lora" if adapters else "full")
     return load_model(tokenizer, other, is_trainable=False, add_valuehead=add_valuehead,
                       require_value_head=add_valuehead)
+
+
+def set_generation_defaults(model, template, tokenizer) -> None:
+    """Saved models stop where the template ends a turn, wherever they are loaded."""
+    generation_config = getattr(model, "generation_config", None)
+    if generation_config is not None:
+        generation_config.eos_token_id = template.stop_token_ids(tokenizer)
+        generation_config.pad_token_id = tokenizer.pad_token_id
 
 
 def resolve_model_path(model_args) -> str:
@@ -184,7 +193,7 @@ def quantization_config(model_args):
                               else torch.float16)
 
 
-def _instantiate(model_args, path: str, hf_config, dtype, is_trainable: bool):
+def _instantiate(model_args, path: str, hf_config, dtype, is_trainable: bool, device_map=None):
     from transformers import AutoModelForCausalLM
 
     attention = ATTENTION[model_args.flash_attn]
@@ -201,6 +210,8 @@ def _instantiate(model_args, path: str, hf_config, dtype, is_trainable: bool):
     if quantization is not None:
         on_all_gpus = not is_trainable and model_args.quantization_device_map == "auto"
         kwargs.update(quantization_config=quantization, device_map="auto" if on_all_gpus else {"": _local_device()})
+    elif device_map is not None:
+        kwargs["device_map"] = device_map
     elif not is_trainable and _has_cuda():
         kwargs["device_map"] = "auto"  # inference: spread a large model over the GPUs (and CPU) it needs
     try:

@@ -9,6 +9,7 @@ from ..config.parser import save_run_config
 from ..data.collators import build_collator
 from ..data.pipeline import get_dataset
 from ..data.template import get_template
+from ..model.loader import set_generation_defaults  # noqa: F401  (the recipes call it as a step)
 from ..model.tokenizer import load_tokenizer
 from .callbacks import LogCallback, LossGuard
 from .outputs import write_model_card
@@ -88,14 +89,6 @@ def generation_kwargs(config, template, tokenizer) -> dict:
     if g.do_sample:
         kwargs.update(temperature=g.temperature, top_p=g.top_p, top_k=g.top_k)
     return kwargs
-
-
-def set_generation_defaults(model, template, tokenizer) -> None:
-    """Saved models stop where the template ends a turn, wherever they are loaded."""
-    generation_config = getattr(model, "generation_config", None)
-    if generation_config is not None:
-        generation_config.eos_token_id = template.stop_token_ids(tokenizer)
-        generation_config.pad_token_id = tokenizer.pad_token_id
 
 
 def load_reference(tokenizer, config):
