@@ -30,6 +30,7 @@ COMMANDS = {
     "template": ("tunefactory.commands:template",
                  "show how a chat template formats a conversation: `--list`, a template name, or a config's data"),
     "chat": ("tunefactory.commands:chat", "chat with a model in the terminal (or answer piped lines, one per line)"),
+    "api": ("tunefactory.commands:api", "serve a model over an OpenAI-compatible HTTP API (docs/api.md)"),
     "webchat": ("tunefactory.commands:webchat", "a chat page in the browser (Gradio) on the same model"),
     "export": ("tunefactory.commands:export",
                "merge adapters into the base model and write a standalone folder (weights, tokenizer, Modelfile)"),

@@ -50,6 +50,9 @@ class ChatModel:
         self.template = get_template(self.tokenizer, config.data, model_args.model_name_or_path)
         self.stop_ids = self.template.stop_token_ids(self.tokenizer)
         self.is_reward_model = config.finetuning.stage == "rm"
+        # achat/astream_chat wait for the engine in these threads (one per request in flight), not in
+        # asyncio's small default pool, which would hold back requests beyond its size from the batch
+        self._waiters = ThreadPoolExecutor(max(64, 4 * max_batch_rows), thread_name_prefix="tunefactory-wait")
         if model_args.infer_backend == "vllm":
             if self.is_reward_model:
                 raise ConfigError(["a reward model (stage: rm) scores with infer_backend: huggingface, not vllm"])
@@ -61,9 +64,6 @@ class ChatModel:
                                 require_value_head=self.is_reward_model)
         self.engine = None if self.is_reward_model else HFEngine(self.model, self.tokenizer, self.stop_ids,
                                                                   max_batch_rows=max_batch_rows)
-        # achat/astream_chat wait for the engine in these threads (one per request in flight), not in
-        # asyncio's small default pool, which would hold back requests beyond its size from the batch
-        self._waiters = ThreadPoolExecutor(max(64, 4 * max_batch_rows), thread_name_prefix="tunefactory-wait")
 
     # --- prompts and settings ---------------------------------------------------------------------------------
 
