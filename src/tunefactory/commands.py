@@ -234,6 +234,10 @@ def train(argv: list[str]) -> int:
         logger.warning(message)
     if config.environment_notes:
         raise TuneFactoryError("this machine cannot run the config as written:\n  - " + "\n  - ".join(config.environment_notes))
+    from .launch import relaunch_with_torchrun, should_relaunch
+
+    if should_relaunch():  # checked once here; every process parses the config again
+        return relaunch_with_torchrun(argv)
     from .train.run import run_train
 
     run_train(config)

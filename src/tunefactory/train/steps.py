@@ -29,7 +29,9 @@ def load_tokenizer_and_template(config):
 
 
 def load_data(config, template, tokenizer):
-    module = get_dataset(config, template, tokenizer)
+    # The main process processes (and caches) the data first; the others then read its cache.
+    with config.training.main_process_first(desc="dataset processing"):
+        module = get_dataset(config, template, tokenizer)
     if module.saved_to:
         raise DatasetSaved(module.saved_to)
     return module
