@@ -7,7 +7,9 @@ that are valid but impossible on this machine: `validate` shows them, `train` re
 
 from __future__ import annotations
 
+import json
 from importlib.util import find_spec
+from pathlib import Path
 from typing import Callable
 
 from .parser import RunConfig
@@ -181,6 +183,96 @@ def precision(c: RunConfig) -> list[str]:
     return []
 
 
+@rule
+def deepspeed_config(c: RunConfig) -> list[str]:
+    """The ``deepspeed`` JSON exists, parses, and agrees with the config; checked whether or not the
+    deepspeed package is installed, so a config can be checked before it is queued on a GPU machine."""
+    setting = c.training.deepspeed
+    if not setting:
+        return []
+    ds, problem = read_deepspeed_config(setting)
+    if problem:
+        return [problem]
+    name = f"deepspeed config {setting}" if isinstance(setting, str) else "the deepspeed mapping"
+    t, problems = c.training, []
+    zero = ds.get("zero_optimization")
+    stage = zero.get("stage", 0) if isinstance(zero, dict) else None
+    if not isinstance(zero, dict):
+        problems.append(f"{name} needs a zero_optimization section (accelerate refuses a DeepSpeed config without "
+                        "one), e.g. \"zero_optimization\": {\"stage\": 0} for plain data parallelism")
+    elif stage not in (0, 1, 2, 3) or isinstance(stage, bool):
+        problems.append(f"{name}: zero_optimization.stage must be 0, 1, 2 or 3, not {json.dumps(stage)}")
+    for ds_key, key in (("train_micro_batch_size_per_gpu", "per_device_train_batch_size"),
+                        ("gradient_accumulation_steps", "gradient_accumulation_steps"),
+                        ("gradient_clipping", "max_grad_norm")):
+        value = ds.get(ds_key, "auto")
+        if value != "auto" and value != getattr(t, key):
+            problems.append(f"{name} sets {ds_key}: {json.dumps(value)} but the config has {key}: "
+                            f"{getattr(t, key)}; set it to \"auto\" (DeepSpeed then takes the config's value) "
+                            "or make the two equal")
+    per_process = t.per_device_train_batch_size * t.gradient_accumulation_steps
+    total = ds.get("train_batch_size", "auto")
+    if total != "auto" and (not isinstance(total, int) or total % per_process):
+        problems.append(f"{name} sets train_batch_size: {json.dumps(total)}, which is not per_device_train_batch_size "
+                        f"x gradient_accumulation_steps ({per_process}) x the number of processes; set it to \"auto\"")
+    for precision in ("bf16", "fp16"):
+        section = ds.get(precision)
+        enabled = section.get("enabled", "auto") if isinstance(section, dict) else "auto"
+        wanted = bool(getattr(t, precision) or getattr(t, f"{precision}_full_eval"))
+        if enabled != "auto" and bool(enabled) != wanted:
+            problems.append(f"{name} sets {precision}.enabled: {json.dumps(enabled)} but the config has {precision}: "
+                            f"{str(wanted).lower()}; set it to \"auto\" or make the two agree")
+    if stage == 3:
+        problems.extend(_zero3_conflicts(c, name))
+    return problems
+
+
+def read_deepspeed_config(setting: dict | str) -> tuple[dict, str | None]:
+    """The DeepSpeed settings of a ``deepspeed`` value (a mapping, or a JSON file relative to the working
+    folder, as transformers reads it), or the problem that stops them being read."""
+    if isinstance(setting, dict):
+        return setting, None
+    path = Path(setting)
+    if not path.is_file():
+        return {}, (f"deepspeed: {setting} is not a file (relative paths start from the folder you run from, "
+                    f"{Path.cwd()}); TuneFactory's ZeRO configs are in examples/deepspeed/")
+    try:
+        ds = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        return {}, f"deepspeed: {setting} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+    except (OSError, UnicodeDecodeError) as exc:
+        return {}, f"deepspeed: cannot read {setting}: {exc}"
+    if not isinstance(ds, dict):
+        return {}, f"deepspeed: {setting} must hold a JSON object of DeepSpeed settings, not {type(ds).__name__}"
+    return ds, None
+
+
+def _zero3_conflicts(c: RunConfig, name: str) -> list[str]:
+    """What LLaMA-Factory refuses under ZeRO-3, which splits every weight across the processes."""
+    m, f, problems = c.model, c.finetuning, []
+    if f.pure_bf16:
+        problems.append(f"pure_bf16 does not work with ZeRO-3 ({name}): DeepSpeed keeps its own float32 master "
+                        "weights; use bf16: true instead")
+    if f.pissa_init:
+        problems.append(f"pissa_init needs whole weights for its SVD, and ZeRO-3 ({name}) splits them: use ZeRO-2 "
+                        "(examples/deepspeed/ds_z2_config.json) or no deepspeed")
+    if m.quantization_bit is not None and m.quantization_bit != 4:
+        problems.append(f"quantization_bit: {m.quantization_bit} cannot be split by ZeRO-3 ({name}); only 4-bit "
+                        "QLoRA can (quantization_bit: 4), or use ZeRO-2")
+    adapters = m.adapter_name_or_path or []
+    if len(adapters) > 1 or (adapters and f.create_new_adapter):
+        problems.append(f"adapter_name_or_path merges adapters into the base weights, which ZeRO-3 ({name}) splits: "
+                        "merge them first (tunefactory export) or use ZeRO-2")
+    return problems
+
+
+def _single_process_without_launcher() -> bool:
+    """`train` would run in this one process: not under a launcher, and no torchrun relaunch or Ray coming."""
+    from ..launch import inside_launcher, is_enabled, should_relaunch
+
+    return not (inside_launcher() or is_enabled("USE_RAY") or should_relaunch())
+
+
 def environment_notes(c: RunConfig) -> list[str]:
     """Valid settings that this machine cannot run; `train` refuses them, `validate` reports them."""
     notes = []
@@ -188,8 +280,12 @@ def environment_notes(c: RunConfig) -> list[str]:
     if "bf16" in deferred:
         notes.append("bf16: true needs a GPU with bfloat16 support and none was found; "
                      "training here would stop (set bf16: false, or use_cpu: true for bf16 on the CPU)")
-    if "deepspeed" in deferred:
+    if "deepspeed" in deferred and find_spec("deepspeed") is None:
         notes.append("deepspeed is set but the deepspeed package is not installed: pip install 'tunefactory[deepspeed]'")
+    if c.training is not None and c.training.deepspeed and _single_process_without_launcher():
+        notes.append("deepspeed trains under a distributed launcher, and this would be one plain process: "
+                     "FORCE_TORCHRUN=1 tunefactory train … (or torchrun, or deepspeed --no_local_rank --module "
+                     "tunefactory.cli train …; docs/distributed.md)")
     if c.model.quantization_bit is not None and c.model.quantization_method == "bnb" \
             and find_spec("bitsandbytes") is None:
         notes.append("quantization_bit with bitsandbytes needs a CUDA GPU and pip install 'tunefactory[bitsandbytes]'")

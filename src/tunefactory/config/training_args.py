@@ -7,6 +7,7 @@ the rest are translated or explained in ``legacy.py``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from typing import Literal
@@ -60,10 +61,24 @@ class TrainingArguments(Seq2SeqTrainingArguments):
         if (self.bf16 or self.bf16_full_eval) and not self.use_cpu and not is_torch_bf16_gpu_available():
             deferred.update(bf16=self.bf16, bf16_full_eval=self.bf16_full_eval)
             self.bf16 = self.bf16_full_eval = False
-        if self.deepspeed and find_spec("deepspeed") is None:
+        if self.deepspeed and (find_spec("deepspeed") is None or not _has_zero_section(self.deepspeed)):
+            # transformers reads the file here: without the package it cannot, and a missing or broken file
+            # would stop it with a bare JSON or accelerate error; `rules.deepspeed_config` names the file instead
             deferred["deepspeed"] = self.deepspeed
             self.deepspeed = None
         super().__post_init__()
         for key, value in deferred.items():
             setattr(self, key, value)
         self.deferred_to_runtime = sorted(deferred)
+
+
+def _has_zero_section(value: dict | str) -> bool:
+    """Whether transformers and accelerate can take this DeepSpeed config: a JSON object with a
+    ``zero_optimization`` mapping, given as a mapping or a file."""
+    try:
+        if isinstance(value, str):
+            with open(value, encoding="utf-8") as file:
+                value = json.load(file)
+    except (OSError, ValueError):
+        return False
+    return isinstance(value, dict) and isinstance(value.get("zero_optimization"), dict)

@@ -6,7 +6,8 @@
     lora    LoRA adapters (peft) on the chosen linear layers; rsLoRA, DoRA and PiSSA initialisation;
             earlier adapters merged first, or the last one resumed as the trainable adapter
 
-Trainable parameters are kept in float32 (the optimizer's master copy) unless ``pure_bf16``.
+Trainable parameters are kept in float32 (the optimizer's master copy) unless ``pure_bf16``, or under DeepSpeed
+ZeRO-3, which keeps its own float32 master copy of the partitioned weights.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def apply_finetuning(model, config, is_trainable: bool, resized_embeddings: bool
     elif is_trainable:
         model.requires_grad_(True)
         logger.info("fine-tuning method: full")
-    if is_trainable and not finetuning.pure_bf16:
+    if is_trainable and not finetuning.pure_bf16 and not _partitioned(model):
         _trainable_to_float32(model)
     return model
 
@@ -39,7 +40,7 @@ def apply_finetuning(model, config, is_trainable: bool, resized_embeddings: bool
 def count_parameters(model) -> tuple[int, int]:
     trainable = total = 0
     for param in model.parameters():
-        count = param.numel()
+        count = param.numel() or getattr(param, "ds_numel", 0)  # a ZeRO-3 partitioned parameter is empty here
         if hasattr(param, "quant_storage") or param.__class__.__name__ == "Params4bit":
             count *= 2  # bitsandbytes packs two 4-bit values per byte
         total += count
@@ -176,6 +177,12 @@ def _new_lora_adapter(model, finetuning, resized_embeddings: bool):
         init_lora_weights=init,
     )
     return get_peft_model(model, lora_config)
+
+
+def _partitioned(model) -> bool:
+    """DeepSpeed ZeRO-3 has partitioned the weights: it keeps the float32 master copy itself, and the
+    partitions must keep the dtype they were created in."""
+    return any(hasattr(param, "ds_id") for param in model.parameters())
 
 
 def _trainable_to_float32(model) -> None:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import logging
@@ -187,10 +188,12 @@ def quantization_config(model_args):
 
     if model_args.quantization_bit == 8:
         return BitsAndBytesConfig(load_in_8bit=True)
+    compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    # ZeRO-3 partitions the packed 4-bit weights too: they must be stored in the other weights' dtype
+    storage = {"bnb_4bit_quant_storage": compute} if is_zero3_enabled() else {}
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=model_args.quantization_type,
                               bnb_4bit_use_double_quant=model_args.double_quantization,
-                              bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_bf16_supported()
-                              else torch.float16)
+                              bnb_4bit_compute_dtype=compute, **storage)
 
 
 def _instantiate(model_args, path: str, hf_config, dtype, is_trainable: bool, device_map=None):
@@ -207,7 +210,11 @@ def _instantiate(model_args, path: str, hf_config, dtype, is_trainable: bool, de
               "cache_dir": model_args.cache_dir, "revision": model_args.model_revision,
               "token": model_args.hf_hub_token}
     quantization = quantization_config(model_args)
-    if quantization is not None:
+    if is_zero3_enabled():
+        # DeepSpeed ZeRO-3 places (partitions) every weight itself; transformers refuses any device_map then
+        if quantization is not None:
+            kwargs["quantization_config"] = quantization
+    elif quantization is not None:
         on_all_gpus = not is_trainable and model_args.quantization_device_map == "auto"
         kwargs.update(quantization_config=quantization, device_map="auto" if on_all_gpus else {"": _local_device()})
     elif device_map is not None:
@@ -218,6 +225,23 @@ def _instantiate(model_args, path: str, hf_config, dtype, is_trainable: bool, de
         return AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model weights from {path!r}: {exc}") from exc
+
+
+def is_zero3_enabled() -> bool:
+    """Whether this process trains under DeepSpeed ZeRO-3 (set when the TrainingArguments were built)."""
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    return is_deepspeed_zero3_enabled()
+
+
+def gathered(params):
+    """Under ZeRO-3, a context in which ``params`` are whole (edits on rank 0 are scattered back on exit);
+    otherwise a no-op. Partitioned parameters are empty on every rank outside it."""
+    if not is_zero3_enabled():
+        return contextlib.nullcontext()
+    import deepspeed
+
+    return deepspeed.zero.GatheredParameters(list({id(p): p for p in params}.values()), modifier_rank=0)
 
 
 def _has_cuda() -> bool:
@@ -238,15 +262,15 @@ def resize_embeddings(model, tokenizer) -> bool:
     """
     import torch
 
-    old_rows = model.get_input_embeddings().weight.shape[0]
+    weight = model.get_input_embeddings().weight
+    old_rows = weight.ds_shape[0] if hasattr(weight, "ds_shape") else weight.shape[0]  # ZeRO-3: full shape
     if len(tokenizer) <= old_rows:
         return False
     model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    with torch.no_grad():
-        for embedding in (model.get_input_embeddings(), model.get_output_embeddings()):
-            if embedding is None:
-                continue
-            weight = embedding.weight
+    weights = [embedding.weight for embedding in (model.get_input_embeddings(), model.get_output_embeddings())
+               if embedding is not None]
+    with gathered(weights), torch.no_grad():
+        for weight in weights:
             weight[old_rows:] = weight[:old_rows].mean(dim=0, keepdim=True)
     logger.warning("resized the embeddings from %d to %d rows for the tokens the tokenizer gained; the new rows "
                    "start at the mean embedding and are trained", old_rows, len(tokenizer))
