@@ -234,8 +234,13 @@ def train(argv: list[str]) -> int:
         logger.warning(message)
     if config.environment_notes:
         raise TuneFactoryError("this machine cannot run the config as written:\n  - " + "\n  - ".join(config.environment_notes))
-    from .launch import relaunch_with_torchrun, should_relaunch
+    from .launch import is_enabled, relaunch_with_torchrun, should_relaunch
 
+    if is_enabled("USE_RAY"):  # Ray Train starts the workers (never torchrun); each parses the config again
+        from .train.ray_train import run_train_on_ray
+
+        run_train_on_ray(config)
+        return 0
     if should_relaunch():  # checked once here; every process parses the config again
         return relaunch_with_torchrun(argv)
     from .train.run import run_train
