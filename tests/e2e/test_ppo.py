@@ -306,7 +306,11 @@ def test_ppo_logs_reward_and_loss_at_every_step(ppo_run):
         assert log["loss"] == pytest.approx(log["policy_loss"] + 0.1 * log["value_loss"], abs=1e-5)
     assert [r["reward"] for r in records] == [r["reward"] for r in logs]
     assert [r["epoch"] for r in logs] == [BATCH / SAMPLES, 2 * BATCH / SAMPLES]  # 4 of 16 prompts a step
-    assert math.isfinite(read_json(ppo_run.out / "train_results.json")["train_runtime"])
+    results = read_json(ppo_run.out / "train_results.json")
+    assert math.isfinite(results["train_runtime"])
+    # the run's summary is the mean over its steps (logging_steps 1: every step is a log)
+    assert results["train_loss"] == pytest.approx(sum(r["loss"] for r in logs) / len(logs), rel=1e-6)
+    assert results["train_reward"] == pytest.approx(sum(r["reward"] for r in logs) / len(logs), rel=1e-6)
 
 
 def test_ppo_kl_is_zero_at_step_1_and_the_kl_coefficient_adapts(ppo_run):

@@ -290,7 +290,7 @@ class PPOTrainer(Trainer):
                     batches_per_step * args.per_device_train_batch_size, batches_per_step,
                     args.per_device_train_batch_size, f.ppo_epochs)
         self.control = self.callback_handler.on_train_begin(args, self.state, self.control)
-        start, batches, window = time.time(), _cycle(loader), []
+        start, batches, window, history = time.time(), _cycle(loader), [], []
         for step in range(1, max_steps + 1):
             rollout = self.collect_rollout([next(batches) for _ in range(batches_per_step)])
             stats = self.optimise(rollout)
@@ -299,6 +299,7 @@ class PPOTrainer(Trainer):
             self.state.global_step = step
             self.state.epoch = step * batches_per_step / len(loader)
             window.append(stats)
+            history.append(stats)
             self.control = self.callback_handler.on_step_end(args, self.state, self.control)
             if step % max(args.logging_steps, 1) == 0 or step == max_steps:
                 self.log(_window_means(window) | {"learning_rate": self.lr_scheduler.get_last_lr()[0],
@@ -310,9 +311,10 @@ class PPOTrainer(Trainer):
                 break
         self.control = self.callback_handler.on_train_end(args, self.state, self.control)
         runtime = time.time() - start
+        means = _window_means(history)
         metrics = {"train_runtime": round(runtime, 4), "train_steps_per_second": round(step / runtime, 3),
-                   "epoch": self.state.epoch}
-        return TrainOutput(step, float("nan"), metrics)
+                   "train_loss": means["loss"], "train_reward": means["reward"], "epoch": self.state.epoch}
+        return TrainOutput(step, means["loss"], metrics)
 
     # --- rollout: generate, score, evaluate ---------------------------------------------------------------------
 
