@@ -38,3 +38,13 @@ def test_torchrun_command_follows_llamafactory_variables():
     assert defaults[defaults.index("--nproc_per_node") + 1] == "1"  # no GPU: one process unless NPROC_PER_NODE
     assert defaults[defaults.index("--master_addr") + 1] == "127.0.0.1"
     assert int(defaults[defaults.index("--master_port") + 1]) > 0
+
+
+def test_config_errors_survive_pickling_with_their_problems():
+    import pickle
+
+    from tunefactory.errors import ConfigError
+
+    error = ConfigError(["a is wrong", "b is wrong"])
+    copy = pickle.loads(pickle.dumps(error))
+    assert copy.problems == error.problems and str(copy) == str(error)

@@ -18,6 +18,9 @@ class ConfigError(TuneFactoryError):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__(self._render())
 
+    def __reduce__(self):  # pickled (Ray workers, multiprocessing) with its problems, not its rendered message
+        return type(self), (self.problems,)
+
     def _render(self) -> str:
         if len(self.problems) == 1:
             return f"invalid configuration: {self.problems[0]}"
