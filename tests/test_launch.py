@@ -39,12 +39,3 @@ def test_torchrun_command_follows_llamafactory_variables():
     assert defaults[defaults.index("--master_addr") + 1] == "127.0.0.1"
     assert int(defaults[defaults.index("--master_port") + 1]) > 0
 
-
-def test_config_errors_survive_pickling_with_their_problems():
-    import pickle
-
-    from tunefactory.errors import ConfigError
-
-    error = ConfigError(["a is wrong", "b is wrong"])
-    copy = pickle.loads(pickle.dumps(error))
-    assert copy.problems == error.problems and str(copy) == str(error)
