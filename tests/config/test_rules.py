@@ -25,6 +25,8 @@ def problems_of(**overrides) -> list[str]:
         ({"stage": "ppo"}, "stage: ppo needs reward_model"),
         ({"stage": "ppo", "reward_model": "rm", "finetuning_type": "full"}, "reward_model_type: lora needs finetuning_type: lora"),
         ({"stage": "dpo", "pref_loss": "hinge", "dpo_label_smoothing": 0.1}, "dpo_label_smoothing only works with pref_loss: sigmoid"),
+        ({"stage": "dpo", "pref_loss": "simpo", "pref_bco_weight": 0.5}, "pref_bco_weight needs a reference model"),
+        ({"stage": "kto", "ld_alpha": 0.5}, "ld_alpha (LD-DPO) only works with stage: dpo"),
         ({"finetuning_type": "full", "use_dora": True}, "use_dora only works with finetuning_type: lora"),
         ({"finetuning_type": "freeze", "adapter_name_or_path": "a"}, "adapter_name_or_path only works with finetuning_type: lora"),
         ({"quantization_bit": 3}, "quantization_bit for bitsandbytes must be 4 or 8"),

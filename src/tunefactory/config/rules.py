@@ -74,6 +74,9 @@ def preference_settings(c: RunConfig) -> list[str]:
     f, problems = c.finetuning, []
     if f.stage == "dpo" and f.pref_loss != "sigmoid" and f.dpo_label_smoothing > 1e-6:
         problems.append(f"dpo_label_smoothing only works with pref_loss: sigmoid (this config has {f.pref_loss!r})")
+    if f.stage == "dpo" and f.pref_bco_weight > 1e-6 and f.pref_loss in ("orpo", "simpo"):
+        problems.append(f"pref_bco_weight needs a reference model; pref_loss: {f.pref_loss} has none "
+                        "(use sigmoid, hinge, ipo or kto_pair)")
     if f.ld_alpha is not None and f.stage != "dpo":
         problems.append(f"ld_alpha (LD-DPO) only works with stage: dpo (this config has stage: {f.stage})")
     if f.pissa_init and (f.stage in ("ppo", "kto") or (f.stage == "dpo" and f.pref_loss not in ("orpo", "simpo"))):

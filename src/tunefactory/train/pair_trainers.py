@@ -185,7 +185,7 @@ class PreferenceTrainer(_StageMetricsMixin, Trainer):
         if self.loss_type == "orpo":
             per_example, odds_ratio = losses.orpo_loss(chosen, rejected, f.pref_beta)
             chosen_rewards, rejected_rewards = f.pref_beta * chosen.detach(), f.pref_beta * rejected.detach()
-            metrics.update({"sft_loss": (-chosen).mean(), "odds_ratio_loss": odds_ratio.mean()})
+            metrics.update({"sft_loss": (-chosen).detach().mean(), "odds_ratio_loss": odds_ratio.detach().mean()})
         elif self.loss_type == "simpo":
             per_example = losses.simpo_loss(chosen, rejected, f.pref_beta, f.simpo_gamma)
             chosen_rewards, rejected_rewards = f.pref_beta * chosen.detach(), f.pref_beta * rejected.detach()
@@ -198,7 +198,7 @@ class PreferenceTrainer(_StageMetricsMixin, Trainer):
             chosen_rewards = f.pref_beta * (chosen - ref_chosen)
             rejected_rewards = f.pref_beta * (rejected - ref_rejected)
         loss = per_example.mean()
-        if f.pref_bco_weight > 1e-6 and self.uses_reference():
+        if f.pref_bco_weight > 1e-6:  # refused with orpo/simpo at parse time: BCO needs the reference's rewards
             baseline = self.bco_baseline.update(torch.cat((chosen_rewards, rejected_rewards)).detach())
             bco = losses.bco_loss(chosen_rewards, rejected_rewards, baseline).mean()
             loss = (loss + f.pref_bco_weight * bco) / (1 + f.pref_bco_weight)
