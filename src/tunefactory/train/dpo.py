@@ -14,6 +14,11 @@ from .pair_trainers import PreferenceTrainer
 
 
 def run_dpo(config) -> None:
+    run_against_reference(config, PreferenceTrainer, "pairwise", plot_keys=("loss", "rewards/accuracies", "eval_loss"))
+
+
+def run_against_reference(config, trainer_class, collator_kind: str, plot_keys: tuple[str, ...]) -> None:
+    """The dpo and kto recipe: the policy, its frozen reference (see `steps.load_reference`), train, evaluate."""
     training = config.training
     resume_from = checkpoint_to_resume(training)
     tokenizer, template = steps.load_tokenizer_and_template(config)
@@ -21,18 +26,17 @@ def run_dpo(config) -> None:
     model = load_model(tokenizer, config, is_trainable=training.do_train)
     steps.set_generation_defaults(model, template, tokenizer)
     ref_model = steps.load_reference(tokenizer, config)
-    collator = steps.make_collator("pairwise", config, tokenizer, model)
+    collator = steps.make_collator(collator_kind, config, tokenizer, model)
     steps.configure_reporting(config)
-    training.remove_unused_columns = False  # the collator reads chosen_*/rejected_* itself
-    trainer = PreferenceTrainer(
+    training.remove_unused_columns = False  # the collator reads chosen_*/rejected_* (or kl_*, kto_tags) itself
+    trainer = trainer_class(
         model=model, args=training, data_collator=collator, train_dataset=data.train, eval_dataset=data.eval,
         processing_class=tokenizer, callbacks=steps.callbacks(config), ref_model=ref_model,
         finetuning=config.finetuning,
     )
     metrics = {}
     if training.do_train:
-        metrics.update(steps.train_and_save(trainer, config, resume_from,
-                                            plot_keys=("loss", "rewards/accuracies", "eval_loss")))
+        metrics.update(steps.train_and_save(trainer, config, resume_from, plot_keys=plot_keys))
     if training.do_eval:
         metrics.update(steps.evaluate(trainer))
     steps.finish(trainer, config, metrics)

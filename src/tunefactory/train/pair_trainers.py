@@ -58,6 +58,16 @@ class _StageMetricsMixin:
         super().log(logs, start_time)
 
 
+class _LossOnlyEvaluation:
+    """Evaluation reports the loss and the stage metrics (stored by compute_loss), no predictions."""
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+
 def _split_pairs(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     half = values.shape[0] // 2
     return values[:half], values[half:]
@@ -152,7 +162,7 @@ def policy_logps(model, input_ids, attention_mask, labels,
     return logps, counts, logits.detach().float().mean(dim=(-1, -2))
 
 
-class PreferenceTrainer(_StageMetricsMixin, Trainer):
+class PreferenceTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
     """DPO and its relatives on (chosen, rejected) pairs; ``pref_loss`` picks the formula."""
 
     def __init__(self, *args, ref_model=None, finetuning=None, **kwargs):
@@ -216,17 +226,11 @@ class PreferenceTrainer(_StageMetricsMixin, Trainer):
         self.metric_store.add("train" if model.training else "eval", metrics)
         return (loss, metrics) if return_outputs else loss
 
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        inputs = self._prepare_inputs(inputs)
-        with torch.no_grad():
-            loss = self.compute_loss(model, inputs)
-        return loss.detach(), None, None
-
 
 # --- kto ------------------------------------------------------------------------------------------------------------
 
 
-class KTOTrainer(_StageMetricsMixin, Trainer):
+class KTOTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
     """KTO on single answers labelled desirable or not; the KL baseline comes from mismatched rows."""
 
     def __init__(self, *args, ref_model=None, finetuning=None, **kwargs):
@@ -263,9 +267,3 @@ class KTOTrainer(_StageMetricsMixin, Trainer):
                             "logps/rejected": logps[~desirable].detach().mean()})
         self.metric_store.add("train" if model.training else "eval", metrics)
         return (loss, metrics) if return_outputs else loss
-
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        inputs = self._prepare_inputs(inputs)
-        with torch.no_grad():
-            loss = self.compute_loss(model, inputs)
-        return loss.detach(), None, None
