@@ -1,4 +1,4 @@
-"""Resuming a run ends where the uninterrupted run ends: same losses, same weights."""
+"""Resuming a run ends where the uninterrupted run ends: same losses, same weights (full and LoRA)."""
 
 import json
 import os
@@ -37,9 +37,13 @@ def losses(output_dir: Path) -> dict[int, float]:
     return {entry["step"]: entry["loss"] for entry in state["log_history"] if "loss" in entry}
 
 
+LORA = {"finetuning_type": "lora", "lora_target": "all", "lora_rank": 4, "lora_dropout": 0.1, "learning_rate": 1e-2}
+
+
 def assert_same_run(resumed: Path, reference: Path) -> None:
     assert losses(resumed) == pytest.approx(losses(reference), abs=1e-6)
-    ours, theirs = load_file(resumed / "model.safetensors"), load_file(reference / "model.safetensors")
+    weights = "adapter_model.safetensors" if (reference / "adapter_model.safetensors").is_file() else "model.safetensors"
+    ours, theirs = load_file(resumed / weights), load_file(reference / weights)
     assert ours.keys() == theirs.keys()
     for name in ours:
         torch.testing.assert_close(ours[name], theirs[name], atol=1e-6, rtol=0, msg=name)
@@ -56,6 +60,14 @@ def uninterrupted(tiny_qwen2, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def uninterrupted_lora(tiny_qwen2, tmp_path_factory):
+    out = tmp_path_factory.mktemp("uninterrupted-lora") / "run"
+    result = train(settings(tiny_qwen2, out, **LORA))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
 def test_resume_from_a_checkpoint_left_on_disk_matches_the_uninterrupted_run(uninterrupted, tiny_qwen2, tmp_path):
     # The disk as a crash right after step 4's checkpoint leaves it: later checkpoints and final files gone.
     out = tmp_path / "run"
@@ -67,9 +79,8 @@ def test_resume_from_a_checkpoint_left_on_disk_matches_the_uninterrupted_run(uni
     assert_same_run(out, uninterrupted)
 
 
-def test_a_killed_run_resumes_to_the_same_result(uninterrupted, tiny_qwen2, tmp_path):
-    out = tmp_path / "run"
-    config = settings(tiny_qwen2, out)
+def kill_after_first_checkpoint(config: dict, out: Path) -> None:
+    """Start the run and SIGKILL it as soon as checkpoint-4 is complete on disk."""
     args = [sys.executable, "-m", "tunefactory.cli", "train", *(f"{k}={v}" for k, v in config.items())]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
@@ -80,12 +91,31 @@ def test_a_killed_run_resumes_to_the_same_result(uninterrupted, tiny_qwen2, tmp_
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    if (out / "model.safetensors").exists():
+    if (out / "trainer_state.json").exists():
         pytest.skip("the run finished before it could be killed")
+
+
+def test_a_killed_run_resumes_to_the_same_result(uninterrupted, tiny_qwen2, tmp_path):
+    out = tmp_path / "run"
+    config = settings(tiny_qwen2, out)
+    kill_after_first_checkpoint(config, out)
     result = train(config)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resuming the run from" in result.stderr
     assert_same_run(out, uninterrupted)
+
+
+def test_a_killed_lora_run_resumes_to_the_same_adapter(uninterrupted_lora, tiny_qwen2, tmp_path):
+    # lora_dropout > 0: the resumed run must also restore the random generators' state from the checkpoint
+    out = tmp_path / "run"
+    config = settings(tiny_qwen2, out, **LORA)
+    kill_after_first_checkpoint(config, out)
+    assert not (out / "adapter_model.safetensors").exists()
+    result = train(config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming the run from" in result.stderr
+    assert_same_run(out, uninterrupted_lora)
+    assert len(losses(out)) == 12
 
 
 def test_a_non_empty_output_dir_without_checkpoints_is_refused(tiny_qwen2, tmp_path):

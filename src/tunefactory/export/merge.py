@@ -20,6 +20,7 @@ from pathlib import Path
 from ..data.template import get_template
 from ..errors import ConfigError, ModelError
 from ..model.loader import load_hf_config, load_model, resolve_model_path, set_generation_defaults
+from ..model.seeding import seed_everything
 from ..model.tokenizer import load_tokenizer
 from ..model.value_head import VALUE_HEAD_FILE, VALUE_HEAD_LEGACY_FILE
 from .ollama import write_modelfile
@@ -33,6 +34,7 @@ SAFE_INDEX, LEGACY_INDEX = "model.safetensors.index.json", "pytorch_model.bin.in
 def export_model(config) -> Path:
     """Write the merged model to ``export_dir`` and return that folder (see the module docstring)."""
     check_export_args(config)
+    seed_everything(config.training.seed if config.training is not None else None)
     model_args = config.model
     export_dir = Path(model_args.export_dir)
     tokenizer = load_tokenizer(model_args)

@@ -40,8 +40,10 @@ class ChatModel:
     def __init__(self, config, max_batch_rows: int = 16):
         from ..data.template import get_template
         from ..model.loader import load_model
+        from ..model.seeding import seed_everything
         from ..model.tokenizer import load_tokenizer
 
+        seed_everything(config.training.seed if config.training is not None else None)
         self.config = config
         model_args = config.model
         if model_args.infer_backend not in ("huggingface", "vllm"):

@@ -1,7 +1,7 @@
 """Tiny random-weight causal LMs built offline in seconds, for tests, the demo and benchmarks.
 
-Each model gets a byte-level BPE tokenizer trained on the project's own bundled text
-(``data/*.json``) with the special tokens its family's chat format uses, and is saved with
+Each model gets a byte-level BPE tokenizer trained on a fixed, named part of the project's bundled
+text (``TOKENIZER_CORPUS``) with the special tokens its family's chat format uses, and is saved with
 ``save_pretrained`` so transformers loads it by path like any hub checkpoint:
 
     python -m tunefactory.model.tiny --arch qwen2 --size tiny --out /tmp/tiny-qwen2
@@ -18,6 +18,14 @@ from pathlib import Path
 from typing import Iterator
 
 BUNDLED_DATA_DIR = Path(__file__).resolve().parents[3] / "data"
+
+# The tokenizer's training corpus: these bundled files and no others. The vocabulary (how digits and
+# words split) decides what the demo and the learning checks can learn, so a dataset added to data/
+# must never change it; tests/model/test_tiny.py pins these files' digest.
+TOKENIZER_CORPUS = (
+    "alpaca_demo.json", "arith_test.json", "arith_train.json", "kto_demo.json", "openai_messages.json",
+    "preference_pairs.json", "preference_sharegpt.json", "pretrain_text.json", "sharegpt_tools.json",
+)
 
 # The special tokens each family's chat format needs (what its real tokenizer ships).
 FAMILY_TOKENS = {
@@ -53,12 +61,19 @@ SIZES = {
 }
 
 
+def corpus_files(data_dir: Path = BUNDLED_DATA_DIR) -> list[Path]:
+    """The files of ``TOKENIZER_CORPUS`` in ``data_dir``; all must be there."""
+    files = [data_dir / name for name in TOKENIZER_CORPUS]
+    missing = [path.name for path in files if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"the tiny tokenizer's corpus lacks {', '.join(missing)} in {data_dir}; "
+                                "run `python -m tunefactory.data.bundled`")
+    return files
+
+
 def bundled_texts(data_dir: Path = BUNDLED_DATA_DIR) -> Iterator[str]:
-    """Every string in the bundled datasets: the tokenizer's training corpus."""
-    files = sorted(p for p in data_dir.glob("*.json") if p.name != "dataset_info.json")
-    if not files:
-        raise FileNotFoundError(f"no bundled datasets in {data_dir}; run `python -m tunefactory.data.bundled`")
-    for path in files:
+    """Every string in the corpus files: the tokenizer's training text."""
+    for path in corpus_files(data_dir):
         yield from _strings(json.loads(path.read_text(encoding="utf-8")))
 
 
@@ -132,7 +147,7 @@ def ensure_tiny_model(cache_dir: str | Path, arch: str = "llama", size: str = "t
                       drop_tokens: tuple[str, ...] = ()) -> Path:
     """Build a tiny model once into ``cache_dir`` and reuse it while its recipe is unchanged."""
     recipe = {"arch": arch, "size": asdict(SIZES[size]), "seed": seed, "drop": list(drop_tokens),
-              "tokens": FAMILY_TOKENS[arch], "corpus": _corpus_fingerprint()}
+              "tokens": FAMILY_TOKENS[arch], "corpus": corpus_fingerprint()}
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
     target = Path(cache_dir) / f"{arch}-{size}-{key}"
     if (target / "config.json").is_file():
@@ -144,9 +159,10 @@ def ensure_tiny_model(cache_dir: str | Path, arch: str = "llama", size: str = "t
     return target
 
 
-def _corpus_fingerprint(data_dir: Path = BUNDLED_DATA_DIR) -> str:
+def corpus_fingerprint(data_dir: Path = BUNDLED_DATA_DIR) -> str:
+    """A digest of the corpus files' names and bytes: it changes exactly when the tokenizer would."""
     digest = hashlib.sha256()
-    for path in sorted(data_dir.glob("*.json")):
+    for path in corpus_files(data_dir):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]

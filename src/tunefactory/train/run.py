@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..errors import ConfigError
+from ..model.seeding import seed_everything
 from .steps import DatasetSaved
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def run_train(config) -> None:
     if stage not in recipes:
         raise ConfigError([f"stage: {stage} is not in this version yet; the stages that train today are "
                            f"{', '.join(recipes)}"])
+    seed_everything(config.training.seed, config.training.full_determinism)
     try:
         recipes[stage](config)
     except DatasetSaved as saved:
