@@ -6,6 +6,9 @@
 3. fine-tune it: `tunefactory train examples/demo/arith_sft.yaml model_name_or_path=<tiny model>`;
 4. load the saved model from output_dir with plain transformers and measure the "after" figure;
 5. fail (exit 1) unless training clearly helped: after >= before + MIN_GAIN.
+
+Arguments are overrides for the fine-tune (``key=value``), e.g. the shortened run the test suite makes:
+    python examples/demo.py num_train_epochs=6 output_dir=/tmp/demo-run
 """
 
 from __future__ import annotations
@@ -33,11 +36,16 @@ TINY_SIZE = "small"  # see SIZES in src/tunefactory/model/tiny.py
 MIN_GAIN = 0.3  # the demo fails unless accuracy after >= accuracy before + MIN_GAIN
 
 
-def run_config(model_dir: Path):
+def run_config(model_dir: Path, overrides: list[str]):
     """The demo config exactly as `tunefactory train` resolves it, for the template and generation settings."""
     from tunefactory.config.parser import parse_args
 
-    return parse_args([str(CONFIG), f"model_name_or_path={model_dir}"])
+    return parse_args([str(CONFIG), f"model_name_or_path={model_dir}", *overrides])
+
+
+def shown(path: Path) -> str:
+    """A path as the user reads it: relative to the repository when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def load_template(model_dir: Path, config):
@@ -95,10 +103,10 @@ def chat_template_check(model_dir: Path, template, question: str) -> str:
     return f"WARNING: the saved tokenizer's chat_template writes {text!r}, not the prompt the model was trained on"
 
 
-def fine_tune(model_dir: Path) -> int:
+def fine_tune(model_dir: Path, overrides: list[str]) -> int:
     """Run `tunefactory train` on the demo config; show its progress lines, keep the rest for errors."""
     command = [sys.executable, "-m", "tunefactory.cli", "train", str(CONFIG.relative_to(ROOT)),
-               f"model_name_or_path={model_dir}", "disable_tqdm=true"]
+               f"model_name_or_path={model_dir}", "disable_tqdm=true", *overrides]
     print("   $ tunefactory train " + " ".join(command[4:]))
     kept = []
     with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -125,7 +133,7 @@ def loss_lines(output_dir: Path, count: int = 6) -> list[str]:
     return [json.dumps(r) for r in records]
 
 
-def main() -> int:
+def main(overrides: list[str]) -> int:
     from tunefactory.errors import TuneFactoryError
     from tunefactory.model.tiny import ensure_tiny_model
 
@@ -135,9 +143,9 @@ def main() -> int:
         return f"[{time.time() - started:.0f}s]"
 
     model_dir = ensure_tiny_model(ROOT / ".cache" / "tiny-models", arch="qwen2", size=TINY_SIZE)
-    print(f"1. tiny model ready: {model_dir.relative_to(ROOT)} {elapsed()}")
+    print(f"1. tiny model ready: {shown(model_dir)} {elapsed()}")
     try:
-        config = run_config(model_dir)
+        config = run_config(model_dir, overrides)
         tokenizer, template = load_template(model_dir, config)
     except TuneFactoryError as exc:
         print(f"{CONFIG.relative_to(ROOT)}: {exc}", file=sys.stderr)
@@ -153,16 +161,16 @@ def main() -> int:
         print(f"   {question} -> expected {expected!r}, got {answer!r}")
 
     print(f"3. fine-tuning on {', '.join(config.data.dataset)} {elapsed()}")
-    returncode = fine_tune(model_dir)
+    returncode = fine_tune(model_dir, overrides)
     if returncode != 0:
         return returncode
-    print(f"   training loss, from {(output_dir / 'trainer_log.jsonl').relative_to(ROOT)}:")
+    print(f"   training loss, from {shown(output_dir / 'trainer_log.jsonl')}:")
     for line in loss_lines(output_dir):
         print("   " + line)
 
     after, results = held_out_accuracy(output_dir, template, max_new_tokens)
     print(f"4. after fine-tuning: held-out accuracy {after:.0%} (the model saved in "
-          f"{output_dir.relative_to(ROOT)}, loaded with plain transformers) {elapsed()}")
+          f"{shown(output_dir)}, loaded with plain transformers) {elapsed()}")
     for question, expected, answer in results[:5]:
         print(f"   {question} -> expected {expected!r}, got {answer!r}")
     print("   " + chat_template_check(output_dir, template, results[0][0]))
@@ -170,7 +178,7 @@ def main() -> int:
     if predictions.is_file():
         rows = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines() if line.strip()]
         right = sum(row["predict"].strip() == row["label"].strip() for row in rows)
-        print(f"   `tunefactory train`'s own predictions ({predictions.relative_to(ROOT)}): "
+        print(f"   `tunefactory train`'s own predictions ({shown(predictions)}): "
               f"{right}/{len(rows)} exact")
 
     print(f"\nheld-out accuracy: before {before:.0%}, after {after:.0%} {elapsed()}")
@@ -182,4 +190,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
