@@ -36,14 +36,24 @@ def help_command(argv: list[str]) -> int:
     return 0
 
 
+VALIDATE_USAGE = ("usage: tunefactory validate config.yaml [key=value ...] [--all] [--command train|chat|webchat|api|"
+                  "export]\n--command: check the config for that command (default train), with everything it would "
+                  "refuse before loading: output_dir, resume, reward model, USE_RAY=1, export_dir, infer_backend, "
+                  "API_PORT, this machine.")
+
+
 def validate(argv: list[str]) -> int:
-    """Parse and check a config as `train` would; print the resolved values and every problem. Loads nothing."""
+    """Parse and check a config as a command would; print the resolved values and every problem. Loads nothing."""
     if any(flag in argv for flag in HELP_FLAGS):
-        return _print_arguments("train", intro="tunefactory validate: checks a training config; it takes the same arguments as train.")
+        return _print_arguments("train", intro="tunefactory validate: checks a config; it takes the same arguments "
+                                "as train.\n" + VALIDATE_USAGE)
     show_all = "--all" in argv
     argv = [a for a in argv if a != "--all"]
-    if not argv:
-        print("usage: tunefactory validate config.yaml [key=value ...] [--all]", file=sys.stderr)
+    argv, command = _pop_value(argv, "--command", default="train")
+    from .preflight import COMMANDS, command_problems
+
+    if not argv or command not in COMMANDS:
+        print(VALIDATE_USAGE, file=sys.stderr)
         return 2
 
     from .config import parse_args
@@ -51,13 +61,24 @@ def validate(argv: list[str]) -> int:
     from .errors import ConfigError
 
     try:
-        config = parse_args(argv, command="train")
-        check_data_args(config)
+        config = parse_args(argv, command=command)
+        problems = command_problems(config, command)
+        if problems:
+            raise ConfigError(problems)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 1
     print(render_config(config, show_all=show_all))
     return 0
+
+
+def _pop_value(argv: list[str], name: str, default: str) -> tuple[list[str], str]:
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[:i] + argv[i + 2:], argv[i + 1]
+        if arg.startswith(name + "="):
+            return argv[:i] + argv[i + 1:], arg.split("=", 1)[1]
+    return argv, default
 
 
 def data(argv: list[str]) -> int:
@@ -226,14 +247,12 @@ def train(argv: list[str]) -> int:
     if not argv or any(flag in argv for flag in HELP_FLAGS):
         return _print_arguments("train")
     from .config import parse_args
-    from .errors import TuneFactoryError
+    from .preflight import check_before_loading
 
     config = parse_args(argv, command="train")
-    check_data_args(config)
+    check_before_loading(config, "train")
     for message in config.warnings:
         logger.warning(message)
-    if config.environment_notes:
-        raise TuneFactoryError("this machine cannot run the config as written:\n  - " + "\n  - ".join(config.environment_notes))
     from .launch import is_enabled, relaunch_with_torchrun, should_relaunch
 
     if is_enabled("USE_RAY"):  # Ray Train starts the workers (never torchrun); each parses the config again
@@ -274,25 +293,15 @@ def webchat(argv: list[str]) -> int:
 def load_chat_model(argv: list[str], command: str):
     """Parse an inference config (model, data, finetuning, generating keys) and load its ChatModel."""
     from .config import parse_args
-    from .errors import TuneFactoryError
+    from .preflight import check_before_loading
 
     config = parse_args(argv, command=command)
-    check_data_args(config)
+    check_before_loading(config, command)
     for message in config.warnings:
         logger.warning(message)
-    if config.environment_notes:
-        raise TuneFactoryError("this machine cannot run the config as written:\n  - "
-                               + "\n  - ".join(config.environment_notes))
     from .infer.chat_model import ChatModel
 
     return ChatModel(config)
-
-
-def check_data_args(config) -> None:
-    """Checks that need the data layer's registries (template and tool format names), before any model loads."""
-    from .data.template import check_template_args
-
-    check_template_args(config.data)
 
 
 def _version() -> str:
@@ -317,8 +326,10 @@ def export(argv: list[str]) -> int:
                                 "model_name_or_path and writes export_dir (see docs/export.md).")
     from .config import parse_args
     from .export import export_model
+    from .preflight import check_before_loading
 
     config = parse_args(argv, command="export")
+    check_before_loading(config, "export")
     for message in config.warnings:
         logger.warning(message)
     export_model(config)

@@ -143,7 +143,7 @@ def launched(monkeypatch, write_yaml):
     monkeypatch.setattr(launch, "visible_gpus", lambda: 0)
     path = write_yaml({"model_name_or_path": "/nowhere/model", "stage": "sft", "do_train": True,
                        "dataset": "alpaca_demo", "dataset_dir": str(REPO_ROOT / "data"), "template": "qwen",
-                       "output_dir": "out", "use_cpu": True, "ray_num_workers": 2})
+                       "output_dir": "out", "use_cpu": True, "ray_num_workers": 2, "resources_per_worker": {"CPU": 1}})
 
     def run(**environ):
         for name in ("USE_RAY", "FORCE_TORCHRUN", "LOCAL_RANK", "WORLD_SIZE"):

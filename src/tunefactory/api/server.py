@@ -37,6 +37,13 @@ def run_api(chat_model, environ=None) -> int:
 
 
 def listen_port(value: str) -> int:
-    if not value.isdigit() or not 0 < int(value) < 65536:
-        raise ConfigError(f"API_PORT must be a port number (1-65535), got {value!r}")
+    problems = port_problems(value)
+    if problems:
+        raise ConfigError(problems)
     return int(value)
+
+
+def port_problems(value: str) -> list[str]:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        return [f"API_PORT must be a port number (1-65535), got {value!r}"]
+    return []

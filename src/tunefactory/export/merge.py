@@ -56,6 +56,13 @@ def export_model(config) -> Path:
 
 def check_export_args(config) -> None:
     """Every problem with the export keys at once, before any weights load."""
+    problems = export_problems(config)
+    if problems:
+        raise ConfigError(problems)
+
+
+def export_problems(config) -> list[str]:
+    """What stops an export (`validate --command export` reports these too)."""
     m, problems = config.model, []
     if not m.export_dir:
         problems.append("export_dir is required: the folder the merged model is written to")
@@ -78,8 +85,7 @@ def check_export_args(config) -> None:
         problems.append(f"stage: rm exports a reward model, but {folder} has no {VALUE_HEAD_FILE} (or "
                         f"{VALUE_HEAD_LEGACY_FILE}); point adapter_name_or_path (or model_name_or_path) at the "
                         "output_dir of a stage: rm run")
-    if problems:
-        raise ConfigError(problems)
+    return problems
 
 
 def load_merged_model(tokenizer, config):

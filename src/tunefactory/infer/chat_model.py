@@ -36,6 +36,20 @@ class Response:
     finish_reason: str  # "stop" or "length"
 
 
+def inference_problems(config) -> list[str]:
+    """What stops chat, webchat and api before the model loads (`validate --command chat` reports these too)."""
+    model_args = config.model
+    if model_args.infer_backend not in ("huggingface", "vllm"):
+        return [f"infer_backend: {model_args.infer_backend} is not supported; use huggingface or vllm"]
+    if model_args.infer_backend == "huggingface":
+        return []
+    if config.finetuning.stage == "rm":
+        return ["a reward model (stage: rm) scores with infer_backend: huggingface, not vllm"]
+    from .vllm_engine import vllm_problems
+
+    return vllm_problems(config)
+
+
 class ChatModel:
     def __init__(self, config, max_batch_rows: int = 16):
         from ..data.template import get_template
@@ -46,8 +60,9 @@ class ChatModel:
         seed_everything(config.training.seed if config.training is not None else None)
         self.config = config
         model_args = config.model
-        if model_args.infer_backend not in ("huggingface", "vllm"):
-            raise ConfigError([f"infer_backend: {model_args.infer_backend} is not supported; use huggingface or vllm"])
+        problems = inference_problems(config)
+        if problems:
+            raise ConfigError(problems)
         self.tokenizer = load_tokenizer(model_args)
         self.template = get_template(self.tokenizer, config.data, model_args.model_name_or_path)
         self.stop_ids = self.template.stop_token_ids(self.tokenizer)
@@ -56,8 +71,6 @@ class ChatModel:
         # asyncio's small default pool, which would hold back requests beyond its size from the batch
         self._waiters = ThreadPoolExecutor(max(64, 4 * max_batch_rows), thread_name_prefix="tunefactory-wait")
         if model_args.infer_backend == "vllm":
-            if self.is_reward_model:
-                raise ConfigError(["a reward model (stage: rm) scores with infer_backend: huggingface, not vllm"])
             from .vllm_engine import VLLMEngine
 
             self.model, self.engine = None, VLLMEngine(config, self.stop_ids)  # vLLM loads its own weights

@@ -59,20 +59,30 @@ def sampling_params(request: GenerationRequest, stop_ids: list[int]):
     )
 
 
+def vllm_problems(config) -> list[str]:
+    """What stops the vLLM engine on this machine or with this config, before anything loads."""
+    from importlib.util import find_spec
+
+    import torch
+
+    problems = []
+    if find_spec("vllm") is None:
+        problems.append("infer_backend: vllm needs pip install 'tunefactory[vllm]' (and a CUDA GPU)")
+    if not torch.cuda.is_available():
+        problems.append("infer_backend: vllm needs a CUDA GPU and none was found; use infer_backend: huggingface")
+    if len(config.model.adapter_name_or_path or []) > 1:
+        problems.append("infer_backend: vllm serves one adapter; merge the others first (tunefactory export)")
+    return problems
+
+
 class VLLMEngine:
     def __init__(self, config, stop_ids: list[int]):
-        import torch
+        problems = vllm_problems(config)
+        if problems:
+            raise ConfigError(problems)
+        from vllm import AsyncEngineArgs, AsyncLLMEngine
 
-        try:
-            from vllm import AsyncEngineArgs, AsyncLLMEngine
-        except ImportError as error:
-            raise ConfigError(["infer_backend: vllm needs pip install 'tunefactory[vllm]' (and a CUDA GPU)"]) from error
-        if not torch.cuda.is_available():
-            raise ConfigError(["infer_backend: vllm needs a CUDA GPU and none was found; "
-                               "use infer_backend: huggingface"])
         adapters = list(config.model.adapter_name_or_path or [])
-        if len(adapters) > 1:
-            raise ConfigError(["infer_backend: vllm serves one adapter; merge the others first (tunefactory export)"])
         self.stop_ids = list(stop_ids)
         self.lora = None
         if adapters:

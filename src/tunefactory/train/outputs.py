@@ -20,13 +20,30 @@ from ..errors import ConfigError
 logger = logging.getLogger(__name__)
 
 
-def checkpoint_to_resume(training) -> str | None:
-    """The checkpoint this run resumes from, or None for a new run; refuses to clobber other output."""
+def output_dir_problems(training) -> list[str]:
+    """Why the run may not start in its output_dir (checked by `validate` too, before anything loads)."""
     from transformers.trainer_utils import get_last_checkpoint
 
     if training.resume_from_checkpoint:
         if not os.path.isdir(training.resume_from_checkpoint):
-            raise ConfigError([f"resume_from_checkpoint: {training.resume_from_checkpoint!r} is not a folder"])
+            return [f"resume_from_checkpoint: {training.resume_from_checkpoint!r} is not a folder"]
+        return []
+    output = Path(training.output_dir)
+    if (not training.do_train or training.overwrite_output_dir or not output.is_dir() or not any(output.iterdir())
+            or get_last_checkpoint(str(output)) is not None):
+        return []
+    return [f"output_dir {str(output)!r} is not empty and holds no checkpoint to resume: choose another "
+            "output_dir, or set overwrite_output_dir: true to write over it"]
+
+
+def checkpoint_to_resume(training) -> str | None:
+    """The checkpoint this run resumes from, or None for a new run; refuses to clobber other output."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    problems = output_dir_problems(training)
+    if problems:
+        raise ConfigError(problems)
+    if training.resume_from_checkpoint:
         logger.info("resuming the run from %s (weights, optimizer, scheduler, data position and RNG state)",
                     training.resume_from_checkpoint)
         return training.resume_from_checkpoint
@@ -41,9 +58,7 @@ def checkpoint_to_resume(training) -> str | None:
     if last is not None:
         logger.info("resuming the run from its last checkpoint %s (set overwrite_output_dir: true to start over)",
                     last)
-        return last
-    raise ConfigError([f"output_dir {str(output)!r} is not empty and holds no checkpoint to resume: choose another "
-                       "output_dir, or set overwrite_output_dir: true to write over it"])
+    return last
 
 
 def write_model_card(config, output_dir: str, metrics: dict | None = None) -> Path:

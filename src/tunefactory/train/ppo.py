@@ -9,10 +9,11 @@ reference that anchors the KL penalty is chosen as for dpo. See `ppo_trainer.py`
 from __future__ import annotations
 
 import logging
+import os
 
 from ..errors import ConfigError
 from ..model.loader import load_model, load_other_model
-from ..model.value_head import VALUE_HEAD_FILE, read_value_head
+from ..model.value_head import VALUE_HEAD_FILE, VALUE_HEAD_LEGACY_FILE, read_value_head
 from . import steps
 from .outputs import checkpoint_to_resume
 from .ppo_trainer import PPOTrainer, RewardAdapterScorer, RewardAPIScorer, RewardModelScorer, cannot_resume
@@ -44,6 +45,29 @@ def run_ppo(config) -> None:
     steps.finish(trainer, config, metrics)
 
 
+def ppo_problems(config) -> list[str]:
+    """What stops a ppo run before anything loads (`validate` reports these too)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    f, training, problems = config.finetuning, config.training, []
+    output = training.output_dir
+    resume = training.resume_from_checkpoint or (
+        None if training.overwrite_output_dir or not os.path.isdir(output) else get_last_checkpoint(output))
+    if resume:
+        problems.append(cannot_resume(resume))
+    if f.reward_model_type == "lora" and f.reward_model and not _has_value_head(f.reward_model):
+        problems.append(_NO_REWARD_HEAD.format(f.reward_model))
+    return problems
+
+
+_NO_REWARD_HEAD = ("reward_model: {} has no " + VALUE_HEAD_FILE + "; with reward_model_type: lora it must be the "
+                   "output_dir of a LoRA stage-rm run")
+
+
+def _has_value_head(folder: str) -> bool:
+    return any(os.path.isfile(os.path.join(folder, name)) for name in (VALUE_HEAD_FILE, VALUE_HEAD_LEGACY_FILE))
+
+
 def load_scorer(tokenizer, config, policy):
     f = config.finetuning
     if f.reward_model_type == "api":
@@ -52,8 +76,7 @@ def load_scorer(tokenizer, config, policy):
     if f.reward_model_type == "lora":
         head = read_value_head(f.reward_model)
         if head is None:
-            raise ConfigError([f"reward_model: {f.reward_model} has no {VALUE_HEAD_FILE}; with reward_model_type: lora "
-                               "it must be the output_dir of a LoRA stage-rm run"])
+            raise ConfigError([_NO_REWARD_HEAD.format(f.reward_model)])
         logger.info("reward: the LoRA adapter %s on the policy's base model", f.reward_model)
         return RewardAdapterScorer(policy, f.reward_model, head, tokenizer.pad_token_id)
     logger.info("reward: the model %s", f.reward_model)

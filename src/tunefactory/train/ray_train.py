@@ -61,16 +61,22 @@ def run_train_on_ray(config) -> None:
 # --- 1. checks, before anything starts ------------------------------------------------------------------------------
 
 def check_ray_config(config) -> None:
-    problems = ray_config_problems(config.training)
-    try:
-        import ray.train  # noqa: F401
-    except ImportError as exc:
-        problems.append(f"USE_RAY=1 needs Ray Train, which is not installed ({exc}): {INSTALL_HINT}")
+    problems = ray_problems(config)
     if problems:
         raise ConfigError(problems)
     for key in ("master_addr", "master_port"):
         if getattr(config.training, key) is not None:
             logger.warning("%s is not used with USE_RAY=1: Ray Train chooses the rank-0 address and port", key)
+
+
+def ray_problems(config) -> list[str]:
+    """What stops a USE_RAY=1 launch before Ray starts (`validate` reports these too)."""
+    problems = ray_config_problems(config.training)
+    try:
+        import ray.train  # noqa: F401
+    except ImportError as exc:
+        problems.append(f"USE_RAY=1 needs Ray Train, which is not installed ({exc}): {INSTALL_HINT}")
+    return problems
 
 
 def ray_config_problems(training) -> list[str]:

@@ -1,0 +1,59 @@
+"""Everything a command refuses, checked before anything loads, in one list per command.
+
+`train`, `chat`, `webchat`, `api` and `export` call ``check_before_loading`` right after parsing;
+`tunefactory validate --command NAME` prints the same list, so a config that validates is one the
+command will start (the model's own structure, e.g. ``lora_target`` names, is checked when it loads).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import ConfigError
+
+COMMANDS = ("train", "chat", "webchat", "api", "export")
+
+
+def command_problems(config, command: str, environ=None) -> list[str]:
+    """Every problem `command` would stop on with this config, this environment and this machine."""
+    from .data.template import check_template_args
+    from .launch import is_enabled
+
+    env = os.environ if environ is None else environ
+    problems = []
+    try:
+        check_template_args(config.data)
+    except ConfigError as exc:
+        problems += exc.problems
+    problems += [f"this machine cannot run it: {note}" for note in config.environment_notes]
+    if command == "train":
+        from .train.outputs import output_dir_problems
+
+        problems += output_dir_problems(config.training)
+        if config.finetuning.stage == "ppo":
+            from .train.ppo import ppo_problems
+
+            problems += ppo_problems(config)
+        if is_enabled("USE_RAY"):
+            from .train.ray_train import ray_problems
+
+            problems += ray_problems(config)
+    elif command == "export":
+        from .export.merge import export_problems
+
+        problems += export_problems(config)
+    elif command in ("chat", "webchat", "api"):
+        from .infer.chat_model import inference_problems
+
+        problems += inference_problems(config)
+        if command == "api":
+            from .api.server import port_problems
+
+            problems += port_problems(env.get("API_PORT", "8000"))
+    return list(dict.fromkeys(problems))
+
+
+def check_before_loading(config, command: str) -> None:
+    problems = command_problems(config, command)
+    if problems:
+        raise ConfigError(problems)
