@@ -49,3 +49,25 @@ def test_same_seed_gives_same_weights(tmp_path):
     b = AutoModelForCausalLM.from_pretrained(build_tiny_model(tmp_path / "b", "qwen2", seed=3))
     for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
         assert torch.equal(pa, pb), name
+
+
+def test_the_tokenizer_corpus_is_pinned():
+    """The tiny tokenizer (and so the demo and every learning check) depends on these files' exact bytes."""
+    from tunefactory.model.tiny import corpus_fingerprint
+
+    assert corpus_fingerprint() == "56263fb44b29", (
+        "a file of TOKENIZER_CORPUS changed: every tiny model's vocabulary changes with it. Run `make demo` and the "
+        "learning checks; if they hold, pin the new fingerprint here")
+
+
+def test_a_new_bundled_dataset_leaves_the_tokenizer_as_it_was(tmp_path):
+    import shutil
+
+    from tunefactory.model.tiny import BUNDLED_DATA_DIR, TOKENIZER_CORPUS, corpus_fingerprint, train_tokenizer
+
+    for name in TOKENIZER_CORPUS:
+        shutil.copy(BUNDLED_DATA_DIR / name, tmp_path / name)
+    before = train_tokenizer("qwen2", 512, 1024, tmp_path).get_vocab()
+    (tmp_path / "new_dataset.json").write_text('[{"text": "zzqx zzqx zzqx 12345 67890 zzqx"}]' * 1)
+    assert train_tokenizer("qwen2", 512, 1024, tmp_path).get_vocab() == before
+    assert corpus_fingerprint(tmp_path) == corpus_fingerprint()
