@@ -76,7 +76,9 @@ def started(monkeypatch):
 
 def test_generated_configs_are_refused_with_a_named_key_or_accepted_by_both_commands(started, tmp_path):
     @given(change=changes)
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    # derandomize: CI replays the same 500 configs every time (a first run found accelerator_config: '0' crashing)
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+              derandomize=True)
     def check(change):
         config = {**base(tmp_path / "out"), **change}
         path = tmp_path / "config.yaml"

@@ -165,3 +165,9 @@ def test_saved_run_config_reproduces_the_run(tmp_path, write_yaml):
     assert again.data.dataset == ["a", "b"]
     assert again.training.warmup_steps == pytest.approx(0.1)
     assert not again.warnings  # the saved file already uses current key names
+
+
+def test_a_file_key_naming_no_file_is_a_config_error_naming_the_key():
+    # found by tests/config/test_fuzz_configs.py: transformers opens a string accelerator_config as a JSON file
+    (problem,) = problems_of({**BASE, "accelerator_config": "0"})
+    assert problem.startswith("accelerator_config: '0' is not a readable file")

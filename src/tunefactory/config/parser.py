@@ -74,8 +74,12 @@ def build_config(values: list[UserValue], command: str) -> RunConfig:
     for group, cls in group_classes(command).items():
         try:
             setattr(config, group, cls(**by_group[group]))
+        except OSError as exc:  # a key read as a file path upstream (e.g. accelerator_config) names no file
+            keys = [key for key, value in by_group[group].items() if value == exc.filename] or [f"{group} arguments"]
+            problems.append(f"{', '.join(keys)}: {exc.filename!r} is not a readable file ({exc.strerror or exc}); "
+                            "give a path to an existing file, or a mapping")
         except (ValueError, TypeError) as exc:
-            problems.append(f"{group} arguments: {exc}")
+            problems.append(f"{_rejected_keys(cls, by_group[group], group)}: {exc}")
     if not problems:
         from .rules import check_rules, environment_notes
 
@@ -84,6 +88,18 @@ def build_config(values: list[UserValue], command: str) -> RunConfig:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _rejected_keys(cls, values: dict[str, Any], group: str) -> str:
+    """The keys an argument class (often transformers' own checks) refuses on their own, to name them in the
+    message; a refusal of a combination names the group's keys that were set."""
+    alone = []
+    for key, value in values.items():
+        try:
+            cls(**{key: value})
+        except Exception:  # noqa: BLE001 - any refusal of this key alone marks it
+            alone.append(key)
+    return ", ".join(alone or sorted(values)) or f"{group} arguments"
 
 
 def _resolve_values(values: list[UserValue], specs: dict[str, FieldSpec], problems: list[str],
