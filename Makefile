@@ -70,7 +70,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
 docs: $(STAMP)
-	$(BIN)/python -m tunefactory.config.reference docs/configuration.md
+	$(BIN)/python -m tunefactory.config.reference docs/configuration.md docs/design.md
 	$(BIN)/python -m tunefactory.data.template.families docs/templates.md
 
 clean:

@@ -174,7 +174,7 @@ def measure(port: int, prompts: list[str], concurrency: int, total: int, max_tok
 
 
 def main(max_tokens: int = 32, requests: int = 48, threads: int = 1, size: str = "tiny") -> dict:
-    from tunefactory.model.tiny import SIZES, ensure_tiny_model
+    from tunefactory_fixtures.tiny_models import SIZES, ensure_tiny_model
 
     started = time.perf_counter()
     figures: dict = {"model": f"tiny llama '{size}' (random weights)", "template": "llama3", "dtype": "float32",

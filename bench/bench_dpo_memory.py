@@ -151,7 +151,7 @@ def build_model(out: Path, checkpoint_dtype: str) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
-    from tunefactory.model.tiny import ensure_tiny_model
+    from tunefactory_fixtures.tiny_models import ensure_tiny_model
 
     tiny = ensure_tiny_model(out.parent / "tiny", arch="llama", size=TOKENIZER_SIZE)
     tokenizer = AutoTokenizer.from_pretrained(str(tiny))

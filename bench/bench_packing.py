@@ -166,8 +166,8 @@ def main(repeat: int = 2, copies: int = 4) -> dict:
     from tunefactory.data.collators import build_collator
     from tunefactory.data.pipeline import get_dataset
     from tunefactory.data.template import get_template
-    from tunefactory.model.tiny import ensure_tiny_model
     from tunefactory.model.tokenizer import load_tokenizer
+    from tunefactory_fixtures.tiny_models import ensure_tiny_model
 
     datasets.disable_progress_bars()
     started = time.perf_counter()

@@ -24,7 +24,7 @@ def main() -> dict:
     from transformers import AutoModelForCausalLM
 
     from tunefactory.config import parse_args
-    from tunefactory.model.tiny import build_tiny_model
+    from tunefactory_fixtures.tiny_models import build_tiny_model
 
     config = str(ROOT / "examples" / "train_lora" / "qwen2_5_lora_sft.yaml")
     parse_args([config])  # warm imports; the in-process figure is the parse itself

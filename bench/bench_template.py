@@ -36,7 +36,7 @@ def main() -> dict:
 
     from tunefactory.config.data_args import DataArguments
     from tunefactory.data.template import get_template, to_openai_messages
-    from tunefactory.model.tiny import ensure_tiny_model
+    from tunefactory_fixtures.tiny_models import ensure_tiny_model
 
     with tempfile.TemporaryDirectory() as cache:
         tokenizer = AutoTokenizer.from_pretrained(ensure_tiny_model(cache, arch="qwen2", size="tiny"))

@@ -186,7 +186,7 @@ def main(steps: int = 12, warmup: int = 2, runs: tuple[str, ...] = tuple(RUNS), 
          repeat: int = 1) -> dict:
     import torch
 
-    from tunefactory.model.tiny import SIZES, ensure_tiny_model
+    from tunefactory_fixtures.tiny_models import SIZES, ensure_tiny_model
 
     if threads:
         torch.set_num_threads(threads)  # the matmul peak; the train processes get OMP_NUM_THREADS

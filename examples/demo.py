@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "examples" / "demo" / "arith_sft.yaml"
 HELD_OUT = ROOT / "data" / "arith_test.json"
 QUESTIONS = 50  # held-out questions asked before and after
-TINY_SIZE = "small"  # see SIZES in src/tunefactory/model/tiny.py
+TINY_SIZE = "small"  # see SIZES in src/tunefactory_fixtures/tiny_models.py
 MIN_GAIN = 0.3  # the demo fails unless accuracy after >= accuracy before + MIN_GAIN
 
 
@@ -135,7 +135,7 @@ def loss_lines(output_dir: Path, count: int = 6) -> list[str]:
 
 def main(overrides: list[str]) -> int:
     from tunefactory.errors import TuneFactoryError
-    from tunefactory.model.tiny import ensure_tiny_model
+    from tunefactory_fixtures.tiny_models import ensure_tiny_model
 
     started = time.time()
 

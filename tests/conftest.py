@@ -26,14 +26,14 @@ def tiny_model_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_llama(tiny_model_cache) -> Path:
-    from tunefactory.model.tiny import ensure_tiny_model
+    from tunefactory_fixtures.tiny_models import ensure_tiny_model
 
     return ensure_tiny_model(tiny_model_cache, arch="llama", size="tiny")
 
 
 @pytest.fixture(scope="session")
 def tiny_qwen2(tiny_model_cache) -> Path:
-    from tunefactory.model.tiny import ensure_tiny_model
+    from tunefactory_fixtures.tiny_models import ensure_tiny_model
 
     return ensure_tiny_model(tiny_model_cache, arch="qwen2", size="tiny")
 

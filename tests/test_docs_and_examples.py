@@ -109,6 +109,14 @@ def test_readme_shows_the_two_commands_and_only_real_subcommands():
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
 
 
+def test_stage_table_in_docs_is_current():
+    from tunefactory.config.reference import STAGES_BEGIN, STAGES_END, stages_markdown
+
+    committed = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
+    assert committed.split(STAGES_BEGIN)[1].split(STAGES_END)[0] == stages_markdown(), \
+        "docs/design.md's stage table is stale: run `make docs`"
+
+
 def test_template_table_in_docs_is_current():
     from tunefactory.data.template.families import MARKER, templates_markdown
 

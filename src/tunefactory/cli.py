@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from importlib import import_module
+
+from .config.stages import STAGE_NAMES
+from .env_flags import env_flag
 
 USAGE = """\
 usage: tunefactory <command> [config.yaml|config.json ...] [key=value ...] [--key value ...]
@@ -22,7 +24,8 @@ Add --debug (or set TUNEFACTORY_DEBUG=1) to see tracebacks of errors.
 
 # name -> (module:function, one-line description)
 COMMANDS = {
-    "train": ("tunefactory.commands:train", "check a training config and prepare its run (-h lists all arguments)"),
+    "train": ("tunefactory.commands:train",
+              f"fine-tune a model from a config (stages: {', '.join(STAGE_NAMES)}; -h lists all arguments)"),
     "validate": ("tunefactory.commands:validate",
                  "parse and check a config exactly as `train` would; print the resolved values and every problem"),
     "data": ("tunefactory.commands:data",
@@ -48,7 +51,7 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv or os.environ.get("TUNEFACTORY_DEBUG", "").lower() in ("1", "true", "yes")
+    debug = "--debug" in argv or env_flag("TUNEFACTORY_DEBUG")
     argv = [a for a in argv if a != "--debug"]
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s|%(name)s] %(message)s")
 

@@ -304,12 +304,6 @@ def load_chat_model(argv: list[str], command: str):
     return ChatModel(config)
 
 
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
 def _print_arguments(command: str, intro: str | None = None) -> int:
     from .config.reference import arguments_help
 

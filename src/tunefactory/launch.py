@@ -18,13 +18,16 @@ import socket
 import subprocess
 import sys
 
+from .env_flags import env_flag
+
 logger = logging.getLogger(__name__)
 
 LAUNCHER_VARIABLES = ("LOCAL_RANK", "WORLD_SIZE")
 
 
 def is_enabled(name: str) -> bool:
-    return os.environ.get(name, "0").lower() in ("1", "true", "y", "yes")
+    """Whether the environment switch ``name`` is on (spellings: `env_flags.env_flag`)."""
+    return env_flag(name)
 
 
 def inside_launcher(environ=None) -> bool:
@@ -43,9 +46,9 @@ def visible_gpus() -> int:
 
 def should_relaunch(environ=None) -> bool:
     environ = os.environ if environ is None else environ
-    if inside_launcher(environ) or environ.get("USE_RAY", "0").lower() in ("1", "true", "y", "yes"):
+    if inside_launcher(environ) or env_flag("USE_RAY", environ=environ):
         return False
-    return environ.get("FORCE_TORCHRUN", "0").lower() in ("1", "true", "y", "yes") or visible_gpus() > 1
+    return env_flag("FORCE_TORCHRUN", environ=environ) or visible_gpus() > 1
 
 
 def free_port() -> int:

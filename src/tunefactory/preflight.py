@@ -8,7 +8,9 @@ command will start (the model's own structure, e.g. ``lora_target`` names, is ch
 from __future__ import annotations
 
 import os
+from importlib import import_module
 
+from .config.stages import get_stage
 from .errors import ConfigError
 
 COMMANDS = ("train", "chat", "webchat", "api", "export")
@@ -30,10 +32,10 @@ def command_problems(config, command: str, environ=None) -> list[str]:
         from .train.outputs import output_dir_problems
 
         problems += output_dir_problems(config.training)
-        if config.finetuning.stage == "ppo":
-            from .train.ppo import ppo_problems
-
-            problems += ppo_problems(config)
+        stage = get_stage(config.finetuning.stage)
+        if stage.preflight:
+            module_name, function_name = stage.preflight.split(":")
+            problems += getattr(import_module(module_name), function_name)(config)
         if is_enabled("USE_RAY"):
             from .train.ray_train import ray_problems
 

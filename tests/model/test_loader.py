@@ -10,7 +10,7 @@ from tunefactory.config import parse_dict
 from tunefactory.data.template import get_template
 from tunefactory.errors import ConfigError, ModelError
 from tunefactory.model.adapters import all_linear_modules
-from tunefactory.model.loader import apply_rope_scaling, load_hf_config, load_model, resize_embeddings
+from tunefactory.model.loader import ModelSpec, apply_rope_scaling, load_hf_config, load_model, resize_embeddings
 from tunefactory.model.tokenizer import load_tokenizer
 
 LLAMA_LINEAR = ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
@@ -36,7 +36,7 @@ def test_template_tokens_grow_the_embeddings_with_mean_rows(tiny_llama, tmp_path
     rows = base.get_input_embeddings().weight.shape[0]
     assert len(tokenizer) == rows + 1 and tokenizer.convert_tokens_to_ids("<|im_end|>") == rows  # qwen's EOS is new
 
-    model = load_model(tokenizer, config, is_trainable=False)
+    model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=False)
     assert model.config.vocab_size == rows + 1
     for ours, theirs in ((model.get_input_embeddings(), base.get_input_embeddings()),
                          (model.get_output_embeddings(), base.get_output_embeddings())):
@@ -48,10 +48,10 @@ def test_template_tokens_grow_the_embeddings_with_mean_rows(tiny_llama, tmp_path
 
 def test_grown_embeddings_train_with_lora_and_freeze(tiny_llama, tmp_path):
     config = run_config(tiny_llama, tmp_path)
-    lora = load_model(tokenizer_for(config), config, is_trainable=True)
+    lora = load_model(tokenizer_for(config), ModelSpec.from_config(config), is_trainable=True)
     assert set(lora.peft_config["default"].modules_to_save) == {"embed_tokens", "lm_head"}
     config = run_config(tiny_llama, tmp_path, finetuning_type="freeze", freeze_trainable_layers=1)
-    freeze = load_model(tokenizer_for(config), config, is_trainable=True)
+    freeze = load_model(tokenizer_for(config), ModelSpec.from_config(config), is_trainable=True)
     trainable = {name for name, param in freeze.named_parameters() if param.requires_grad}
     assert {"model.embed_tokens.weight", "lm_head.weight"} <= trainable
     assert not any(".layers.0." in name for name in trainable) and any(".layers.1." in name for name in trainable)
@@ -65,7 +65,7 @@ def test_all_linear_modules_leave_out_the_head(tiny_llama):
 
 def test_lora_target_all_adapts_every_linear_layer_but_the_head(tiny_llama, tmp_path):
     config = run_config(tiny_llama, tmp_path, lora_target="all")
-    model = load_model(tokenizer_for(config), config, is_trainable=True)
+    model = load_model(tokenizer_for(config), ModelSpec.from_config(config), is_trainable=True)
     assert set(model.peft_config["default"].target_modules) == set(LLAMA_LINEAR)
     assert not any("lm_head" in name and "lora_" in name for name, _ in model.named_parameters())
 
@@ -73,7 +73,7 @@ def test_lora_target_all_adapts_every_linear_layer_but_the_head(tiny_llama, tmp_
 def test_unknown_lora_target_lists_the_linear_layers(tiny_llama, tmp_path):
     config = run_config(tiny_llama, tmp_path, lora_target="q_proj,qproj")
     with pytest.raises(ConfigError) as error:
-        load_model(tokenizer_for(config), config, is_trainable=True)
+        load_model(tokenizer_for(config), ModelSpec.from_config(config), is_trainable=True)
     message = str(error.value)
     assert "lora_target: qproj not found in this model" in message
     assert "its linear layers are: " + ", ".join(LLAMA_LINEAR) in message and "lora_target: all" in message
@@ -97,7 +97,7 @@ def test_rope_scaling_stretches_the_context_to_cutoff_len(tiny_llama):
 
 def test_loaded_model_uses_the_scaled_rope(tiny_llama, tmp_path):
     config = run_config(tiny_llama, tmp_path, finetuning_type="full", rope_scaling="linear", cutoff_len=2048)
-    model = load_model(tokenizer_for(config), config, is_trainable=True)
+    model = load_model(tokenizer_for(config), ModelSpec.from_config(config), is_trainable=True)
     assert model.config.rope_parameters["rope_type"] == "linear" and model.config.rope_parameters["factor"] == 2.0
     base = AutoModelForCausalLM.from_pretrained(tiny_llama)
     torch.testing.assert_close(model.model.rotary_emb.inv_freq, base.model.rotary_emb.inv_freq / 2)
@@ -107,7 +107,7 @@ def test_loaded_model_uses_the_scaled_rope(tiny_llama, tmp_path):
 def test_quantization_on_cpu_is_refused_with_a_reason(tiny_llama, tmp_path):
     config = run_config(tiny_llama, tmp_path, quantization_bit=4)
     with pytest.raises(ModelError, match="needs a CUDA GPU"):
-        load_model(tokenizer_for(config), config, is_trainable=True)
+        load_model(tokenizer_for(config), ModelSpec.from_config(config), is_trainable=True)
 
 
 def test_custom_code_models_need_trust_remote_code(tmp_path):
@@ -131,4 +131,4 @@ def test_custom_code_models_need_trust_remote_code(tmp_path):
     message = str(error.value)
     assert f"{str(folder)!r} ships its own modelling code" in message and "trust_remote_code: true" in message
     with pytest.raises(ModelError, match="trust_remote_code: true"):
-        load_model(None, config, is_trainable=True)
+        load_model(None, ModelSpec.from_config(config), is_trainable=True)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from tunefactory.config import stages
 from tunefactory.data.processors.common import IGNORE_INDEX
 from tunefactory.train import losses
 from tunefactory.train.losses import (
@@ -191,7 +192,7 @@ def test_dpo_unknown_loss_type_is_refused():
 
 
 def test_reference_free_and_averaged_loss_lists():
-    assert set(losses.REFERENCE_FREE_LOSSES) == {"orpo", "simpo"}
+    assert set(stages.REFERENCE_FREE_LOSSES) == {"orpo", "simpo"}
     assert set(losses.AVERAGED_LOSSES) == {"ipo", "orpo", "simpo"}
 
 

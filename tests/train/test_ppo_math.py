@@ -219,7 +219,7 @@ def test_running_moments_equal_numpys_mean_and_sample_std_over_several_updates()
 
 
 def test_score_normalisation_uses_the_moments_including_the_current_batch():
-    fake = SimpleNamespace(finetuning=SimpleNamespace(ppo_score_norm=True), score_moments=RunningMoments())
+    fake = SimpleNamespace(settings=SimpleNamespace(score_norm=True), score_moments=RunningMoments())
     first, second = t(1.0, 2.0, 6.0), t(-1.0, 0.0)
     PPOTrainer.normalised_scores(fake, first)
     normalised = PPOTrainer.normalised_scores(fake, second)
@@ -227,7 +227,7 @@ def test_score_normalisation_uses_the_moments_including_the_current_batch():
     expected = (second.numpy() - seen.mean()) / (seen.std(ddof=1) + 1e-8)
     assert normalised.tolist() == pytest.approx(expected.tolist(), abs=1e-12)
 
-    fake.finetuning.ppo_score_norm = False
+    fake.settings.score_norm = False
     assert PPOTrainer.normalised_scores(fake, second) is second
 
 

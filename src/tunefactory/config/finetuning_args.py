@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .fields import arg
+from .stages import STAGE_NAMES, stages_help
 
 
 @dataclass
@@ -135,9 +136,7 @@ class FinetuningArguments:
     swanlab_lark_secret: str | None = arg(None, "Secret for the Lark (Feishu) webhook.")
     # --- Finetuning ---
     pure_bf16: bool = arg(False, "Train entirely in bfloat16 without automatic mixed precision.")
-    stage: Literal["pt", "sft", "rm", "ppo", "dpo", "kto"] = arg(
-        "sft", "Training stage: pretraining, SFT, reward modelling, PPO, DPO or KTO."
-    )
+    stage: Literal[STAGE_NAMES] = arg("sft", stages_help())
     finetuning_type: Literal["lora", "oft", "freeze", "full"] = arg(
         "lora", "Parameter-update method: LoRA, OFT, freeze (partial) or full."
     )

@@ -8,7 +8,6 @@ features, and incompatible combinations (``rules.py``).
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +17,9 @@ from ..errors import ConfigError
 from .fields import CoercionError, FieldSpec, coerce, field_specs
 from .groups import COMMAND_GROUPS, group_classes
 from .legacy import REMOVED_KEYS, RENAMED_KEYS, RENAMED_VALUES
+from .rules import check_rules, environment_notes
+from .run_config import RunConfig
 from .sources import UserValue, values_from_argv, values_from_mapping
-
-
-@dataclass
-class RunConfig:
-    """The typed configuration of one command. Groups not used by the command stay None."""
-
-    command: str
-    model: Any = None
-    data: Any = None
-    finetuning: Any = None
-    generating: Any = None
-    training: Any = None
-    user_keys: dict[str, str] = field(default_factory=dict)  # key -> where the user set it
-    warnings: list[str] = field(default_factory=list)
-    environment_notes: list[str] = field(default_factory=list)  # fine in the config, impossible on this machine
-
-    def groups(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in COMMAND_GROUPS[self.command]}
 
 
 def specs_for(command: str) -> dict[str, FieldSpec]:
@@ -81,8 +64,6 @@ def build_config(values: list[UserValue], command: str) -> RunConfig:
         except (ValueError, TypeError) as exc:
             problems.append(f"{_rejected_keys(cls, by_group[group], group)}: {exc}")
     if not problems:
-        from .rules import check_rules, environment_notes
-
         problems.extend(check_rules(config))
         config.environment_notes = environment_notes(config)
     if problems:

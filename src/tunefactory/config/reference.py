@@ -92,13 +92,48 @@ def render_config(config, show_all: bool = False) -> str:
     return "\n".join(out)
 
 
+STAGES_BEGIN = "<!-- stage table: generated from config/stages.py by `make docs` -->\n"
+STAGES_END = "<!-- end of the stage table -->\n"
+
+
+def stages_markdown() -> str:
+    """The stage table as docs/design.md shows it."""
+    from .stages import STAGES
+
+    def flags(stage) -> str:
+        named = {"ranked pairs only": stage.ranked_data, "kto_tag needed": stage.kto_tags,
+                 "packs by default": stage.packs_by_default, "value head": stage.value_head,
+                 "scores texts": stage.scores, "reward model": stage.reward_model}
+        return ", ".join(name for name, on in named.items() if on) or "-"
+
+    rows = ["| stage | recipe | examples (eval by generation) | reference | data and model | own keys | plots |",
+            "|---|---|---|---|---|---|---|"]
+    for stage in STAGES.values():
+        examples = stage.examples + (f" ({stage.generation_examples})" if stage.generation_examples else "")
+        reference = stage.reference.__name__.strip("_").replace("_", " ")
+        own = ", ".join(f"`{key}`" for key in stage.own_keys) or "-"
+        rows.append(f"| `{stage.name}` | `{stage.recipe}` | {examples} | {reference} | {flags(stage)} | {own} | "
+                    f"{', '.join(stage.plot_keys)} |")
+    return "\n".join(rows) + "\n"
+
+
+def write_stage_table(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split(STAGES_BEGIN)
+    tail = rest.split(STAGES_END)[1]
+    path.write_text(head + STAGES_BEGIN + stages_markdown() + STAGES_END + tail, encoding="utf-8")
+
+
 def main() -> None:
+    """``python -m tunefactory.config.reference [configuration.md [design.md]]``"""
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else None
     text = arguments_markdown("train")
     if target:
         target.write_text(text, encoding="utf-8")
     else:
         print(text)
+    if len(sys.argv) > 2:
+        write_stage_table(Path(sys.argv[2]))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Callable
 
-from .parser import RunConfig
+from .run_config import RunConfig
+from .stages import STAGES, get_stage
 
 Rule = Callable[[RunConfig], list[str]]
 RULES: list[tuple[Rule, tuple[str, ...]]] = []
@@ -43,45 +44,34 @@ def model_is_named(c: RunConfig) -> list[str]:
 
 
 @rule
-def stage_specific_keys(c: RunConfig) -> list[str]:
-    stage, problems = c.finetuning.stage, []
-    if stage != "sft":
-        for key in ("predict_with_generate",):
-            if getattr(c.training, key):
-                problems.append(f"{key} only works with stage: sft (this config has stage: {stage})")
-        for key in ("neat_packing", "train_on_prompt", "mask_history"):
-            if getattr(c.data, key):
-                problems.append(f"{key} only works with stage: sft (this config has stage: {stage})")
-    if c.data.packing and stage not in ("pt", "sft"):
-        problems.append(f"packing only works with stage: pt or sft (this config has stage: {stage})")
-    if stage == "sft" and c.training.do_predict and not c.training.predict_with_generate:
-        problems.append("do_predict with stage: sft writes generated predictions: set predict_with_generate: true")
-    if stage in ("rm", "ppo") and c.training.load_best_model_at_end:
-        problems.append(f"load_best_model_at_end does not work with stage: {stage}")
-    if stage == "ppo":
-        if not c.training.do_train:
-            problems.append("stage: ppo only trains (do_train: true); evaluate the result with stage: sft")
-        if not c.finetuning.reward_model:
-            problems.append("stage: ppo needs reward_model: a trained reward model (or adapter), or an API URL")
-        elif c.finetuning.reward_model_type == "lora" and c.finetuning.finetuning_type != "lora":
-            problems.append("reward_model_type: lora needs finetuning_type: lora; "
-                            "use reward_model_type: full otherwise")
+def stage_settings(c: RunConfig) -> list[str]:
+    """Keys that belong to other stages, then the stage's own checks (see `stages.STAGES`)."""
+    stage, problems = get_stage(c.finetuning.stage), []
+    for other in STAGES.values():
+        if other is stage:
+            continue
+        for key in other.own_keys:
+            if _is_set(c, key):
+                problems.append(f"{_KEY_LABELS.get(key, key)} only works with stage: {other.name} "
+                                f"(this config has stage: {stage.name})")
+    if c.data.packing and not stage.can_pack:
+        packing_stages = " or ".join(s.name for s in STAGES.values() if s.can_pack)
+        problems.append(f"packing only works with stage: {packing_stages} (this config has stage: {stage.name})")
+    for check in stage.rules:
+        problems.extend(check(c))
+    if c.finetuning.pissa_init and stage.reference(c.finetuning):
+        problems.append(f"pissa_init does not work with stage: {stage.name} (it needs an unchanged reference model)")
     return problems
 
 
-@rule
-def preference_settings(c: RunConfig) -> list[str]:
-    f, problems = c.finetuning, []
-    if f.stage == "dpo" and f.pref_loss != "sigmoid" and f.dpo_label_smoothing > 1e-6:
-        problems.append(f"dpo_label_smoothing only works with pref_loss: sigmoid (this config has {f.pref_loss!r})")
-    if f.stage == "dpo" and f.pref_bco_weight > 1e-6 and f.pref_loss in ("orpo", "simpo"):
-        problems.append(f"pref_bco_weight needs a reference model; pref_loss: {f.pref_loss} has none "
-                        "(use sigmoid, hinge, ipo or kto_pair)")
-    if f.ld_alpha is not None and f.stage != "dpo":
-        problems.append(f"ld_alpha (LD-DPO) only works with stage: dpo (this config has stage: {f.stage})")
-    if f.pissa_init and (f.stage in ("ppo", "kto") or (f.stage == "dpo" and f.pref_loss not in ("orpo", "simpo"))):
-        problems.append(f"pissa_init does not work with stage: {f.stage} (it needs an unchanged reference model)")
-    return problems
+_KEY_LABELS = {"ld_alpha": "ld_alpha (LD-DPO)"}
+
+
+def _is_set(c: RunConfig, key: str) -> bool:
+    for group in (c.training, c.data, c.finetuning):
+        if hasattr(group, key):
+            return getattr(group, key) not in (None, False)
+    raise KeyError(key)
 
 
 @rule

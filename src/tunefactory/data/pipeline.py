@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..config.stages import STAGES, get_stage
 from ..errors import DataError
 from .converters import CANONICAL_COLUMNS, BadRow, Converter
 from .processors import describe_example, process_dataset
@@ -28,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 ERROR_COLUMN = "_invalid_reason"
 REPORTED_ROWS = 10  # bad rows logged one by one per dataset; the rest are counted
-PREFERENCE_STAGES = ("rm", "dpo")
 MIX_STOPPING = {"interleave_under": "first_exhausted", "interleave_over": "all_exhausted",
                 "interleave_once": "all_exhausted_without_replacement"}
 
@@ -125,17 +125,19 @@ def _load_and_merge(names: list[str] | None, config, reports: list[DatasetReport
     return merge(parts, data.mix_strategy, data.interleave_probs, config.training.seed)
 
 
-def check_stage_fits(attr: DatasetAttr, stage: str) -> None:
-    """A preference stage needs ranked pairs, KTO needs labels, the others need neither."""
-    if stage in PREFERENCE_STAGES and not attr.ranking:
-        raise DataError(f"stage {stage} trains on preference pairs: dataset {attr.name!r} needs \"ranking\": true "
-                        "and chosen/rejected columns in dataset_info.json")
-    if stage not in PREFERENCE_STAGES and attr.ranking:
-        raise DataError(f"dataset {attr.name!r} holds preference pairs (ranking: true); use it with stage rm or dpo, "
-                        f"not {stage}")
-    if stage == "kto" and not attr.kto_tag:
-        raise DataError(f"stage kto needs a desirable/undesirable label per row: set columns.kto_tag for dataset "
-                        f"{attr.name!r} in dataset_info.json")
+def check_stage_fits(attr: DatasetAttr, stage_name: str) -> None:
+    """A stage that trains on ranked pairs needs them (and no other stage takes them); KTO needs labels."""
+    stage = get_stage(stage_name)
+    if stage.ranked_data and not attr.ranking:
+        raise DataError(f"stage {stage.name} trains on preference pairs: dataset {attr.name!r} needs \"ranking\": "
+                        "true and chosen/rejected columns in dataset_info.json")
+    if not stage.ranked_data and attr.ranking:
+        ranked_stages = " or ".join(s.name for s in STAGES.values() if s.ranked_data)
+        raise DataError(f"dataset {attr.name!r} holds preference pairs (ranking: true); use it with stage "
+                        f"{ranked_stages}, not {stage.name}")
+    if stage.kto_tags and not attr.kto_tag:
+        raise DataError(f"stage {stage.name} needs a desirable/undesirable label per row: set columns.kto_tag for "
+                        f"dataset {attr.name!r} in dataset_info.json")
 
 
 def load_one(attr: DatasetAttr, config, report: DatasetReport):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..env_flags import env_flag
 from ..errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -175,9 +175,9 @@ def _source(name: str, entry: dict[str, Any]) -> tuple[LoadFrom, str]:
 
 def _hub_by_env() -> LoadFrom:
     """LLaMA-Factory's switches: USE_MODELSCOPE_HUB=1 or USE_OPENMIND_HUB=1 pick those hubs."""
-    if os.environ.get("USE_MODELSCOPE_HUB", "0").lower() in ("1", "true"):
+    if env_flag("USE_MODELSCOPE_HUB"):
         return "ms_hub"
-    if os.environ.get("USE_OPENMIND_HUB", "0").lower() in ("1", "true"):
+    if env_flag("USE_OPENMIND_HUB"):
         return "om_hub"
     return "hf_hub"
 

@@ -17,9 +17,10 @@ import os
 import shutil
 from pathlib import Path
 
+from ..config.stages import get_stage
 from ..data.template import get_template
 from ..errors import ConfigError, ModelError
-from ..model.loader import load_hf_config, load_model, resolve_model_path, set_generation_defaults
+from ..model.loader import ModelSpec, load_hf_config, load_model, resolve_model_path, set_generation_defaults
 from ..model.seeding import seed_everything
 from ..model.tokenizer import load_tokenizer
 from ..model.value_head import VALUE_HEAD_FILE, VALUE_HEAD_LEGACY_FILE
@@ -81,7 +82,7 @@ def export_problems(config) -> list[str]:
     if m.export_quantization_bit is not None:
         problems += gptq_problems(m)
     folder = value_head_folder(m)
-    if config.finetuning.stage == "rm" and folder is not None and _value_head_file(folder) is None:
+    if get_stage(config.finetuning.stage).scores and folder is not None and _value_head_file(folder) is None:
         problems.append(f"stage: rm exports a reward model, but {folder} has no {VALUE_HEAD_FILE} (or "
                         f"{VALUE_HEAD_LEGACY_FILE}); point adapter_name_or_path (or model_name_or_path) at the "
                         "output_dir of a stage: rm run")
@@ -98,7 +99,7 @@ def load_merged_model(tokenizer, config):
         raise ModelError(f"{model_args.model_name_or_path} is a quantized checkpoint: adapters cannot be merged "
                          "into it; merge them into the unquantized base model instead")
     device_map = {"": "cpu"} if model_args.export_device == "cpu" else None
-    model = load_model(tokenizer, config, is_trainable=False, device_map=device_map)
+    model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=False, device_map=device_map)
     if model_args.infer_dtype != "auto":
         # cast after merging: the loader may have merged in float32 (float16 on a CPU), the file gets what was asked
         model = model.to(getattr(torch, model_args.infer_dtype))

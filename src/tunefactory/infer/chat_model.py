@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ..config.stages import get_stage
 from ..errors import ConfigError, TuneFactoryError
 from .hf_engine import GenerationRequest, HFEngine
 
@@ -43,7 +44,7 @@ def inference_problems(config) -> list[str]:
         return [f"infer_backend: {model_args.infer_backend} is not supported; use huggingface or vllm"]
     if model_args.infer_backend == "huggingface":
         return []
-    if config.finetuning.stage == "rm":
+    if get_stage(config.finetuning.stage).scores:
         return ["a reward model (stage: rm) scores with infer_backend: huggingface, not vllm"]
     from .vllm_engine import vllm_problems
 
@@ -53,7 +54,7 @@ def inference_problems(config) -> list[str]:
 class ChatModel:
     def __init__(self, config, max_batch_rows: int = 16):
         from ..data.template import get_template
-        from ..model.loader import load_model
+        from ..model.loader import ModelSpec, load_model
         from ..model.seeding import seed_everything
         from ..model.tokenizer import load_tokenizer
 
@@ -66,7 +67,7 @@ class ChatModel:
         self.tokenizer = load_tokenizer(model_args)
         self.template = get_template(self.tokenizer, config.data, model_args.model_name_or_path)
         self.stop_ids = self.template.stop_token_ids(self.tokenizer)
-        self.is_reward_model = config.finetuning.stage == "rm"
+        self.is_reward_model = get_stage(config.finetuning.stage).scores
         # achat/astream_chat wait for the engine in these threads (one per request in flight), not in
         # asyncio's small default pool, which would hold back requests beyond its size from the batch
         self._waiters = ThreadPoolExecutor(max(64, 4 * max_batch_rows), thread_name_prefix="tunefactory-wait")
@@ -75,7 +76,8 @@ class ChatModel:
 
             self.model, self.engine = None, VLLMEngine(config, self.stop_ids)  # vLLM loads its own weights
             return
-        self.model = load_model(self.tokenizer, config, is_trainable=False, add_valuehead=self.is_reward_model,
+        self.model = load_model(self.tokenizer, ModelSpec.from_config(config), is_trainable=False,
+                                add_valuehead=self.is_reward_model,
                                 require_value_head=self.is_reward_model)
         self.engine = None if self.is_reward_model else HFEngine(self.model, self.tokenizer, self.stop_ids,
                                                                   max_batch_rows=max_batch_rows)

@@ -22,11 +22,10 @@ logger = logging.getLogger(__name__)
 HEAD_MODULES = {"lm_head", "output_layer", "output", "score", "v_head"}  # never LoRA targets under lora_target: all
 
 
-def apply_finetuning(model, config, is_trainable: bool, resized_embeddings: bool = False):
-    finetuning = config.finetuning
+def apply_finetuning(model, model_args, finetuning, is_trainable: bool, resized_embeddings: bool = False):
     method = finetuning.finetuning_type
-    if method == "lora" or config.model.adapter_name_or_path:
-        model = _setup_lora(model, config, is_trainable, resized_embeddings)
+    if method == "lora" or model_args.adapter_name_or_path:
+        model = _setup_lora(model, model_args, finetuning, is_trainable, resized_embeddings)
     elif is_trainable and method == "freeze":
         _setup_freeze(model, finetuning, resized_embeddings)
     elif is_trainable:
@@ -117,10 +116,9 @@ def all_linear_modules(model) -> list[str]:
     return sorted(names)
 
 
-def _setup_lora(model, config, is_trainable: bool, resized_embeddings: bool):
+def _setup_lora(model, model_args, finetuning, is_trainable: bool, resized_embeddings: bool):
     from peft import PeftModel
 
-    model_args, finetuning = config.model, config.finetuning
     adapters = list(model_args.adapter_name_or_path or [])
     quantized = getattr(model, "is_quantized", False)
     resume_last = is_trainable and finetuning.finetuning_type == "lora" and not finetuning.create_new_adapter \

@@ -13,15 +13,22 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import logging
 import math
 import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from ..env_flags import env_flag
 from ..errors import ModelError
 from .adapters import apply_finetuning, count_parameters
 from .value_head import add_value_head
+
+if TYPE_CHECKING:
+    from ..config.finetuning_args import FinetuningArguments
+    from ..config.model_args import ModelArguments
+    from ..config.run_config import RunConfig
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +37,28 @@ ATTENTION = {"auto": None, "disabled": "eager", "sdpa": "sdpa", "fa2": "flash_at
 HUB_SWITCHES = {"USE_MODELSCOPE_HUB": "modelscope", "USE_OPENMIND_HUB": "openmind_hub"}
 
 
-def load_model(tokenizer, config, is_trainable: bool, add_valuehead: bool = False,
+@dataclass(frozen=True)
+class ModelSpec:
+    """What loading a model needs from a run's configuration, and nothing more."""
+
+    model: ModelArguments
+    finetuning: FinetuningArguments  # the method (full, freeze, LoRA) and its settings
+    cutoff_len: int = 2048  # the longest sequence a run feeds (data's cutoff_len), for RoPE scaling
+    training_dtype: str = "float32"  # the weights' dtype when training: the run's mixed precision
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> ModelSpec:
+        training, finetuning = config.training, config.finetuning
+        if getattr(training, "bf16", False) or finetuning.pure_bf16:
+            training_dtype = "bfloat16"
+        elif getattr(training, "fp16", False):
+            training_dtype = "float16"
+        else:
+            training_dtype = "float32"
+        return cls(config.model, finetuning, config.data.cutoff_len, training_dtype)
+
+
+def load_model(tokenizer, spec: ModelSpec, is_trainable: bool, add_valuehead: bool = False,
                require_value_head: bool = False, device_map: str | dict | None = None):
     """The run's model, ready to train (``is_trainable``) or to generate.
 
@@ -38,16 +66,16 @@ def load_model(tokenizer, config, is_trainable: bool, add_valuehead: bool = Fals
     last adapter, or the model folder, when one is saved there; ``require_value_head`` makes a missing
     head an error (a reward model that scores). ``device_map`` overrides where unquantized weights go
     (export merges on the CPU by default); None lets the loader choose."""
-    model_args = config.model
+    model_args = spec.model
     path = resolve_model_path(model_args)
     hf_config = load_hf_config(model_args, path)
-    apply_rope_scaling(hf_config, model_args.rope_scaling, config.data.cutoff_len, is_trainable)
-    dtype = compute_dtype(config, is_trainable)
+    apply_rope_scaling(hf_config, model_args.rope_scaling, spec.cutoff_len, is_trainable)
+    dtype = compute_dtype(spec, is_trainable)
     model = _instantiate(model_args, path, hf_config, dtype, is_trainable, device_map)
     resized = resize_embeddings(model, tokenizer)
     if is_trainable:
         prepare_for_training(model, model_args)
-    model = apply_finetuning(model, config, is_trainable, resized_embeddings=resized)
+    model = apply_finetuning(model, model_args, spec.finetuning, is_trainable, resized_embeddings=resized)
     if add_valuehead:
         head_folder = (model_args.adapter_name_or_path or [path])[-1]
         model = add_value_head(model, head_folder, required=require_value_head)
@@ -62,16 +90,18 @@ def load_model(tokenizer, config, is_trainable: bool, add_valuehead: bool = Fals
     return model
 
 
-def load_other_model(tokenizer, config, path: str, adapters: list[str] | str | None, quantization_bit: int | None,
-                     add_valuehead: bool = False):
+def load_other_model(tokenizer, spec: ModelSpec, path: str, adapters: list[str] | str | None,
+                     quantization_bit: int | None, add_valuehead: bool = False):
     """A frozen second model for the run (a reference or reward model): ``path`` with ``adapters``
     merged in, loaded like the run's own model but never trained."""
-    other = copy.copy(config)
     if isinstance(adapters, str):
         adapters = [a.strip() for a in adapters.split(",") if a.strip()]
-    other.model = dataclasses.replace(config.model, model_name_or_path=path, adapter_name_or_path=adapters or None,
-                                      quantization_bit=quantization_bit)
-    other.finetuning = dataclasses.replace(config.finetuning, finetuning_type="lora" if adapters else "full")
+    other = ModelSpec(
+        model=dataclasses.replace(spec.model, model_name_or_path=path, adapter_name_or_path=adapters or None,
+                                  quantization_bit=quantization_bit),
+        finetuning=dataclasses.replace(spec.finetuning, finetuning_type="lora" if adapters else "full"),
+        cutoff_len=spec.cutoff_len, training_dtype=spec.training_dtype,
+    )
     return load_model(tokenizer, other, is_trainable=False, add_valuehead=add_valuehead,
                       require_value_head=add_valuehead)
 
@@ -91,7 +121,7 @@ def resolve_model_path(model_args) -> str:
     if os.path.isdir(path):
         return path
     for switch, package in HUB_SWITCHES.items():
-        if os.environ.get(switch, "0").lower() in ("1", "true"):
+        if env_flag(switch):
             try:
                 module = __import__(package, fromlist=["snapshot_download"])
             except ImportError as exc:
@@ -144,18 +174,13 @@ def apply_rope_scaling(hf_config, rope_type: str | None, cutoff_len: int, is_tra
     logger.info("rope_scaling: %s x%g (context %d -> %d)", rope_type, factor, context, int(context * factor))
 
 
-def compute_dtype(config, is_trainable: bool):
+def compute_dtype(spec: ModelSpec, is_trainable: bool):
     """The dtype weights load in: the run's mixed precision when training, ``infer_dtype`` otherwise."""
     import torch
 
-    training, model_args = config.training, config.model
     if is_trainable:
-        if getattr(training, "bf16", False) or config.finetuning.pure_bf16:
-            return torch.bfloat16
-        if getattr(training, "fp16", False):
-            return torch.float16
-        return torch.float32
-    wanted = model_args.infer_dtype
+        return getattr(torch, spec.training_dtype)
+    wanted = spec.model.infer_dtype
     if wanted == "auto":
         return "auto"
     dtype = getattr(torch, wanted)

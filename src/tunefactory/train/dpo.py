@@ -7,36 +7,37 @@ orpo and simpo need no reference. ``pref_ftx`` adds the chosen answer's SFT loss
 
 from __future__ import annotations
 
-from ..model.loader import load_model
+from ..model.loader import ModelSpec, load_model, set_generation_defaults
 from . import steps
 from .outputs import checkpoint_to_resume
+from .losses import PreferenceLossSettings
 from .pair_trainers import PreferenceTrainer
 
 
 def run_dpo(config) -> None:
-    run_against_reference(config, PreferenceTrainer, "pairwise", plot_keys=("loss", "rewards/accuracies", "eval_loss"))
+    run_against_reference(config, PreferenceTrainer)
 
 
-def run_against_reference(config, trainer_class, collator_kind: str, plot_keys: tuple[str, ...]) -> None:
+def run_against_reference(config, trainer_class) -> None:
     """The dpo and kto recipe: the policy, its frozen reference (see `steps.load_reference`), train, evaluate."""
     training = config.training
     resume_from = checkpoint_to_resume(training)
     tokenizer, template = steps.load_tokenizer_and_template(config)
     data = steps.load_data(config, template, tokenizer)
-    model = load_model(tokenizer, config, is_trainable=training.do_train)
-    steps.set_generation_defaults(model, template, tokenizer)
+    model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=training.do_train)
+    set_generation_defaults(model, template, tokenizer)
     ref_model = steps.load_reference(tokenizer, config)
-    collator = steps.make_collator(collator_kind, config, tokenizer, model)
+    collator = steps.make_collator(config, tokenizer, model)
     steps.configure_reporting(config)
     training.remove_unused_columns = False  # the collator reads chosen_*/rejected_* (or kl_*, kto_tags) itself
     trainer = trainer_class(
         model=model, args=training, data_collator=collator, train_dataset=data.train, eval_dataset=data.eval,
         processing_class=tokenizer, callbacks=steps.callbacks(config), ref_model=ref_model,
-        finetuning=config.finetuning,
+        loss_settings=PreferenceLossSettings.from_arguments(config.finetuning),
     )
     metrics = {}
     if training.do_train:
-        metrics.update(steps.train_and_save(trainer, config, resume_from, plot_keys=plot_keys))
+        metrics.update(steps.train_and_save(trainer, config, resume_from))
     if training.do_eval:
         metrics.update(steps.evaluate(trainer))
     steps.finish(trainer, config, metrics)

@@ -12,4 +12,4 @@ from .pair_trainers import KTOTrainer
 
 
 def run_kto(config) -> None:
-    run_against_reference(config, KTOTrainer, "feedback", plot_keys=("loss", "rewards/chosen", "eval_loss"))
+    run_against_reference(config, KTOTrainer)

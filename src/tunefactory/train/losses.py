@@ -8,13 +8,36 @@ per answer token, the others the sum.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from ..data.processors.common import IGNORE_INDEX
 
 AVERAGED_LOSSES = ("ipo", "orpo", "simpo")
-REFERENCE_FREE_LOSSES = ("orpo", "simpo")
+
+
+@dataclass(frozen=True)
+class PreferenceLossSettings:
+    """The settings the dpo and kto losses read (LLaMA-Factory's ``pref_*``, ``dpo_*``, ``kto_*`` keys)."""
+
+    loss_type: str = "sigmoid"  # pref_loss
+    beta: float = 0.1  # pref_beta
+    ftx: float = 0.0  # pref_ftx: weight of the chosen answer's SFT loss
+    bco_weight: float = 0.0  # pref_bco_weight
+    label_smoothing: float = 0.0  # dpo_label_smoothing
+    simpo_gamma: float = 0.5
+    ld_alpha: float | None = None
+    kto_chosen_weight: float = 1.0
+    kto_rejected_weight: float = 1.0
+
+    @classmethod
+    def from_arguments(cls, finetuning) -> PreferenceLossSettings:
+        f = finetuning
+        return cls(loss_type=f.pref_loss, beta=f.pref_beta, ftx=f.pref_ftx, bco_weight=f.pref_bco_weight,
+                   label_smoothing=f.dpo_label_smoothing, simpo_gamma=f.simpo_gamma, ld_alpha=f.ld_alpha,
+                   kto_chosen_weight=f.kto_chosen_weight, kto_rejected_weight=f.kto_rejected_weight)
 
 
 def sequence_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,6 +16,7 @@ from collections import defaultdict
 import torch
 from transformers import Trainer
 
+from ..config.stages import REFERENCE_FREE_LOSSES
 from ..model.value_head import ModelWithValueHead, last_token_scores
 from . import losses
 
@@ -48,13 +49,27 @@ class RunningMean:
         return self.mean
 
 
+EVAL_PREFIX = "eval_"  # `Trainer.evaluate` names every metric it logs with its metric_key_prefix, "eval"
+
+
+def _log_split(logs: dict[str, float]) -> str | None:
+    """Whose stored metrics a log carries: an evaluation's (its metrics are named ``eval_…``), the training loop's
+    (its step log reports the running ``loss``), or none (the end-of-training summary: train_loss, train_runtime…)."""
+    if any(key.startswith(EVAL_PREFIX) for key in logs):
+        return "eval"
+    if "loss" in logs:
+        return "train"
+    return None
+
+
 class _StageMetricsMixin:
     """Merge the stage's stored metrics into each log; evaluation logs get the ``eval_`` prefix."""
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        split = "train" if "loss" in logs else "eval"
-        prefix = "" if split == "train" else "eval_"
-        logs.update({f"{prefix}{key}": value for key, value in self.metric_store.pop_means(split).items()})
+        split = _log_split(logs)
+        if split is not None:
+            prefix = EVAL_PREFIX if split == "eval" else ""
+            logs.update({f"{prefix}{key}": value for key, value in self.metric_store.pop_means(split).items()})
         super().log(logs, start_time)
 
 
@@ -165,17 +180,17 @@ def policy_logps(model, input_ids, attention_mask, labels,
 class PreferenceTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
     """DPO and its relatives on (chosen, rejected) pairs; ``pref_loss`` picks the formula."""
 
-    def __init__(self, *args, ref_model=None, finetuning=None, **kwargs):
+    def __init__(self, *args, ref_model=None, loss_settings: losses.PreferenceLossSettings, **kwargs):
         super().__init__(*args, **kwargs)
         self.metric_store = MetricStore()
-        self.finetuning = finetuning
-        self.loss_type = finetuning.pref_loss
+        self.loss_settings = loss_settings
+        self.loss_type = loss_settings.loss_type
         self.ref_model = ref_model.to(self.args.device) if ref_model is not None else None
         self.bco_baseline = RunningMean()
         self.can_return_loss = True
 
     def uses_reference(self) -> bool:
-        return self.loss_type not in losses.REFERENCE_FREE_LOSSES
+        return self.loss_type not in REFERENCE_FREE_LOSSES
 
     def reference_logps(self, model, inputs) -> torch.Tensor:
         with torch.no_grad(), reference_model(self.accelerator.unwrap_model(model), self.ref_model) as reference:
@@ -183,7 +198,7 @@ class PreferenceTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
         return logps
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        f = self.finetuning
+        f = self.loss_settings
         # LD-DPO weights the policy's log-probabilities only; the reference's stay plain (as LLaMA-Factory does).
         logps, counts, mean_logits = policy_logps(model, inputs["input_ids"], inputs["attention_mask"],
                                                   inputs["labels"], ld_alpha=f.ld_alpha)
@@ -193,27 +208,27 @@ class PreferenceTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
         chosen_avg = _split_pairs(logps / counts.clamp(min=1))[0]
         metrics = {}
         if self.loss_type == "orpo":
-            per_example, odds_ratio = losses.orpo_loss(chosen, rejected, f.pref_beta)
-            chosen_rewards, rejected_rewards = f.pref_beta * chosen.detach(), f.pref_beta * rejected.detach()
+            per_example, odds_ratio = losses.orpo_loss(chosen, rejected, f.beta)
+            chosen_rewards, rejected_rewards = f.beta * chosen.detach(), f.beta * rejected.detach()
             metrics.update({"sft_loss": (-chosen).detach().mean(), "odds_ratio_loss": odds_ratio.detach().mean()})
         elif self.loss_type == "simpo":
-            per_example = losses.simpo_loss(chosen, rejected, f.pref_beta, f.simpo_gamma)
-            chosen_rewards, rejected_rewards = f.pref_beta * chosen.detach(), f.pref_beta * rejected.detach()
+            per_example = losses.simpo_loss(chosen, rejected, f.beta, f.simpo_gamma)
+            chosen_rewards, rejected_rewards = f.beta * chosen.detach(), f.beta * rejected.detach()
         else:
             ref = self.reference_logps(model, inputs)
             ref = ref / counts.clamp(min=1) if averaged else ref
             ref_chosen, ref_rejected = _split_pairs(ref)
-            per_example = losses.dpo_loss(self.loss_type, chosen, rejected, ref_chosen, ref_rejected, f.pref_beta,
-                                          f.dpo_label_smoothing)
-            chosen_rewards = f.pref_beta * (chosen - ref_chosen)
-            rejected_rewards = f.pref_beta * (rejected - ref_rejected)
+            per_example = losses.dpo_loss(self.loss_type, chosen, rejected, ref_chosen, ref_rejected, f.beta,
+                                          f.label_smoothing)
+            chosen_rewards = f.beta * (chosen - ref_chosen)
+            rejected_rewards = f.beta * (rejected - ref_rejected)
         loss = per_example.mean()
-        if f.pref_bco_weight > 1e-6:  # refused with orpo/simpo at parse time: BCO needs the reference's rewards
+        if f.bco_weight > 1e-6:  # refused with orpo/simpo at parse time: BCO needs the reference's rewards
             baseline = self.bco_baseline.update(torch.cat((chosen_rewards, rejected_rewards)).detach())
             bco = losses.bco_loss(chosen_rewards, rejected_rewards, baseline).mean()
-            loss = (loss + f.pref_bco_weight * bco) / (1 + f.pref_bco_weight)
-        if f.pref_ftx > 1e-6 and self.loss_type != "orpo":  # orpo has its SFT term built in
-            loss = loss + f.pref_ftx * (-chosen_avg).mean()
+            loss = (loss + f.bco_weight * bco) / (1 + f.bco_weight)
+        if f.ftx > 1e-6 and self.loss_type != "orpo":  # orpo has its SFT term built in
+            loss = loss + f.ftx * (-chosen_avg).mean()
         chosen_rewards, rejected_rewards = chosen_rewards.detach(), rejected_rewards.detach()
         logits_chosen, logits_rejected = _split_pairs(mean_logits)
         metrics.update({
@@ -233,15 +248,15 @@ class PreferenceTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
 class KTOTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
     """KTO on single answers labelled desirable or not; the KL baseline comes from mismatched rows."""
 
-    def __init__(self, *args, ref_model=None, finetuning=None, **kwargs):
+    def __init__(self, *args, ref_model=None, loss_settings: losses.PreferenceLossSettings, **kwargs):
         super().__init__(*args, **kwargs)
         self.metric_store = MetricStore()
-        self.finetuning = finetuning
+        self.loss_settings = loss_settings
         self.ref_model = ref_model.to(self.args.device) if ref_model is not None else None
         self.can_return_loss = True
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        f = self.finetuning
+        f = self.loss_settings
         logps, counts, _ = policy_logps(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
         kl_rows = (inputs["kl_input_ids"], inputs["kl_attention_mask"], inputs["kl_labels"])
         with torch.no_grad():
@@ -252,12 +267,12 @@ class KTOTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
                 ref_kl, _, _ = policy_logps(reference, *kl_rows)
         kl = (policy_kl - ref_kl).mean()
         desirable = inputs["kto_tags"].bool()
-        per_example = losses.kto_loss(logps, ref_logps, desirable, kl, f.pref_beta, f.kto_chosen_weight,
+        per_example = losses.kto_loss(logps, ref_logps, desirable, kl, f.beta, f.kto_chosen_weight,
                                       f.kto_rejected_weight)
         loss = per_example.mean()
-        if f.pref_ftx > 1e-6 and desirable.any():
-            loss = loss + f.pref_ftx * (-(logps / counts.clamp(min=1))[desirable]).mean()
-        rewards = f.pref_beta * (logps - ref_logps).detach()
+        if f.ftx > 1e-6 and desirable.any():
+            loss = loss + f.ftx * (-(logps / counts.clamp(min=1))[desirable]).mean()
+        rewards = f.beta * (logps - ref_logps).detach()
         metrics = {"kl": kl.clamp(min=0)}
         if desirable.any():
             metrics.update({"rewards/chosen": rewards[desirable].mean(),

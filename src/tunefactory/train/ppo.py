@@ -12,11 +12,11 @@ import logging
 import os
 
 from ..errors import ConfigError
-from ..model.loader import load_model, load_other_model
+from ..model.loader import ModelSpec, load_model, load_other_model, set_generation_defaults
 from ..model.value_head import VALUE_HEAD_FILE, VALUE_HEAD_LEGACY_FILE, read_value_head
 from . import steps
 from .outputs import checkpoint_to_resume
-from .ppo_trainer import PPOTrainer, RewardAdapterScorer, RewardAPIScorer, RewardModelScorer, cannot_resume
+from .ppo_trainer import PPOSettings, PPOTrainer, RewardAdapterScorer, RewardAPIScorer, RewardModelScorer, cannot_resume
 
 logger = logging.getLogger(__name__)
 
@@ -28,20 +28,21 @@ def run_ppo(config) -> None:
         raise ConfigError([cannot_resume(resume_from)])
     tokenizer, template = steps.load_tokenizer_and_template(config)
     data = steps.load_data(config, template, tokenizer)
-    model = load_model(tokenizer, config, is_trainable=True, add_valuehead=True)
-    steps.set_generation_defaults(model.pretrained_model, template, tokenizer)
+    model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=True, add_valuehead=True)
+    set_generation_defaults(model.pretrained_model, template, tokenizer)
     ref_model = steps.load_reference(tokenizer, config)
     scorer = load_scorer(tokenizer, config, model)
-    collator = steps.make_collator("unsupervised", config, tokenizer, model)  # prompts, left-padded
+    collator = steps.make_collator(config, tokenizer, model)  # prompts, left-padded
     steps.configure_reporting(config)
     training.remove_unused_columns = False
     trainer = PPOTrainer(
         model=model, args=training, data_collator=collator, train_dataset=data.train, processing_class=tokenizer,
-        callbacks=steps.callbacks(config), ref_model=ref_model, scorer=scorer, finetuning=config.finetuning,
+        callbacks=steps.callbacks(config), ref_model=ref_model, scorer=scorer,
+        settings=PPOSettings.from_arguments(config.finetuning),
         generation_kwargs=steps.generation_kwargs(config, template, tokenizer),
         turn_suffix=turn_suffix_after_stop(template, tokenizer),
     )
-    metrics = steps.train_and_save(trainer, config, resume_from, plot_keys=("loss", "reward"))
+    metrics = steps.train_and_save(trainer, config, resume_from)
     steps.finish(trainer, config, metrics)
 
 
@@ -80,8 +81,8 @@ def load_scorer(tokenizer, config, policy):
         logger.info("reward: the LoRA adapter %s on the policy's base model", f.reward_model)
         return RewardAdapterScorer(policy, f.reward_model, head, tokenizer.pad_token_id)
     logger.info("reward: the model %s", f.reward_model)
-    reward_model = load_other_model(tokenizer, config, f.reward_model, f.reward_model_adapters,
-                                    f.reward_model_quantization_bit, add_valuehead=True)
+    reward_model = load_other_model(tokenizer, ModelSpec.from_config(config), f.reward_model,
+                                    f.reward_model_adapters, f.reward_model_quantization_bit, add_valuehead=True)
     return RewardModelScorer(reward_model.to(config.training.device), tokenizer.pad_token_id)
 
 

@@ -250,18 +250,35 @@ def cannot_resume(checkpoint: str) -> str:
 # --- the trainer ----------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PPOSettings:
+    """The settings one PPO step reads (LLaMA-Factory's ``ppo_*`` keys)."""
+
+    buffer_size: int = 1  # ppo_buffer_size: mini-batches collected per step
+    epochs: int = 4  # ppo_epochs: optimisation passes over each rollout
+    score_norm: bool = False  # ppo_score_norm
+    whiten_rewards: bool = False  # ppo_whiten_rewards
+    target_kl: float = 6.0  # ppo_target: what the adaptive KL controller aims for
+
+    @classmethod
+    def from_arguments(cls, finetuning) -> PPOSettings:
+        f = finetuning
+        return cls(buffer_size=f.ppo_buffer_size, epochs=f.ppo_epochs, score_norm=f.ppo_score_norm,
+                   whiten_rewards=f.ppo_whiten_rewards, target_kl=f.ppo_target)
+
+
 class PPOTrainer(Trainer):
-    def __init__(self, *args, ref_model=None, scorer=None, finetuning=None, generation_kwargs=None,
+    def __init__(self, *args, ref_model=None, scorer=None, settings: PPOSettings, generation_kwargs=None,
                  turn_suffix: list[int] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.ref_model = ref_model.to(self.args.device) if ref_model is not None else None
         self.scorer = scorer
-        self.finetuning = finetuning
+        self.settings = settings
         self.generation_kwargs = dict(generation_kwargs or {})
         self.turn_suffix = list(turn_suffix or [])
         stop = self.generation_kwargs.get("eos_token_id")
         self.stop_ids = set(stop if isinstance(stop, list) else [stop])
-        self.kl_controller = AdaptiveKLController(INIT_KL_COEF, finetuning.ppo_target)
+        self.kl_controller = AdaptiveKLController(INIT_KL_COEF, settings.target_kl)
         self.score_moments = RunningMoments()
 
     # The policy is a ModelWithValueHead: saved as model/adapter + value_head.safetensors.
@@ -274,9 +291,9 @@ class PPOTrainer(Trainer):
     def train(self, resume_from_checkpoint=None, **kwargs) -> TrainOutput:
         if resume_from_checkpoint:
             raise ConfigError([cannot_resume(resume_from_checkpoint)])
-        args, f = self.args, self.finetuning
+        args, settings = self.args, self.settings
         loader = self.get_train_dataloader()
-        batches_per_step = args.gradient_accumulation_steps * f.ppo_buffer_size
+        batches_per_step = args.gradient_accumulation_steps * settings.buffer_size
         max_steps = args.max_steps if args.max_steps > 0 else \
             max(1, math.ceil(args.num_train_epochs * len(loader) / batches_per_step))
         self.create_optimizer_and_scheduler(num_training_steps=max_steps)
@@ -288,7 +305,7 @@ class PPOTrainer(Trainer):
         self.state.is_world_process_zero = self.is_world_process_zero()
         logger.info("PPO: %d steps of %d prompts (%d mini-batches of %d), %d epochs over each buffer", max_steps,
                     batches_per_step * args.per_device_train_batch_size, batches_per_step,
-                    args.per_device_train_batch_size, f.ppo_epochs)
+                    args.per_device_train_batch_size, settings.epochs)
         self.control = self.callback_handler.on_train_begin(args, self.state, self.control)
         start, batches, window, history = time.time(), _cycle(loader), [], []
         for step in range(1, max_steps + 1):
@@ -355,7 +372,7 @@ class PPOTrainer(Trainer):
         return response + self.turn_suffix if response and response[-1] in self.stop_ids else response
 
     def normalised_scores(self, scores: torch.Tensor) -> torch.Tensor:
-        if not self.finetuning.ppo_score_norm:
+        if not self.settings.score_norm:
             return scores
         self.score_moments.update(scores)
         return (scores - self.score_moments.mean) / (self.score_moments.std + 1e-8)
@@ -363,18 +380,18 @@ class PPOTrainer(Trainer):
     # --- optimisation -------------------------------------------------------------------------------------------
 
     def optimise(self, rollout: Rollout) -> dict:
-        args, f = self.args, self.finetuning
+        args, settings = self.args, self.settings
         mask = _align_right(rollout.answer_mask)
         logps, ref_logps, old_values = (_align_right(t, rollout.answer_mask) for t in
                                         (rollout.logps, rollout.ref_logps, rollout.values))
         rewards, kl = token_rewards(self.normalised_scores(rollout.scores).to(mask.device), logps, ref_logps, mask,
                                     self.kl_controller.value)
-        if f.ppo_whiten_rewards:
+        if settings.whiten_rewards:
             rewards = masked_whiten(rewards, mask, shift_mean=False) * mask
         advantages, returns = advantages_and_returns(old_values, rewards, mask)
         n, mini = len(rollout.queries), args.per_device_train_batch_size
         step_stats = []
-        for _ in range(f.ppo_epochs):
+        for _ in range(settings.epochs):
             order = torch.randperm(n)
             for i, rows in enumerate(_chunks(n, mini, order)):
                 with self.accelerator.accumulate(self.model):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from ..model.loader import load_model
+from ..model.loader import ModelSpec, load_model
 from . import steps
 from .outputs import checkpoint_to_resume
 from .trainer import GenerationTrainer
@@ -19,8 +19,8 @@ def run_pt(config) -> None:
     resume_from = checkpoint_to_resume(training)
     tokenizer, template = steps.load_tokenizer_and_template(config)
     data = steps.load_data(config, template, tokenizer)
-    model = load_model(tokenizer, config, is_trainable=training.do_train)
-    collator = steps.make_collator("pretrain", config, tokenizer, model)
+    model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=training.do_train)
+    collator = steps.make_collator(config, tokenizer, model)
     steps.configure_reporting(config)
     training.remove_unused_columns = False
     trainer = GenerationTrainer(

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 
-from ..model.loader import load_model
+from ..model.loader import ModelSpec, load_model
 from . import steps
 from .metrics import pairwise_accuracy
 from .outputs import checkpoint_to_resume
@@ -26,9 +26,9 @@ def run_rm(config) -> None:
     resume_from = checkpoint_to_resume(training)
     tokenizer, template = steps.load_tokenizer_and_template(config)
     data = steps.load_data(config, template, tokenizer)
-    model = load_model(tokenizer, config, is_trainable=training.do_train, add_valuehead=True,
+    model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=training.do_train, add_valuehead=True,
                        require_value_head=not training.do_train)
-    collator = steps.make_collator("pairwise", config, tokenizer, model)
+    collator = steps.make_collator(config, tokenizer, model)
     steps.configure_reporting(config)
     training.remove_unused_columns = False  # the collator reads chosen_*/rejected_* itself
     trainer = RewardTrainer(
@@ -37,8 +37,7 @@ def run_rm(config) -> None:
     )
     metrics = {}
     if training.do_train:
-        metrics.update(steps.train_and_save(trainer, config, resume_from, plot_keys=("loss", "eval_loss",
-                                                                                      "eval_accuracy")))
+        metrics.update(steps.train_and_save(trainer, config, resume_from))
     if training.do_eval:
         metrics.update(steps.evaluate(trainer))
     if training.do_predict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
-from ..model.loader import load_model
+from ..model.loader import ModelSpec, load_model, set_generation_defaults
 from . import steps
 from .metrics import TextSimilarity, TokenAccuracy, logits_to_token_ids, save_predictions
 from .outputs import checkpoint_to_resume
@@ -24,10 +24,10 @@ def run_sft(config) -> None:
     resume_from = checkpoint_to_resume(training)
     tokenizer, template = steps.load_tokenizer_and_template(config)
     data = steps.load_data(config, template, tokenizer)
-    model = load_model(tokenizer, config, is_trainable=training.do_train)
-    steps.set_generation_defaults(model, template, tokenizer)
-    collator = steps.make_collator("supervised", config, tokenizer, model)
-    prompt_collator = steps.make_collator("unsupervised", config, tokenizer, model)
+    model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=training.do_train)
+    set_generation_defaults(model, template, tokenizer)
+    collator = steps.make_collator(config, tokenizer, model)
+    prompt_collator = steps.make_collator(config, tokenizer, model, for_generation=True)
     compute_metrics, reduce_logits = _metrics(config, tokenizer)
     steps.configure_reporting(config)
     training.remove_unused_columns = False  # the collator reads position_ids and labels itself

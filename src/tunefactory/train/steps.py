@@ -6,10 +6,10 @@ import logging
 import os
 
 from ..config.parser import save_run_config
+from ..config.stages import get_stage
 from ..data.collators import build_collator
 from ..data.pipeline import get_dataset
 from ..data.template import get_template
-from ..model.loader import set_generation_defaults  # noqa: F401  (the recipes call it as a step)
 from ..model.tokenizer import load_tokenizer
 from .callbacks import LogCallback, LossGuard
 from .outputs import write_model_card
@@ -37,11 +37,14 @@ def load_data(config, template, tokenizer):
     return module
 
 
-def make_collator(kind: str, config, tokenizer, model):
+def make_collator(config, tokenizer, model, *, for_generation: bool = False):
+    """The collator for the stage's example format (for_generation: the prompts its evaluation generates from)."""
     import torch
 
+    stage = get_stage(config.finetuning.stage)
     return build_collator(
-        kind, tokenizer,
+        stage.examples_for(is_eval=True, predict_with_generate=True) if for_generation else stage.examples,
+        tokenizer,
         pad_to_multiple_of=8 if torch.cuda.is_available() and config.training.do_train else None,
         ignore_pad_token_for_loss=config.data.ignore_pad_token_for_loss,
         attn_implementation=getattr(model.config, "_attn_implementation", None) or "sdpa",
@@ -94,21 +97,20 @@ def generation_kwargs(config, template, tokenizer) -> dict:
 
 
 def load_reference(tokenizer, config):
-    """The frozen reference a dpo/kto/ppo run compares its policy with, or None when none is loaded:
-    the reference-free losses (orpo, simpo), and LoRA, whose reference is the same model with its
+    """The frozen reference the stage compares its policy with (`Stage.reference`), or None when none
+    is loaded: a stage or loss without a reference (orpo, simpo), and LoRA, whose reference is the same model with its
     adapter switched off (no second copy of the weights in memory)."""
-    from ..model.loader import load_other_model
-    from .losses import REFERENCE_FREE_LOSSES
+    from ..model.loader import ModelSpec, load_other_model
 
-    f, m = config.finetuning, config.model
-    if f.stage == "dpo" and f.pref_loss in REFERENCE_FREE_LOSSES:
+    f, m, spec = config.finetuning, config.model, ModelSpec.from_config(config)
+    if not get_stage(f.stage).reference(f):
         if f.ref_model:
             logger.warning("pref_loss: %s needs no reference model; ref_model %s is not loaded", f.pref_loss,
                            f.ref_model)
         return None
     if f.ref_model:
         logger.info("reference model: %s%s", f.ref_model, f" + {f.ref_model_adapters}" if f.ref_model_adapters else "")
-        return load_other_model(tokenizer, config, f.ref_model, f.ref_model_adapters, f.ref_model_quantization_bit)
+        return load_other_model(tokenizer, spec, f.ref_model, f.ref_model_adapters, f.ref_model_quantization_bit)
     if not config.training.do_train:
         logger.info("evaluation only: the reference is the model itself (all rewards 0); set ref_model to compare "
                     "with another model")
@@ -120,11 +122,10 @@ def load_reference(tokenizer, config):
     # The reference is the policy as it starts: a frozen copy (for LoRA continuing an adapter, that
     # adapter merged in; LLaMA-Factory compares with the model *without* it instead, see docs/training.md).
     logger.info("reference model: a frozen copy of the starting model")
-    return load_other_model(tokenizer, config, m.model_name_or_path, m.adapter_name_or_path, m.quantization_bit)
+    return load_other_model(tokenizer, spec, m.model_name_or_path, m.adapter_name_or_path, m.quantization_bit)
 
 
-def train_and_save(trainer, config, resume_from: str | None,
-                   plot_keys: tuple[str, ...] = ("loss", "eval_loss")) -> dict:
+def train_and_save(trainer, config, resume_from: str | None) -> dict:
     """Train, then save the weights (or adapter) and tokenizer, metrics, state, loss plots and card."""
     from .plots import plot_loss
 
@@ -142,7 +143,7 @@ def train_and_save(trainer, config, resume_from: str | None,
     trainer.save_metrics("train", result.metrics)
     trainer.save_state()
     if trainer.is_world_process_zero() and config.finetuning.plot_loss:
-        plot_loss(training.output_dir, keys=plot_keys)
+        plot_loss(training.output_dir, keys=get_stage(config.finetuning.stage).plot_keys)
     return result.metrics
 
 

@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
+
+from ..env_flags import env_flag
 
 
 def message_text(content) -> str:
@@ -54,5 +55,4 @@ def create_demo(chat_model):
 
 def run_webchat(chat_model) -> None:
     demo = create_demo(chat_model)
-    share = os.environ.get("GRADIO_SHARE", "0").lower() in ("1", "true")
-    demo.queue().launch(share=share, inbrowser=False)
+    demo.queue().launch(share=env_flag("GRADIO_SHARE"), inbrowser=False)

@@ -10,7 +10,7 @@ from transformers import AutoTokenizer
 from tunefactory.config.data_args import DataArguments
 from tunefactory.data.template import TEMPLATES, TokenizerChatTemplate, get_template, to_jinja, to_openai_messages
 from tunefactory.errors import ConfigError, DataError
-from tunefactory.model.tiny import ensure_tiny_model
+from tunefactory_fixtures.tiny_models import ensure_tiny_model
 
 CHAT = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
         {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]

@@ -1,10 +1,8 @@
-"""From canonical examples to what each training stage consumes.
+"""From canonical examples to the rows a training stage consumes.
 
-    stage pt                          -> pretrain       (documents; concatenated into blocks when packing)
-    stage sft                         -> supervised     (packed into bins with packing / neat_packing)
-    stage rm, dpo (orpo, simpo)       -> pairwise       (chosen and rejected sharing one prompt)
-    stage kto                         -> feedback       (labelled answers plus mismatched KL pairs)
-    stage ppo, sft predict/generate   -> unsupervised   (prompts, with the reference answer kept)
+Each stage names its example format in `config.stages.STAGES` (pretrain, supervised, pairwise,
+feedback, unsupervised); ``PROCESSORS`` encodes each format and `collators.build_collator`
+batches it.
 
 Rows that cannot be trained on (no answer token left after truncation, a template that refuses
 the content) are dropped, counted and reported, never trained on silently.
@@ -16,6 +14,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ...config.stages import STAGES, get_stage
 from ...errors import DataError
 from .common import DROP_COLUMN, IGNORE_INDEX, StreamingDropFilter, infer_seqlen, remove_flagged_rows
 from .packing import SequencePacker, best_fit_decreasing
@@ -36,24 +35,18 @@ __all__ = ["DROP_COLUMN", "IGNORE_INDEX", "PROCESSORS", "ProcessReport", "best_f
 
 
 def packing_enabled(data_args, stage: str) -> bool:
-    """``packing`` defaults on for pt only (as in LLaMA-Factory); ``neat_packing`` implies it."""
+    """``packing`` defaults on for the stages that pack by default (pt, as in LLaMA-Factory);
+    ``neat_packing`` implies it."""
     if data_args.neat_packing:
         return True
-    return data_args.packing if data_args.packing is not None else stage == "pt"
+    return data_args.packing if data_args.packing is not None else get_stage(stage).packs_by_default
 
 
 def processor_kind(stage: str, is_eval: bool = False, predict_with_generate: bool = False) -> str:
-    if stage == "pt":
-        return "pretrain"
-    if stage == "sft":
-        return "unsupervised" if is_eval and predict_with_generate else "supervised"
-    if stage in ("rm", "dpo"):
-        return "pairwise"
-    if stage == "kto":
-        return "feedback"
-    if stage == "ppo":
-        return "unsupervised"
-    raise ValueError(f"no processor for stage {stage!r}")
+    """The example format a stage's rows take (its entry in `config.stages.STAGES`)."""
+    if stage not in STAGES:
+        raise ValueError(f"no processor for stage {stage!r}")
+    return STAGES[stage].examples_for(is_eval, predict_with_generate)
 
 
 @dataclass

@@ -10,12 +10,7 @@ BOS/EOS are written as the tokenizer's literal strings, as training wrote them.
 from __future__ import annotations
 
 from .core import CONTENT, Template
-from .tools import JINJA_TOOL_MACROS
-
-
-def jinja_string(text: str) -> str:
-    """A Jinja string literal for ``text``."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+from .tools import JINJA_TOOL_MACROS, jinja_string
 
 
 def _slot(slot: str, content_expr: str, bos: str, eos: str) -> str:

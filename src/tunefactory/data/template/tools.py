@@ -276,12 +276,14 @@ def _qwen_read(text: str) -> list[FunctionCall] | None:
     return calls or None
 
 
-def _jinja_str(text: str) -> str:
+def jinja_string(text: str) -> str:
+    """A Jinja string literal for ``text``. Defined here, not in ``jinja.py``, because that module
+    imports this one's macros."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
 
 
 _JINJA_QWEN_DESCRIBE = (
-    _jinja_str(_QWEN_INTRO) + " ~ tf_wrapped_tools(tools, '\\n', none) ~ " + _jinja_str(_QWEN_OUTRO)
+    jinja_string(_QWEN_INTRO) + " ~ tf_wrapped_tools(tools, '\\n', none) ~ " + jinja_string(_QWEN_OUTRO)
 )
 _JINJA_QWEN_CALLS = (
     "{%- for call in calls -%}{{- ('\\n' if not loop.first else '') ~ '<tool_call>\\n{\"name\": \"' ~ call.name ~ "
@@ -308,7 +310,7 @@ def _llama3_write(calls: list[FunctionCall]) -> str:
     return _dumps(objects[0] if len(objects) == 1 else objects)
 
 
-_JINJA_LLAMA3_DESCRIBE = _jinja_str(_LLAMA3_INTRO) + " ~ tf_wrapped_tools(tools, '', 4, '\\n\\n')"
+_JINJA_LLAMA3_DESCRIBE = jinja_string(_LLAMA3_INTRO) + " ~ tf_wrapped_tools(tools, '', 4, '\\n\\n')"
 _JINJA_LLAMA3_CALLS = (
     "{%- if calls | length > 1 %}[{% endif -%}{%- for call in calls -%}{{ ', ' if not loop.first else '' }}"
     '{"name": "{{ call.name }}", "parameters": {{ tf_args(call.arguments) }}}{%- endfor -%}'
@@ -368,11 +370,11 @@ def _glm4_read(text: str) -> list[FunctionCall] | None:
 
 
 _JINJA_GLM4_DESCRIBE = (
-    _jinja_str(_GLM4_INTRO) + " ~ tf_glm4_tools(tools)"
+    jinja_string(_GLM4_INTRO) + " ~ tf_glm4_tools(tools)"
 )
 _JINJA_GLM4_MACRO = (
     "{%- macro tf_glm4_tools(tools) -%}{%- for item in tools -%}" + _UNWRAP +
-    "{{- '\\n\\n## ' ~ tool.name ~ '\\n\\n' ~ (tool | tojson(indent=4)) ~ " + _jinja_str(_GLM4_TOOL_OUTRO) + " -}}"
+    "{{- '\\n\\n## ' ~ tool.name ~ '\\n\\n' ~ (tool | tojson(indent=4)) ~ " + jinja_string(_GLM4_TOOL_OUTRO) + " -}}"
     "{%- endfor -%}{%- endmacro -%}"
 )
 _JINJA_GLM4_CALLS = "{%- for call in calls -%}{{- call.name ~ '\\n' ~ tf_args(call.arguments) -}}{%- endfor -%}"

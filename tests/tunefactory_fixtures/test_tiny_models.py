@@ -3,7 +3,7 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tunefactory.model.tiny import FAMILY_TOKENS, ensure_tiny_model
+from tunefactory_fixtures.tiny_models import FAMILY_TOKENS, ensure_tiny_model
 
 
 def load(path):
@@ -43,7 +43,7 @@ def test_dropped_token_is_absent_and_builds_are_cached(tiny_model_cache, tiny_ll
 
 
 def test_same_seed_gives_same_weights(tmp_path):
-    from tunefactory.model.tiny import build_tiny_model
+    from tunefactory_fixtures.tiny_models import build_tiny_model
 
     a = AutoModelForCausalLM.from_pretrained(build_tiny_model(tmp_path / "a", "qwen2", seed=3))
     b = AutoModelForCausalLM.from_pretrained(build_tiny_model(tmp_path / "b", "qwen2", seed=3))
@@ -53,7 +53,7 @@ def test_same_seed_gives_same_weights(tmp_path):
 
 def test_the_tokenizer_corpus_is_pinned():
     """The tiny tokenizer (and so the demo and every learning check) depends on these files' exact bytes."""
-    from tunefactory.model.tiny import corpus_fingerprint
+    from tunefactory_fixtures.tiny_models import corpus_fingerprint
 
     assert corpus_fingerprint() == "56263fb44b29", (
         "a file of TOKENIZER_CORPUS changed: every tiny model's vocabulary changes with it. Run `make demo` and the "
@@ -63,7 +63,7 @@ def test_the_tokenizer_corpus_is_pinned():
 def test_a_new_bundled_dataset_leaves_the_tokenizer_as_it_was(tmp_path):
     import shutil
 
-    from tunefactory.model.tiny import BUNDLED_DATA_DIR, TOKENIZER_CORPUS, corpus_fingerprint, train_tokenizer
+    from tunefactory_fixtures.tiny_models import BUNDLED_DATA_DIR, TOKENIZER_CORPUS, corpus_fingerprint, train_tokenizer
 
     for name in TOKENIZER_CORPUS:
         shutil.copy(BUNDLED_DATA_DIR / name, tmp_path / name)

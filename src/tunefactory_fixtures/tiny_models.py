@@ -4,7 +4,7 @@ Each model gets a byte-level BPE tokenizer trained on a fixed, named part of the
 text (``TOKENIZER_CORPUS``) with the special tokens its family's chat format uses, and is saved with
 ``save_pretrained`` so transformers loads it by path like any hub checkpoint:
 
-    python -m tunefactory.model.tiny --arch qwen2 --size tiny --out /tmp/tiny-qwen2
+    python -m tunefactory_fixtures.tiny_models --arch qwen2 --size tiny --out /tmp/tiny-qwen2
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-BUNDLED_DATA_DIR = Path(__file__).resolve().parents[3] / "data"
+BUNDLED_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 # The tokenizer's training corpus: these bundled files and no others. The vocabulary (how digits and
 # words split) decides what the demo and the learning checks can learn, so a dataset added to data/
-# must never change it; tests/model/test_tiny.py pins these files' digest.
+# must never change it; tests/tunefactory_fixtures/test_tiny_models.py pins these files' digest.
 TOKENIZER_CORPUS = (
     "alpaca_demo.json", "arith_test.json", "arith_train.json", "kto_demo.json", "openai_messages.json",
     "preference_pairs.json", "preference_sharegpt.json", "pretrain_text.json", "sharegpt_tools.json",
@@ -67,7 +67,7 @@ def corpus_files(data_dir: Path = BUNDLED_DATA_DIR) -> list[Path]:
     missing = [path.name for path in files if not path.is_file()]
     if missing:
         raise FileNotFoundError(f"the tiny tokenizer's corpus lacks {', '.join(missing)} in {data_dir}; "
-                                "run `python -m tunefactory.data.bundled`")
+                                "run `python -m tunefactory_fixtures.bundled_data`")
     return files
 
 

@@ -5,8 +5,8 @@ import re
 from pathlib import Path
 
 from tunefactory.config import parse_dict
-from tunefactory.data.bundled import POLITE_CLOSINGS, RUDE_CLOSINGS, write_bundled_data
 from tunefactory.data.pipeline import get_dataset
+from tunefactory_fixtures.bundled_data import POLITE_CLOSINGS, RUDE_CLOSINGS, write_bundled_data
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -20,7 +20,7 @@ def test_committed_data_matches_the_generator(tmp_path):
     assert written
     for path in written:
         committed = DATA / path.relative_to(tmp_path)
-        assert committed.read_bytes() == path.read_bytes(), f"{committed} is stale: run python -m tunefactory.data.bundled"
+        assert committed.read_bytes() == path.read_bytes(), f"{committed} is stale: run python -m tunefactory_fixtures.bundled_data"
 
 
 def test_every_registered_dataset_exists_and_is_nonempty():

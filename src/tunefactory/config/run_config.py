@@ -1,0 +1,34 @@
+"""The typed configuration of one command, on its own so that the parser and the rules both read it
+without importing each other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .groups import COMMAND_GROUPS
+
+if TYPE_CHECKING:  # the training group imports transformers, which takes seconds: types only
+    from .data_args import DataArguments
+    from .finetuning_args import FinetuningArguments
+    from .generating_args import GeneratingArguments
+    from .model_args import ModelArguments
+    from .training_args import TrainingArguments
+
+
+@dataclass
+class RunConfig:
+    """The typed configuration of one command. Groups not used by the command stay None."""
+
+    command: str
+    model: ModelArguments | None = None
+    data: DataArguments | None = None
+    finetuning: FinetuningArguments | None = None
+    generating: GeneratingArguments | None = None
+    training: TrainingArguments | None = None
+    user_keys: dict[str, str] = field(default_factory=dict)  # key -> where the user set it
+    warnings: list[str] = field(default_factory=list)
+    environment_notes: list[str] = field(default_factory=list)  # fine in the config, impossible on this machine
+
+    def groups(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in COMMAND_GROUPS[self.command]}
