@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import os
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from .config.stages import get_stage
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    from .config.run_config import RunConfig
+
 COMMANDS = ("train", "chat", "webchat", "api", "export")
 
 
-def command_problems(config, command: str, environ=None) -> list[str]:
+def command_problems(config: RunConfig, command: str, environ=None) -> list[str]:
     """Every problem `command` would stop on with this config, this environment and this machine."""
     from .data.template import check_template_args
     from .launch import is_enabled
@@ -55,7 +59,7 @@ def command_problems(config, command: str, environ=None) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
-def check_before_loading(config, command: str) -> None:
+def check_before_loading(config: RunConfig, command: str) -> None:
     problems = command_problems(config, command)
     if problems:
         raise ConfigError(problems)

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config.stages import get_stage
 from ..data.template import get_template
@@ -27,12 +28,15 @@ from ..model.value_head import VALUE_HEAD_FILE, VALUE_HEAD_LEGACY_FILE
 from .ollama import write_modelfile
 from .quantize import gptq_problems, load_quantized_model
 
+if TYPE_CHECKING:
+    from ..config.run_config import RunConfig
+
 logger = logging.getLogger(__name__)
 
 SAFE_INDEX, LEGACY_INDEX = "model.safetensors.index.json", "pytorch_model.bin.index.json"
 
 
-def export_model(config) -> Path:
+def export_model(config: RunConfig) -> Path:
     """Write the merged model to ``export_dir`` and return that folder (see the module docstring)."""
     check_export_args(config)
     seed_everything(config.training.seed if config.training is not None else None)
@@ -55,14 +59,14 @@ def export_model(config) -> Path:
     return export_dir
 
 
-def check_export_args(config) -> None:
+def check_export_args(config: RunConfig) -> None:
     """Every problem with the export keys at once, before any weights load."""
     problems = export_problems(config)
     if problems:
         raise ConfigError(problems)
 
 
-def export_problems(config) -> list[str]:
+def export_problems(config: RunConfig) -> list[str]:
     """What stops an export (`validate --command export` reports these too)."""
     m, problems = config.model, []
     if not m.export_dir:
@@ -89,7 +93,7 @@ def export_problems(config) -> list[str]:
     return problems
 
 
-def load_merged_model(tokenizer, config):
+def load_merged_model(tokenizer, config: RunConfig):
     """The base model with every adapter merged, in ``infer_dtype`` (``auto``: the checkpoint's dtype)."""
     import torch
 

@@ -18,10 +18,14 @@ import queue
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config.stages import get_stage
 from ..errors import ConfigError, TuneFactoryError
 from .hf_engine import GenerationRequest, HFEngine
+
+if TYPE_CHECKING:
+    from ..config.run_config import RunConfig
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ class Response:
     finish_reason: str  # "stop" or "length"
 
 
-def inference_problems(config) -> list[str]:
+def inference_problems(config: RunConfig) -> list[str]:
     """What stops chat, webchat and api before the model loads (`validate --command chat` reports these too)."""
     model_args = config.model
     if model_args.infer_backend not in ("huggingface", "vllm"):
@@ -52,7 +56,7 @@ def inference_problems(config) -> list[str]:
 
 
 class ChatModel:
-    def __init__(self, config, max_batch_rows: int = 16):
+    def __init__(self, config: RunConfig, max_batch_rows: int = 16):
         from ..data.template import get_template
         from ..model.loader import ModelSpec, load_model
         from ..model.seeding import seed_everything

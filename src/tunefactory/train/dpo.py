@@ -7,18 +7,23 @@ orpo and simpo need no reference. ``pref_ftx`` adds the chosen answer's SFT loss
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..model.loader import ModelSpec, load_model, set_generation_defaults
 from . import steps
-from .outputs import checkpoint_to_resume
 from .losses import PreferenceLossSettings
+from .outputs import checkpoint_to_resume
 from .pair_trainers import PreferenceTrainer
 
+if TYPE_CHECKING:
+    from ..config.run_config import RunConfig
 
-def run_dpo(config) -> None:
+
+def run_dpo(config: RunConfig) -> None:
     run_against_reference(config, PreferenceTrainer)
 
 
-def run_against_reference(config, trainer_class) -> None:
+def run_against_reference(config: RunConfig, trainer_class) -> None:
     """The dpo and kto recipe: the policy, its frozen reference (see `steps.load_reference`), train, evaluate."""
     training = config.training
     resume_from = checkpoint_to_resume(training)

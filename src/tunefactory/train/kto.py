@@ -7,9 +7,14 @@ mismatched prompt/answer rows of the same batch. The reference is chosen as for 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .dpo import run_against_reference
 from .pair_trainers import KTOTrainer
 
+if TYPE_CHECKING:
+    from ..config.run_config import RunConfig
 
-def run_kto(config) -> None:
+
+def run_kto(config: RunConfig) -> None:
     run_against_reference(config, KTOTrainer)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..model.loader import ModelSpec, load_model, load_other_model, set_generation_defaults
@@ -18,10 +19,13 @@ from . import steps
 from .outputs import checkpoint_to_resume
 from .ppo_trainer import PPOSettings, PPOTrainer, RewardAdapterScorer, RewardAPIScorer, RewardModelScorer, cannot_resume
 
+if TYPE_CHECKING:
+    from ..config.run_config import RunConfig
+
 logger = logging.getLogger(__name__)
 
 
-def run_ppo(config) -> None:
+def run_ppo(config: RunConfig) -> None:
     training = config.training
     resume_from = checkpoint_to_resume(training)
     if resume_from:  # refused before anything loads or is written
@@ -46,7 +50,7 @@ def run_ppo(config) -> None:
     steps.finish(trainer, config, metrics)
 
 
-def ppo_problems(config) -> list[str]:
+def ppo_problems(config: RunConfig) -> list[str]:
     """What stops a ppo run before anything loads (`validate` reports these too)."""
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -69,7 +73,7 @@ def _has_value_head(folder: str) -> bool:
     return any(os.path.isfile(os.path.join(folder, name)) for name in (VALUE_HEAD_FILE, VALUE_HEAD_LEGACY_FILE))
 
 
-def load_scorer(tokenizer, config, policy):
+def load_scorer(tokenizer, config: RunConfig, policy):
     f = config.finetuning
     if f.reward_model_type == "api":
         logger.info("reward: scores from %s", f.reward_model)

@@ -7,14 +7,18 @@ Supports full, freeze and LoRA training, packing (on by default: documents conca
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from ..model.loader import ModelSpec, load_model
 from . import steps
 from .outputs import checkpoint_to_resume
 from .trainer import GenerationTrainer
 
+if TYPE_CHECKING:
+    from ..config.run_config import RunConfig
 
-def run_pt(config) -> None:
+
+def run_pt(config: RunConfig) -> None:
     training = config.training
     resume_from = checkpoint_to_resume(training)
     tokenizer, template = steps.load_tokenizer_and_template(config)

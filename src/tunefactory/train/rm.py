@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from ..model.loader import ModelSpec, load_model
 from . import steps
@@ -18,10 +19,13 @@ from .metrics import pairwise_accuracy
 from .outputs import checkpoint_to_resume
 from .pair_trainers import RewardTrainer
 
+if TYPE_CHECKING:
+    from ..config.run_config import RunConfig
+
 logger = logging.getLogger(__name__)
 
 
-def run_rm(config) -> None:
+def run_rm(config: RunConfig) -> None:
     training = config.training
     resume_from = checkpoint_to_resume(training)
     tokenizer, template = steps.load_tokenizer_and_template(config)
@@ -45,7 +49,7 @@ def run_rm(config) -> None:
     steps.finish(trainer, config, metrics)
 
 
-def _predict(trainer, dataset, config) -> dict:
+def _predict(trainer, dataset, config: RunConfig) -> dict:
     if isinstance(dataset, dict):
         name, dataset = next(iter(dataset.items()))
         logger.warning("do_predict writes scores for one evaluation set: %r", name)

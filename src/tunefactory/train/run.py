@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from ..config.stages import get_stage
 from ..model.seeding import seed_everything
 from .steps import DatasetSaved
 
+if TYPE_CHECKING:
+    from ..config.run_config import RunConfig
+
 logger = logging.getLogger(__name__)
 
 
-def run_train(config) -> None:
+def run_train(config: RunConfig) -> None:
     stage = get_stage(config.finetuning.stage)  # the config parser accepts only names in the table
     module_name, function_name = stage.recipe.split(":")
     recipe = getattr(import_module(module_name), function_name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from ..model.loader import ModelSpec, load_model, set_generation_defaults
 from . import steps
@@ -16,10 +17,13 @@ from .metrics import TextSimilarity, TokenAccuracy, logits_to_token_ids, save_pr
 from .outputs import checkpoint_to_resume
 from .trainer import GenerationTrainer
 
+if TYPE_CHECKING:
+    from ..config.run_config import RunConfig
+
 logger = logging.getLogger(__name__)
 
 
-def run_sft(config) -> None:
+def run_sft(config: RunConfig) -> None:
     training = config.training
     resume_from = checkpoint_to_resume(training)
     tokenizer, template = steps.load_tokenizer_and_template(config)
@@ -48,7 +52,7 @@ def run_sft(config) -> None:
     steps.finish(trainer, config, metrics)
 
 
-def _metrics(config, tokenizer):
+def _metrics(config: RunConfig, tokenizer):
     if config.training.predict_with_generate:
         return TextSimilarity(tokenizer), None
     if config.finetuning.compute_accuracy:
@@ -67,7 +71,7 @@ def _real_ids(ids) -> list[int]:
     return [int(i) for i in ids if i != -100]  # the Trainer pads batches of different lengths with -100
 
 
-def _predict(trainer, dataset, tokenizer, gen_kwargs: dict, config) -> dict:
+def _predict(trainer, dataset, tokenizer, gen_kwargs: dict, config: RunConfig) -> dict:
     if isinstance(dataset, dict):  # eval_on_each_dataset: predict the first set, say so
         name, dataset = next(iter(dataset.items()))
         logger.warning("do_predict writes predictions for one evaluation set: %r", name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from ..config.parser import save_run_config
 from ..config.stages import get_stage
@@ -15,6 +16,9 @@ from .callbacks import LogCallback, LossGuard
 from .outputs import write_model_card
 from .pissa import SavePissaStart, save_converted_adapter
 
+if TYPE_CHECKING:
+    from ..config.run_config import RunConfig
+
 logger = logging.getLogger(__name__)
 
 
@@ -22,13 +26,13 @@ class DatasetSaved(Exception):
     """The run was asked to write `tokenized_path` first: it stops there, as in LLaMA-Factory."""
 
 
-def load_tokenizer_and_template(config):
+def load_tokenizer_and_template(config: RunConfig):
     tokenizer = load_tokenizer(config.model)
     template = get_template(tokenizer, config.data, config.model.model_name_or_path)
     return tokenizer, template
 
 
-def load_data(config, template, tokenizer):
+def load_data(config: RunConfig, template, tokenizer):
     # The main process processes (and caches) the data first; the others then read its cache.
     with config.training.main_process_first(desc="dataset processing"):
         module = get_dataset(config, template, tokenizer)
@@ -37,7 +41,7 @@ def load_data(config, template, tokenizer):
     return module
 
 
-def make_collator(config, tokenizer, model, *, for_generation: bool = False):
+def make_collator(config: RunConfig, tokenizer, model, *, for_generation: bool = False):
     """The collator for the stage's example format (for_generation: the prompts its evaluation generates from)."""
     import torch
 
@@ -52,7 +56,7 @@ def make_collator(config, tokenizer, model, *, for_generation: bool = False):
     )
 
 
-def callbacks(config) -> list:
+def callbacks(config: RunConfig) -> list:
     from transformers import EarlyStoppingCallback
 
     found = [LogCallback(config.training.output_dir), LossGuard()]
@@ -68,7 +72,7 @@ SWANLAB_SETTINGS = {"swanlab_project": "SWANLAB_PROJECT", "swanlab_workspace": "
                     "swanlab_logdir": "SWANLAB_LOG_DIR"}
 
 
-def configure_reporting(config) -> None:
+def configure_reporting(config: RunConfig) -> None:
     """``use_swanlab`` (LLaMA-Factory's switch) becomes transformers' own SwanLab integration."""
     finetuning, training = config.finetuning, config.training
     if not finetuning.use_swanlab:
@@ -84,7 +88,7 @@ def configure_reporting(config) -> None:
         logger.info("use_swanlab: reporting to SwanLab (project %s)", finetuning.swanlab_project)
 
 
-def generation_kwargs(config, template, tokenizer) -> dict:
+def generation_kwargs(config: RunConfig, template, tokenizer) -> dict:
     """generate() settings from the generating arguments, stopping at the template's stop tokens."""
     g = config.generating
     kwargs = {"do_sample": g.do_sample, "num_beams": config.data.eval_num_beams or g.num_beams,
@@ -96,7 +100,7 @@ def generation_kwargs(config, template, tokenizer) -> dict:
     return kwargs
 
 
-def load_reference(tokenizer, config):
+def load_reference(tokenizer, config: RunConfig):
     """The frozen reference the stage compares its policy with (`Stage.reference`), or None when none
     is loaded: a stage or loss without a reference (orpo, simpo), and LoRA, whose reference is the same model with its
     adapter switched off (no second copy of the weights in memory)."""
@@ -125,7 +129,7 @@ def load_reference(tokenizer, config):
     return load_other_model(tokenizer, spec, m.model_name_or_path, m.adapter_name_or_path, m.quantization_bit)
 
 
-def train_and_save(trainer, config, resume_from: str | None) -> dict:
+def train_and_save(trainer, config: RunConfig, resume_from: str | None) -> dict:
     """Train, then save the weights (or adapter) and tokenizer, metrics, state, loss plots and card."""
     from .plots import plot_loss
 
@@ -154,7 +158,7 @@ def evaluate(trainer) -> dict:
     return metrics
 
 
-def finish(trainer, config, metrics: dict) -> None:
+def finish(trainer, config: RunConfig, metrics: dict) -> None:
     if trainer.is_world_process_zero() and config.training.do_train:
         write_model_card(config, config.training.output_dir, metrics)
     logger.info("outputs are in %s", os.path.abspath(config.training.output_dir))
