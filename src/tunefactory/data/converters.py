@@ -19,14 +19,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from .bad_rows import BadRow
 from .registry import DatasetAttr
 
 USER, ASSISTANT, SYSTEM, FUNCTION, OBSERVATION = "user", "assistant", "system", "function", "observation"
 CANONICAL_COLUMNS = ("_prompt", "_response", "_system", "_tools", "_images", "_videos", "_audios")
-
-
-class BadRow(ValueError):
-    """This row cannot become an example; the message is the reason shown to the user."""
+EMPTY_EXAMPLE = {"_prompt": [], "_response": [], "_system": "", "_tools": "", "_images": None, "_videos": None,
+                 "_audios": None}  # what a skipped row holds until it is dropped
 
 
 @dataclass

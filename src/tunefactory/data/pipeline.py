@@ -19,16 +19,23 @@ from typing import Any
 
 from ..config.stages import STAGES, get_stage
 from ..errors import DataError
-from .converters import CANONICAL_COLUMNS, BadRow, Converter
+from .bad_rows import DROP_COLUMN, DropWords, RowMapper, column_names, drop_bad_rows, map_batched
+from .converters import CANONICAL_COLUMNS, EMPTY_EXAMPLE, Converter
 from .processors import describe_example, process_dataset
-from .processors.common import StreamingDropFilter, remove_flagged_rows
 from .registry import DatasetAttr, get_dataset_attrs
 from .sources import load_rows
 
 logger = logging.getLogger(__name__)
 
-ERROR_COLUMN = "_invalid_reason"
-REPORTED_ROWS = 10  # bad rows logged one by one per dataset; the rest are counted
+CONVERSION_WORDS = DropWords(
+    label="dataset {name!r}",
+    dropped="{label}, row {index} skipped: {reason}",
+    more="{label}: {count} more rows skipped (counts below)",
+    problem="row {index}: {reason}",
+    none_left="{label} has no usable rows ({summary})",
+    too_many="{summary}: more than max_invalid_fraction={fraction} of the rows are invalid, so the data is probably "
+             "mis-registered (wrong formatting, columns or tags)",
+)
 MIX_STOPPING = {"interleave_under": "first_exhausted", "interleave_over": "all_exhausted",
                 "interleave_once": "all_exhausted_without_replacement"}
 
@@ -42,6 +49,10 @@ class DatasetReport:
     rows_kept: int | None = None
     skipped: Counter = field(default_factory=Counter)  # reason -> count
     first_skipped: list[tuple[int, str]] = field(default_factory=list)  # (row index, reason)
+
+    def record_drops(self, rows: int, reasons_by_kind: Counter, first: list[tuple[int, str]]) -> None:
+        self.rows_read, self.rows_kept = rows, rows - sum(reasons_by_kind.values())
+        self.skipped, self.first_skipped = reasons_by_kind, first
 
     def summary(self) -> str:
         if self.rows_read is None:
@@ -145,22 +156,13 @@ def load_one(attr: DatasetAttr, config, report: DatasetReport):
     data, model = config.data, config.model
     rows = load_rows(attr, data.dataset_dir, streaming=data.streaming, cache_dir=model.cache_dir,
                      hub_token=model.hf_hub_token)
-    columns = _column_names(rows)
-    attr = _present_columns(attr, columns)
+    attr = _present_columns(attr, column_names(rows))
     if not data.streaming:
         rows = _sample(rows, attr, data.max_samples, config.training.seed)
-    converter = Converter(attr, media_dir=data.media_dir or data.dataset_dir)
-    converted = _convert(rows, converter, columns, data, attr.name)
-    if data.streaming:
-        converted = converted.filter(StreamingDropFilter(f"dataset {attr.name!r}", ERROR_COLUMN))
-        return converted.remove_columns(ERROR_COLUMN)
-    return _drop_bad_rows(converted, report, data.max_invalid_fraction)
-
-
-def _column_names(rows) -> list[str]:
-    if rows.column_names is not None:
-        return list(rows.column_names)
-    return list(next(iter(rows)).keys())  # a streaming dataset without declared features
+    converter = RowMapper(Converter(attr, media_dir=data.media_dir or data.dataset_dir), CANONICAL_COLUMNS,
+                          EMPTY_EXAMPLE)
+    converted = map_batched(rows, converter, data, f"Converting {attr.name}", features=canonical_features())
+    return drop_bad_rows(converted, data, CONVERSION_WORDS, attr.name, report)
 
 
 def _present_columns(attr: DatasetAttr, columns: list[str]) -> DatasetAttr:
@@ -194,31 +196,6 @@ def _sample(rows, attr: DatasetAttr, max_samples: int | None, seed: int):
     return rows
 
 
-class _BatchConverter:
-    """Batched wrapper: one canonical example per row, and the reason when a row is bad."""
-
-    def __init__(self, converter: Converter):
-        self.converter = converter
-
-    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        size = len(next(iter(batch.values())))
-        out: dict[str, list] = {name: [] for name in (*CANONICAL_COLUMNS, ERROR_COLUMN)}
-        for i in range(size):
-            row = {key: values[i] for key, values in batch.items()}
-            try:
-                example, reason = self.converter(row), ""
-            except BadRow as exc:
-                example, reason = _EMPTY_EXAMPLE, str(exc)
-            for name in CANONICAL_COLUMNS:
-                out[name].append(example[name])
-            out[ERROR_COLUMN].append(reason)
-        return out
-
-
-_EMPTY_EXAMPLE = {"_prompt": [], "_response": [], "_system": "", "_tools": "", "_images": None, "_videos": None,
-                  "_audios": None}
-
-
 def canonical_features():
     """Fixed Arrow types, so datasets with and without media or tools concatenate."""
     from datasets import Features, List, Value
@@ -227,41 +204,8 @@ def canonical_features():
     return Features({
         "_prompt": List(message), "_response": List(message), "_system": Value("string"), "_tools": Value("string"),
         "_images": List(Value("string")), "_videos": List(Value("string")), "_audios": List(Value("string")),
-        ERROR_COLUMN: Value("string"),
+        DROP_COLUMN: Value("string"),
     })
-
-
-def _convert(rows, converter: Converter, columns: list[str], data, name: str):
-    kwargs = {"batched": True, "batch_size": data.preprocessing_batch_size, "remove_columns": columns,
-              "features": canonical_features()}
-    if not data.streaming:
-        kwargs.update(num_proc=data.preprocessing_num_workers, load_from_cache_file=not data.overwrite_cache,
-                      desc=f"Converting {name}")
-    return rows.map(_BatchConverter(converter), **kwargs)
-
-
-def _drop_bad_rows(dataset, report: DatasetReport, max_invalid_fraction: float):
-    dataset, bad, report.rows_read = remove_flagged_rows(dataset, ERROR_COLUMN)
-    for index, reason in bad[:REPORTED_ROWS]:
-        logger.warning("dataset %r, row %d skipped: %s", report.name, index, reason)
-    if len(bad) > REPORTED_ROWS:
-        logger.warning("dataset %r: %d more rows skipped (counts below)", report.name, len(bad) - REPORTED_ROWS)
-    report.skipped = Counter(_reason_kind(reason) for _, reason in bad)
-    report.first_skipped = bad[:REPORTED_ROWS]
-    report.rows_kept = report.rows_read - len(bad)
-    if report.rows_kept == 0:
-        raise DataError(f"dataset {report.name!r} has no usable rows ({report.summary()}); first problems: "
-                        + "; ".join(f"row {i}: {r}" for i, r in bad[:3]))
-    if len(bad) > max_invalid_fraction * report.rows_read:
-        raise DataError(f"{report.summary()}: more than max_invalid_fraction={max_invalid_fraction} of the rows are "
-                        "invalid, so the data is probably mis-registered (wrong formatting, columns or tags); first "
-                        "problems: " + "; ".join(f"row {i}: {r}" for i, r in bad[:3]))
-    return dataset
-
-
-def _reason_kind(reason: str) -> str:
-    """Group reasons for counting: 'broken turn order: message 3 ...' counts as 'broken turn order'."""
-    return reason.split(":")[0]
 
 
 def merge(parts: list, strategy: str, probabilities: list[float] | None, seed: int):

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import pytest
 
 from tunefactory.config.data_args import DataArguments
+from tunefactory.data.bad_rows import DROP_COLUMN
 from tunefactory.data.processors import infer_seqlen
-from tunefactory.data.processors.common import DROP_COLUMN
 from tunefactory.data.processors.preference import FeedbackProcessor, PairwiseProcessor, UnsupervisedProcessor
 
 M = -100

@@ -4,8 +4,8 @@ import pytest
 
 from tunefactory.config import parse_dict
 from tunefactory.config.data_args import DataArguments
+from tunefactory.data.bad_rows import DROP_COLUMN
 from tunefactory.data.processors import process_dataset
-from tunefactory.data.processors.common import DROP_COLUMN
 from tunefactory.data.processors.pretrain import (
     BlockConcatenator,
     PretrainProcessor,

@@ -8,9 +8,9 @@ import pytest
 
 from tunefactory.config import parse_dict
 from tunefactory.config.data_args import DataArguments
+from tunefactory.data.bad_rows import DROP_COLUMN
 from tunefactory.data.pipeline import get_dataset
 from tunefactory.data.processors import SupervisedProcessor, build_supervised_example, infer_seqlen
-from tunefactory.data.processors.common import DROP_COLUMN
 from tunefactory.errors import DataError
 
 M = -100  # IGNORE_INDEX

@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ...config.stages import STAGES, get_stage
-from ...errors import DataError
-from .common import DROP_COLUMN, IGNORE_INDEX, StreamingDropFilter, infer_seqlen, remove_flagged_rows
+from ..bad_rows import DROP_COLUMN, DropWords, drop_bad_rows, map_batched
+from .common import IGNORE_INDEX, infer_seqlen
 from .packing import SequencePacker, best_fit_decreasing
 from .preference import FeedbackProcessor, PairwiseProcessor, UnsupervisedProcessor
 from .pretrain import BlockConcatenator, PretrainProcessor
@@ -27,7 +27,15 @@ logger = logging.getLogger(__name__)
 
 PROCESSORS = {"pretrain": PretrainProcessor, "supervised": SupervisedProcessor, "pairwise": PairwiseProcessor,
               "feedback": FeedbackProcessor, "unsupervised": UnsupervisedProcessor}
-REPORTED_DROPS = 5
+ENCODING_WORDS = DropWords(
+    label="{name}",
+    dropped="{label} example {index} dropped: {reason}",
+    more="{label}: {count} more examples dropped (counts below)",
+    problem="example {index}: {reason}",
+    none_left="{summary}: no example is left to train on",
+    too_many="{summary}: more than max_invalid_fraction={fraction} of the examples were dropped; if truncation "
+             "dropped them, raise cutoff_len",
+)
 
 __all__ = ["DROP_COLUMN", "IGNORE_INDEX", "PROCESSORS", "ProcessReport", "best_fit_decreasing",
            "build_supervised_example", "describe_example", "infer_seqlen", "packing_enabled", "process_dataset",
@@ -73,6 +81,9 @@ class ProcessReport:
             return None
         return self.tokens / (self.rows * self.row_capacity)
 
+    def record_drops(self, examples: int, reasons_by_kind: Counter, first: list[tuple[int, str]]) -> None:
+        self.examples_in, self.dropped, self.first_dropped = examples, reasons_by_kind, first
+
     def summary(self) -> str:
         if self.examples_in is None:
             return f"{self.split}: {self.kind} processing, streaming (dropped rows are logged as they are met)"
@@ -95,48 +106,17 @@ def process_dataset(dataset, config, template, tokenizer, *, split: str = "train
     if kind == "pretrain":
         processor.truncate = not packing
     report = ProcessReport(split, kind)
-    encoded = _map(dataset, processor, data, f"Encoding {split} ({kind})", remove=_columns(dataset))
-    if data.streaming:
-        encoded = encoded.filter(StreamingDropFilter(split)).remove_columns(DROP_COLUMN)
-    else:
-        encoded, flagged, report.examples_in = remove_flagged_rows(encoded, DROP_COLUMN)
-        _record_drops(report, flagged, data.max_invalid_fraction)
+    encoded = map_batched(dataset, processor, data, f"Encoding {split} ({kind})")
+    encoded = drop_bad_rows(encoded, data, ENCODING_WORDS, split, report, refuse_empty=False)
     if packing:
         step = BlockConcatenator(data.cutoff_len) if kind == "pretrain" else SequencePacker(data.cutoff_len,
                                                                                            data.neat_packing)
-        encoded = _map(encoded, step, data, f"Packing {split}", remove=_columns(encoded))
+        encoded = map_batched(encoded, step, data, f"Packing {split}")
         report.row_capacity = data.cutoff_len
     if not data.streaming:
         report.rows, report.tokens = len(encoded), _token_count(encoded)
     logger.info(report.summary())
     return encoded, report
-
-
-def _record_drops(report: ProcessReport, flagged: list[tuple[int, str]], max_fraction: float) -> None:
-    for index, reason in flagged[:REPORTED_DROPS]:
-        logger.warning("%s example %d dropped: %s", report.split, index, reason)
-    report.dropped = Counter(reason.split(":")[0] for _, reason in flagged)
-    report.first_dropped = flagged[:REPORTED_DROPS]
-    if report.examples_in and report.examples_kept == 0:
-        raise DataError(f"{report.summary()}: no example is left to train on; first problems: "
-                        + "; ".join(f"example {i}: {r}" for i, r in flagged[:3]))
-    if report.examples_in and len(flagged) > max_fraction * report.examples_in:
-        raise DataError(f"{report.summary()}: more than max_invalid_fraction={max_fraction} of the examples were "
-                        "dropped; if truncation dropped them, raise cutoff_len")
-
-
-def _map(dataset, function, data, desc: str, remove: list[str]):
-    kwargs = {"batched": True, "batch_size": data.preprocessing_batch_size, "remove_columns": remove}
-    if not data.streaming:
-        kwargs.update(num_proc=data.preprocessing_num_workers, load_from_cache_file=not data.overwrite_cache,
-                      desc=desc)
-    return dataset.map(function, **kwargs)
-
-
-def _columns(dataset) -> list[str]:
-    if dataset.column_names is not None:
-        return list(dataset.column_names)
-    return list(next(iter(dataset)).keys())
 
 
 def _token_count(dataset) -> int:

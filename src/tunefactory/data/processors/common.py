@@ -1,22 +1,20 @@
-"""What every processor shares: the label mask value, the truncation budget, and dropping rows.
+"""What every processor shares: the label mask value, the truncation budget, and the batched call.
 
 A processor is a picklable callable for ``datasets.map(batched=True)``: canonical columns in,
-model-input columns out. A row it cannot train on still comes out, with its reason in
-``DROP_COLUMN``, so the pipeline can count and report drops the same way with one or many workers.
+model-input columns out. Its ``encode`` turns one example into model inputs or raises `BadRow`;
+the `RowMapper` keeps a refused row, empty, with its reason in ``DROP_COLUMN``, for the pipeline
+to drop, count and report (see `bad_rows`).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 from ...errors import DataError
-
-logger = logging.getLogger(__name__)
+from ..bad_rows import BadRow, RowMapper, rows_of
 
 IGNORE_INDEX = -100  # labels with this value add nothing to the loss (PyTorch's cross-entropy default)
-DROP_COLUMN = "_drop_reason"
 MEDIA_COLUMNS = ("_images", "_videos", "_audios")
 
 
@@ -53,25 +51,19 @@ class Processor:
     output_columns: tuple[str, ...] = ()
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        out: dict[str, list] = {name: [] for name in (*self.output_columns, DROP_COLUMN)}
-        for index, example in enumerate(_rows(batch)):
+        for example in rows_of(batch):
             _refuse_media(example)
-            try:
-                encoded, reason = self.encode(example, index, batch), ""
-            except DataError as exc:
-                encoded, reason = None, str(exc)
-            if encoded is None:
-                encoded, reason = self.empty_row(), reason or "nothing to encode"
-            elif isinstance(encoded, str):  # the encoder names why the example cannot be trained on
-                encoded, reason = self.empty_row(), encoded
-            for name in self.output_columns:
-                out[name].append(encoded[name])
-            out[DROP_COLUMN].append(reason)
-        return out
+        return RowMapper(self._encode_row, self.output_columns, self.empty_row())(batch)
 
-    def encode(self, example: dict, index: int, batch: dict[str, list]) -> dict | str:
-        """The example's model inputs, or the reason it must be dropped."""
+    def encode(self, example: dict) -> dict:
+        """The example's model inputs; raises `BadRow` with the reason it cannot be trained on."""
         raise NotImplementedError
+
+    def _encode_row(self, example: dict) -> dict:
+        try:
+            return self.encode(example)
+        except DataError as exc:  # the template refuses this example's content (a malformed tool call, ...)
+            raise BadRow(str(exc)) from exc
 
     def empty_row(self) -> dict:
         return {name: [] if name != "kto_tags" else False for name in self.output_columns}
@@ -85,47 +77,9 @@ class Processor:
         return self.tokenizer.eos_token_id
 
 
-def _rows(batch: dict[str, list]):
-    size = len(next(iter(batch.values())))
-    for i in range(size):
-        yield {key: values[i] for key, values in batch.items()}
-
-
 def _refuse_media(example: dict) -> None:
     for column in MEDIA_COLUMNS:
         if example.get(column):
             raise DataError(f"this dataset has {column[1:]} ({example[column][0]!r}, ...): TuneFactory does not "
                             "train multimodal models yet; drop the media columns from dataset_info.json to train "
                             "on the text alone")
-
-
-def remove_flagged_rows(dataset, column: str) -> tuple[Any, list[tuple[int, str]], int]:
-    """``(dataset without the flagged rows or the column, [(row index, reason)], rows before)``.
-
-    A row is flagged when ``column`` holds a non-empty reason.
-    """
-    import pyarrow.compute as pc
-
-    # Read the reasons through Arrow: a Python loop over the column costs ~1 s per 100k rows.
-    reasons = dataset.with_format("arrow")[column]
-    is_flagged = pc.not_equal(reasons, "")
-    flagged = [(index, reasons[index].as_py()) for index in pc.indices_nonzero(is_flagged).to_pylist()]
-    if flagged:
-        dataset = dataset.select(pc.indices_nonzero(pc.invert(is_flagged)).to_pylist())
-    return dataset.remove_columns(column), flagged, len(reasons)
-
-
-class StreamingDropFilter:
-    """Streamed data has no length: flagged rows are logged as they are met (the first few) and dropped."""
-
-    REPORTED = 10
-
-    def __init__(self, name: str, column: str = DROP_COLUMN):
-        self.name, self.column, self.seen = name, column, 0
-
-    def __call__(self, example) -> bool:
-        reason = example[self.column]
-        if reason and self.seen < self.REPORTED:
-            self.seen += 1
-            logger.warning("%s: a streamed row was skipped: %s", self.name, reason)
-        return not reason

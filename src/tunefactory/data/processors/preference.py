@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..bad_rows import BadRow
 from .common import IGNORE_INDEX, Processor, infer_seqlen
+
+MISMATCHED_RESPONSE = "_mismatched_response"  # KTO: the answer paired with this prompt for the KL estimate
 
 
 def prompt_and_answers(template, tokenizer, example: dict, answers: list[dict], cutoff_len: int,
@@ -33,13 +36,14 @@ def prompt_masked(prompt_ids: list[int], answer_ids: list[int]) -> tuple[list[in
 class PairwiseProcessor(Processor):
     output_columns: tuple[str, ...] = ("chosen_input_ids", "chosen_labels", "rejected_input_ids", "rejected_labels")
 
-    def encode(self, example, index, batch):
+    def encode(self, example):
         if len(example["_response"]) != 2:
-            return f"a preference pair needs a chosen and a rejected answer, this one has {len(example['_response'])}"
+            raise BadRow("a preference pair needs a chosen and a rejected answer, this one has "
+                         f"{len(example['_response'])}")
         prompt_ids, (chosen_ids, rejected_ids) = prompt_and_answers(
             self.template, self.tokenizer, example, example["_response"], self.cutoff_len, self.template.efficient_eos)
         if not chosen_ids or not rejected_ids:
-            return f"no answer token left after truncation to cutoff_len={self.cutoff_len}"
+            raise BadRow(f"no answer token left after truncation to cutoff_len={self.cutoff_len}")
         chosen_input_ids, chosen_labels = prompt_masked(prompt_ids, chosen_ids)
         rejected_input_ids, rejected_labels = prompt_masked(prompt_ids, rejected_ids)
         return {"chosen_input_ids": chosen_input_ids, "chosen_labels": chosen_labels,
@@ -56,19 +60,23 @@ def kto_answer(response: list[dict]) -> tuple[dict, bool]:
 class FeedbackProcessor(Processor):
     output_columns: tuple[str, ...] = ("input_ids", "labels", "kl_input_ids", "kl_labels", "kto_tags")
 
-    def encode(self, example, index, batch):
-        if len(example["_response"]) != 2:
-            return "a KTO example needs one answer and its desirable/undesirable label"
-        answer, desirable = kto_answer(example["_response"])
+    def __call__(self, batch):
         # The mismatched answer comes from the previous row of the batch (the first row takes the last).
-        mismatched, _ = kto_answer(batch["_response"][index - 1])
+        responses = list(batch["_response"])
+        return super().__call__({**batch, MISMATCHED_RESPONSE: responses[-1:] + responses[:-1]})
+
+    def encode(self, example):
+        if len(example["_response"]) != 2:
+            raise BadRow("a KTO example needs one answer and its desirable/undesirable label")
+        answer, desirable = kto_answer(example["_response"])
+        mismatched, _ = kto_answer(example[MISMATCHED_RESPONSE])
         efficient_eos = self.template.efficient_eos
         prompt_ids, (answer_ids,) = prompt_and_answers(self.template, self.tokenizer, example, [answer],
                                                        self.cutoff_len, efficient_eos)
         kl_prompt_ids, (kl_answer_ids,) = prompt_and_answers(self.template, self.tokenizer, example, [mismatched],
                                                              self.cutoff_len, efficient_eos)
         if not answer_ids:
-            return f"no answer token left after truncation to cutoff_len={self.cutoff_len}"
+            raise BadRow(f"no answer token left after truncation to cutoff_len={self.cutoff_len}")
         input_ids, labels = prompt_masked(prompt_ids, answer_ids)
         kl_input_ids, kl_labels = prompt_masked(kl_prompt_ids, kl_answer_ids)
         return {"input_ids": input_ids, "labels": labels, "kl_input_ids": kl_input_ids, "kl_labels": kl_labels,
@@ -82,7 +90,7 @@ class UnsupervisedProcessor(Processor):
 
     output_columns: tuple[str, ...] = ("input_ids", "labels")
 
-    def encode(self, example, index, batch):
+    def encode(self, example):
         response = example["_response"]
         if len(response) != 1:  # no reference answer: the prompt alone
             prompt_ids = self.template.encode_prompt(self.tokenizer, example["_prompt"], example["_system"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..bad_rows import BadRow
 from .common import Processor
 
 LLAMA3_DOCUMENT_END = "<|end_of_text|>"  # Llama 3 base models end documents with it, not <|eot_id|>
@@ -42,10 +43,10 @@ class PretrainProcessor(Processor):
         self.bos_prefix = tokenizer_bos_prefix(self.tokenizer)
         self.end_id = document_end_id(self.tokenizer, self.template.name if self.template else None)
 
-    def encode(self, example, index, batch):
+    def encode(self, example):
         text = example["_prompt"][0]["content"] if example["_prompt"] else ""  # the text column (prompt)
         if not text:
-            return "empty text"
+            raise BadRow("empty text")
         ids = self.bos_prefix + self.tokenizer.encode(text, add_special_tokens=False) + [self.end_id]
         if self.truncate:
             ids = ids[: self.cutoff_len]

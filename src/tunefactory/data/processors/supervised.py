@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..bad_rows import BadRow
 from .common import IGNORE_INDEX, Processor, has_supervised_token, infer_seqlen
 
 
@@ -65,9 +66,9 @@ def build_supervised_example(turns: list[tuple[list[int], list[int]]], cutoff_le
 class SupervisedProcessor(Processor):
     output_columns: tuple[str, ...] = ("input_ids", "labels")
 
-    def encode(self, example, index, batch):
+    def encode(self, example):
         if len(example["_response"]) != 1:
-            return f"sft needs exactly one answer per example, this one has {len(example['_response'])}"
+            raise BadRow(f"sft needs exactly one answer per example, this one has {len(example['_response'])}")
         turns = self.template.encode_multiturn(self.tokenizer, example["_prompt"] + example["_response"],
                                               example["_system"], example["_tools"])
         input_ids, labels = build_supervised_example(
@@ -76,5 +77,5 @@ class SupervisedProcessor(Processor):
             efficient_eos_id=self.eos_id if self.template.efficient_eos else None,
         )
         if not has_supervised_token(labels):
-            return f"no answer token left to learn from after truncation to cutoff_len={self.cutoff_len}"
+            raise BadRow(f"no answer token left to learn from after truncation to cutoff_len={self.cutoff_len}")
         return {"input_ids": input_ids, "labels": labels}
