@@ -9,7 +9,7 @@ import pytest
 from tunefactory.cli import COMMANDS
 from tunefactory.config import parse_args
 from tunefactory.config.fields import field_specs
-from tunefactory.config.groups import group_classes
+from tunefactory.config.groups import COMMAND_GROUPS, group_classes
 from tunefactory.config.reference import arguments_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,15 +74,17 @@ def test_the_reference_check_ignores_upstream_wording_only():
         assert without_upstream_help(page.replace(*edit)) != without_upstream_help(page), edit
 
 
-def test_every_argument_has_help_text():
-    for group, cls in group_classes("train").items():
+@pytest.mark.parametrize("command", sorted(COMMAND_GROUPS))
+def test_every_argument_has_help_text(command):
+    for group, cls in group_classes(command).items():
         for spec in field_specs(cls, group):
             assert spec.help.strip(), f"{group}.{spec.name} has no help"
 
 
-def test_group_keys_do_not_collide():
+@pytest.mark.parametrize("command", sorted(COMMAND_GROUPS))
+def test_group_keys_do_not_collide(command):
     seen = {}
-    for group, cls in group_classes("train").items():
+    for group, cls in group_classes(command).items():
         for spec in field_specs(cls, group):
             assert spec.name not in seen, f"{spec.name} is in both {seen.get(spec.name)} and {group}"
             seen[spec.name] = group

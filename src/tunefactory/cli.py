@@ -37,6 +37,8 @@ COMMANDS = {
     "webchat": ("tunefactory.commands:webchat", "a chat page in the browser (Gradio) on the same model"),
     "export": ("tunefactory.commands:export",
                "merge adapters into the base model and write a standalone folder (weights, tokenizer, Modelfile)"),
+    "eval": ("tunefactory.commands:evaluate",
+             "score a model on MMLU, C-Eval or CMMLU (task: mmlu_test ...; docs/evaluation.md)"),
     "env": ("tunefactory.commands:env", "print versions, devices and optional packages (paste it into bug reports)"),
     "version": ("tunefactory.commands:version", "print the TuneFactory version"),
     "help": ("tunefactory.commands:help_command", "show this message, or `help <command>` for its arguments"),

@@ -37,9 +37,9 @@ def help_command(argv: list[str]) -> int:
 
 
 VALIDATE_USAGE = ("usage: tunefactory validate config.yaml [key=value ...] [--all] [--command train|chat|webchat|api|"
-                  "export]\n--command: check the config for that command (default train), with everything it would "
-                  "refuse before loading: output_dir, resume, reward model, USE_RAY=1, export_dir, infer_backend, "
-                  "API_PORT, this machine.")
+                  "export|eval]\n--command: check the config for that command (default train), with everything it "
+                  "would refuse before loading: output_dir, resume, reward model, USE_RAY=1, export_dir, "
+                  "infer_backend, API_PORT, task and save_dir, this machine.")
 
 
 def validate(argv: list[str]) -> int:
@@ -290,8 +290,8 @@ def webchat(argv: list[str]) -> int:
     return 0
 
 
-def load_chat_model(argv: list[str], command: str):
-    """Parse an inference config (model, data, finetuning, generating keys) and load its ChatModel."""
+def parse_checked(argv: list[str], command: str):
+    """The command's config, refused before anything loads if the command could not run it; warnings logged."""
     from .config import parse_args
     from .preflight import check_before_loading
 
@@ -299,6 +299,12 @@ def load_chat_model(argv: list[str], command: str):
     check_before_loading(config, command)
     for message in config.warnings:
         logger.warning(message)
+    return config
+
+
+def load_chat_model(argv: list[str], command: str):
+    """Parse an inference config (model, data, finetuning, generating keys) and load its ChatModel."""
+    config = parse_checked(argv, command)
     from .infer.chat_model import ChatModel
 
     return ChatModel(config)
@@ -318,15 +324,9 @@ def export(argv: list[str]) -> int:
     if not argv or any(flag in argv for flag in HELP_FLAGS):
         return _print_arguments("export", intro="tunefactory export: merges adapter_name_or_path into "
                                 "model_name_or_path and writes export_dir (see docs/export.md).")
-    from .config import parse_args
     from .export import export_model
-    from .preflight import check_before_loading
 
-    config = parse_args(argv, command="export")
-    check_before_loading(config, "export")
-    for message in config.warnings:
-        logger.warning(message)
-    export_model(config)
+    export_model(parse_checked(argv, "export"))
     return 0
 
 
@@ -341,3 +341,16 @@ def api(argv: list[str]) -> int:
     from .api.server import run_api
 
     return run_api(load_chat_model(argv, "api"))
+
+
+def evaluate(argv: list[str]) -> int:
+    """Score a model on a multiple-choice benchmark (see `eval/evaluator.py`, docs/evaluation.md)."""
+    if not argv or any(flag in argv for flag in HELP_FLAGS):
+        return _print_arguments("eval", intro="usage: tunefactory eval config.yaml [key=value ...]\n"
+                                "Scores the model on task (mmlu_test, mmlu_validation, ceval_validation, cmmlu_test) "
+                                "from task_dir, LLaMA-Factory's evaluation/ folder layout; prints the accuracy per "
+                                "category and subject, and writes save_dir/results.json and results.log.")
+    from .eval.evaluator import run_eval
+
+    run_eval(parse_checked(argv, "eval"))
+    return 0

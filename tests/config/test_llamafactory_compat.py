@@ -45,3 +45,12 @@ def test_llamafactory_example_parses_unchanged(name, tiny_llama):
 def test_configs_for_missing_engines_fail_with_the_reason(name, tiny_llama):
     with pytest.raises(ConfigError, match=EXPECTED_REJECTIONS[name]):
         parse_args([str(FIXTURES / name), f"model_name_or_path={tiny_llama}"])
+
+
+def test_llamafactory_eval_config_parses_for_the_eval_command(tiny_llama):
+    config = parse_args([str(FIXTURES / "train_lora__llama3_lora_eval.yaml"), f"model_name_or_path={tiny_llama}",
+                         "save_dir=/nonexistent/eval"], command="eval")
+    e = config.evaluation
+    assert (e.task, e.task_dir, e.lang, e.n_shot, e.batch_size, e.seed) == ("mmlu_test", "evaluation", "en", 5, 4, 42)
+    assert config.data.template == "fewshot" and config.finetuning.finetuning_type == "lora"
+    assert config.training is None and config.generating is None

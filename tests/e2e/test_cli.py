@@ -34,8 +34,8 @@ def run_cli(*args, env=None):
 def test_help_lists_only_working_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("train", "validate", "data", "template", "chat", "api", "webchat", "export", "env", "version",
-                    "help"):
+    for command in ("train", "validate", "data", "template", "chat", "api", "webchat", "export", "eval", "env",
+                    "version", "help"):
         assert f"  {command}" in result.stdout
     for planned in ("webui",):
         assert f"  {planned} " not in result.stdout

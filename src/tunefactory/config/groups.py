@@ -11,6 +11,7 @@ GROUP_TITLES = {
     "finetuning": "Fine-tuning arguments",
     "generating": "Generation arguments",
     "training": "Training arguments (transformers Seq2SeqTrainingArguments, extended)",
+    "evaluation": "Evaluation arguments (benchmarks: MMLU, C-Eval, CMMLU)",
 }
 
 _GROUP_CLASSES = {
@@ -19,12 +20,15 @@ _GROUP_CLASSES = {
     "finetuning": "tunefactory.config.finetuning_args:FinetuningArguments",
     "generating": "tunefactory.config.generating_args:GeneratingArguments",
     "training": "tunefactory.config.training_args:TrainingArguments",
+    "evaluation": "tunefactory.config.evaluation_args:EvaluationArguments",
 }
 
 COMMAND_GROUPS = {
     "train": ("model", "data", "finetuning", "generating", "training"),
     # chat, serve and export read no training arguments, as in LLaMA-Factory
     **{command: ("model", "data", "finetuning", "generating") for command in ("chat", "api", "webchat", "export")},
+    # eval scores answer letters from one forward pass: no generation or training arguments
+    "eval": ("model", "data", "finetuning", "evaluation"),
 }
 
 

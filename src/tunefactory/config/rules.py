@@ -8,6 +8,7 @@ that are valid but impossible on this machine: `validate` shows them, `train` re
 from __future__ import annotations
 
 import json
+import re
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Callable
@@ -36,7 +37,7 @@ def check_rules(config: RunConfig) -> list[str]:
     return problems
 
 
-@rule(commands=("train", *INFERENCE_COMMANDS))
+@rule(commands=("train", *INFERENCE_COMMANDS, "eval"))
 def model_is_named(c: RunConfig) -> list[str]:
     if not c.model.model_name_or_path:
         return ["model_name_or_path is required: a local model folder or a hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct)"]
@@ -72,6 +73,30 @@ def _is_set(c: RunConfig, key: str) -> bool:
         if hasattr(group, key):
             return getattr(group, key) not in (None, False)
     raise KeyError(key)
+
+
+TASK_PATTERN = re.compile(r"([A-Za-z0-9-]+)_([A-Za-z]+)")
+
+
+@rule(commands=("eval",))
+def evaluation_settings(c: RunConfig) -> list[str]:
+    """The benchmark task's shape and the output folder; which benchmarks and splits exist is checked by
+    `tunefactory.eval.benchmarks` before the model loads."""
+    e, problems = c.evaluation, []
+    if not e.task:
+        problems.append("task is required: <benchmark>_<split>, e.g. mmlu_test, ceval_validation or cmmlu_test")
+    elif not TASK_PATTERN.fullmatch(e.task):
+        problems.append(f"task: {e.task!r} is not <benchmark>_<split>; e.g. mmlu_test, ceval_validation or cmmlu_test")
+    if e.save_dir and Path(e.save_dir).exists():
+        problems.append(f"save_dir: {e.save_dir} already exists (refused: would overwrite its results); "
+                        "choose a new folder or remove it")
+    if e.n_shot < 0:
+        problems.append(f"n_shot must be 0 or more, not {e.n_shot}")
+    if e.batch_size < 1:
+        problems.append(f"batch_size must be 1 or more, not {e.batch_size}")
+    if c.model.infer_backend != "huggingface":
+        problems.append(f"infer_backend: {c.model.infer_backend} is for chat/api only; eval scores with huggingface")
+    return problems
 
 
 @rule

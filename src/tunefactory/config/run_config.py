@@ -10,6 +10,7 @@ from .groups import COMMAND_GROUPS
 
 if TYPE_CHECKING:  # the training group imports transformers, which takes seconds: types only
     from .data_args import DataArguments
+    from .evaluation_args import EvaluationArguments
     from .finetuning_args import FinetuningArguments
     from .generating_args import GeneratingArguments
     from .model_args import ModelArguments
@@ -26,6 +27,7 @@ class RunConfig:
     finetuning: FinetuningArguments | None = None
     generating: GeneratingArguments | None = None
     training: TrainingArguments | None = None
+    evaluation: EvaluationArguments | None = None
     user_keys: dict[str, str] = field(default_factory=dict)  # key -> where the user set it
     warnings: list[str] = field(default_factory=list)
     environment_notes: list[str] = field(default_factory=list)  # fine in the config, impossible on this machine

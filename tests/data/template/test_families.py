@@ -378,6 +378,13 @@ CASES: dict[str, dict[str, str | Differs]] = {
         "generation_prompt": "User: Hi\nFalcon:",
         "no_generation_prompt": "User: Hi\n",
     },
+    "fewshot": {  # LLaMA-Factory's few-shot evaluation format: answers end with a blank line, no markers
+        "single_turn": "HiHello!\n\n",
+        "system": "Be brief.HiHello!\n\n",
+        "multi_turn": "Be brief.HiHello!\n\nHow are you?Fine.\n\n",
+        "generation_prompt": "Hi",
+        "no_generation_prompt": "Hi",
+    },
     "intern2": {  # InternLM2 chat(): meta_instruction is the default system prompt
         "single_turn": "<s><|im_start|>system\n" + INTERNLM_SYSTEM + "<|im_end|>\n"
                        "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n",

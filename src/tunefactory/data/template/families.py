@@ -111,6 +111,8 @@ _TEMPLATES = [
              stop_words=("<|END_OF_TURN_TOKEN|>",), replace_eos=True, family="Command R, Command R+, Aya"),
     Template("falcon", user=f"User: {C}\n", generation_prompt="Falcon:", assistant=f"{C}\n", efficient_eos=True,
              family="Falcon instruct"),
+    Template("fewshot", assistant=f"{C}\n\n", efficient_eos=True,
+             family="few-shot benchmark prompts for base models (`tunefactory eval`)"),
     Template("intern2", **dict(CHATML, prefix=BOS), default_system=INTERNLM_SYSTEM, stop_words=("<|im_end|>",),
              family="InternLM2, InternLM2.5"),
     Template("granite3", system=f"<|start_of_role|>system<|end_of_role|>{C}<|end_of_text|>\n",

@@ -23,7 +23,7 @@ from .tools import TOOL_FORMATS
 
 logger = logging.getLogger(__name__)
 
-PLAIN_TEMPLATES = ("default", "empty", "alpaca", "vicuna", "falcon", "solar")  # usable on base models as-is
+PLAIN_TEMPLATES = ("default", "empty", "alpaca", "vicuna", "falcon", "solar", "fewshot")  # usable on base models as-is
 CHAT_MODEL_NAME = re.compile(r"(instruct|chat|[-_]it\b|-it-|assistant|rlhf|sft|dpo)", re.IGNORECASE)
 SPECIAL_LOOKING = re.compile(r"<\|[^<>|\s]+\|>|<｜[^<>｜]+｜>|<(?:start|end)_of_turn>|<reserved_\d+>|<\|[A-Z_]+\|>")
 
