@@ -349,8 +349,16 @@ def evaluate(argv: list[str]) -> int:
         return _print_arguments("eval", intro="usage: tunefactory eval config.yaml [key=value ...]\n"
                                 "Scores the model on task (mmlu_test, mmlu_validation, ceval_validation, cmmlu_test) "
                                 "from task_dir, LLaMA-Factory's evaluation/ folder layout; prints the accuracy per "
-                                "category and subject, and writes save_dir/results.json and results.log.")
-    from .eval.evaluator import run_eval
+                                "category and subject, and writes save_dir/results.json and results.log. With "
+                                "eval_backend: lm_eval it runs lm-evaluation-harness tasks instead "
+                                "(docs/evaluation.md).")
+    config = parse_checked(argv, "eval")
+    if config.evaluation.eval_backend == "lm_eval":
+        from .eval.harness import run_harness
 
-    run_eval(parse_checked(argv, "eval"))
+        run_harness(config)
+    else:
+        from .eval.evaluator import run_eval
+
+        run_eval(config)
     return 0

@@ -20,6 +20,7 @@ OPTIONAL_PACKAGES = {
     "fastapi": "OpenAI-compatible API server",
     "uvicorn": "API server runner",
     "gradio": "web chat and web UI",
+    "lm_eval": "eval_backend: lm_eval (lm-evaluation-harness)",
     "jieba": "Chinese word segmentation for metrics",
     "nltk": "BLEU metric",
     "rouge-chinese": "ROUGE metric",

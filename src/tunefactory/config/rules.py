@@ -76,17 +76,31 @@ def _is_set(c: RunConfig, key: str) -> bool:
 
 
 TASK_PATTERN = re.compile(r"([A-Za-z0-9-]+)_([A-Za-z]+)")
+LM_EVAL_KEYS = ("tasks", "num_fewshot", "limit", "include_path", "apply_chat_template")
 
 
 @rule(commands=("eval",))
 def evaluation_settings(c: RunConfig) -> list[str]:
-    """The benchmark task's shape and the output folder; which benchmarks and splits exist is checked by
-    `tunefactory.eval.benchmarks` before the model loads."""
+    """The benchmark task's shape (builtin) or the harness's tasks (lm_eval), and the output folder; which
+    benchmarks, splits and harness tasks exist is checked by `tunefactory.eval` before the model loads."""
     e, problems = c.evaluation, []
-    if not e.task:
-        problems.append("task is required: <benchmark>_<split>, e.g. mmlu_test, ceval_validation or cmmlu_test")
-    elif not TASK_PATTERN.fullmatch(e.task):
-        problems.append(f"task: {e.task!r} is not <benchmark>_<split>; e.g. mmlu_test, ceval_validation or cmmlu_test")
+    if e.eval_backend == "lm_eval":
+        if not e.tasks:
+            problems.append("tasks is required with eval_backend: lm_eval: lm-evaluation-harness task names, "
+                            "e.g. tasks: arc_easy,hellaswag")
+        if e.num_fewshot is not None and e.num_fewshot < 0:
+            problems.append(f"num_fewshot must be 0 or more, not {e.num_fewshot}")
+        if e.limit is not None and (e.limit <= 0 or (e.limit > 1 and e.limit != int(e.limit))):
+            problems.append(f"limit must be a fraction in (0, 1] or a whole number of rows, not {e.limit}")
+    else:
+        problems += [f"{key} only works with eval_backend: lm_eval (this config has eval_backend: builtin)"
+                     for key in LM_EVAL_KEYS if getattr(e, key) not in (None, False)]
+        if not e.task:
+            problems.append("task is required: <benchmark>_<split>, e.g. mmlu_test, ceval_validation or cmmlu_test "
+                            "(or eval_backend: lm_eval with tasks)")
+        elif not TASK_PATTERN.fullmatch(e.task):
+            problems.append(f"task: {e.task!r} is not <benchmark>_<split>; e.g. mmlu_test, ceval_validation or "
+                            "cmmlu_test")
     if e.save_dir and Path(e.save_dir).exists():
         problems.append(f"save_dir: {e.save_dir} already exists (refused: would overwrite its results); "
                         "choose a new folder or remove it")

@@ -67,12 +67,16 @@ class SubjectResult:
 def eval_problems(config: RunConfig) -> list[str]:
     """What stops `tunefactory eval` before the model loads (`validate --command eval` reports these too): the
     config's own rules, checked again here for callers that built the config long before (save_dir may exist
-    by now), then the benchmark folder."""
+    by now), then the benchmark folder (builtin) or the harness and its task names (lm_eval)."""
     from ..config.rules import evaluation_settings
 
     problems = evaluation_settings(config)
     if problems:
         return problems
+    if config.evaluation.eval_backend == "lm_eval":
+        from .harness import harness_problems
+
+        return harness_problems(config)
     return task_problems(config.evaluation.task_dir, config.evaluation.task)
 
 
