@@ -39,4 +39,4 @@ def test_the_launcher_reads_its_switches_the_same_way(monkeypatch):
     assert launch.should_relaunch({"FORCE_TORCHRUN": "on"})
     assert not launch.should_relaunch({"FORCE_TORCHRUN": "on", "USE_RAY": "Y"})
     monkeypatch.setenv("USE_RAY", "TRUE")
-    assert launch.is_enabled("USE_RAY")
+    assert env_flag("USE_RAY")

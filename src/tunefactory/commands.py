@@ -253,9 +253,10 @@ def train(argv: list[str]) -> int:
     check_before_loading(config, "train")
     for message in config.warnings:
         logger.warning(message)
-    from .launch import is_enabled, relaunch_with_torchrun, should_relaunch
+    from .env_flags import env_flag
+    from .launch import relaunch_with_torchrun, should_relaunch
 
-    if is_enabled("USE_RAY"):  # Ray Train starts the workers (never torchrun); each parses the config again
+    if env_flag("USE_RAY"):  # Ray Train starts the workers (never torchrun); each parses the config again
         from .train.ray_train import run_train_on_ray
 
         run_train_on_ray(config)

@@ -25,11 +25,6 @@ logger = logging.getLogger(__name__)
 LAUNCHER_VARIABLES = ("LOCAL_RANK", "WORLD_SIZE")
 
 
-def is_enabled(name: str) -> bool:
-    """Whether the environment switch ``name`` is on (spellings: `env_flags.env_flag`)."""
-    return env_flag(name)
-
-
 def inside_launcher(environ=None) -> bool:
     environ = os.environ if environ is None else environ
     return any(variable in environ for variable in LAUNCHER_VARIABLES)

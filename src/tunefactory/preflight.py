@@ -23,7 +23,7 @@ COMMANDS = ("train", "chat", "webchat", "api", "export", "eval")
 def command_problems(config: RunConfig, command: str, environ=None) -> list[str]:
     """Every problem `command` would stop on with this config, this environment and this machine."""
     from .data.template import check_template_args
-    from .launch import is_enabled
+    from .env_flags import env_flag
 
     env = os.environ if environ is None else environ
     problems = []
@@ -40,7 +40,7 @@ def command_problems(config: RunConfig, command: str, environ=None) -> list[str]
         if stage.preflight:
             module_name, function_name = stage.preflight.split(":")
             problems += getattr(import_module(module_name), function_name)(config)
-        if is_enabled("USE_RAY"):
+        if env_flag("USE_RAY"):
             from .train.ray_train import ray_problems
 
             problems += ray_problems(config)

@@ -300,9 +300,10 @@ def _zero3_conflicts(c: RunConfig, name: str) -> list[str]:
 
 def _single_process_without_launcher() -> bool:
     """`train` would run in this one process: not under a launcher, and no torchrun relaunch or Ray coming."""
-    from ..launch import inside_launcher, is_enabled, should_relaunch
+    from ..env_flags import env_flag
+    from ..launch import inside_launcher, should_relaunch
 
-    return not (inside_launcher() or is_enabled("USE_RAY") or should_relaunch())
+    return not (inside_launcher() or env_flag("USE_RAY") or should_relaunch())
 
 
 def environment_notes(c: RunConfig) -> list[str]:

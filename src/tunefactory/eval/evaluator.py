@@ -80,22 +80,28 @@ def eval_problems(config: RunConfig) -> list[str]:
     return task_problems(config.evaluation.task_dir, config.evaluation.task)
 
 
-def run_eval(config: RunConfig) -> list[SubjectResult]:
-    """Score the model on the task's subjects; print the table and, with save_dir, write the results."""
+def load_model_to_score(config: RunConfig):
+    """``(tokenizer, template, model)``: the base model with its adapters, frozen, seeded with the eval seed.
+    Getting the template also installs its chat_template on the tokenizer (both backends rely on it)."""
     from ..data.template import get_template
     from ..model.loader import ModelSpec, load_model
     from ..model.seeding import seed_everything
     from ..model.tokenizer import load_tokenizer
 
+    seed_everything(config.evaluation.seed)
+    tokenizer = load_tokenizer(config.model)
+    template = get_template(tokenizer, config.data, config.model.model_name_or_path)
+    return tokenizer, template, load_model(tokenizer, ModelSpec.from_config(config), is_trainable=False)
+
+
+def run_eval(config: RunConfig) -> list[SubjectResult]:
+    """Score the model on the task's subjects; print the table and, with save_dir, write the results."""
     e = config.evaluation
     problems = eval_problems(config)
     if problems:
         raise ConfigError(problems)
-    seed_everything(e.seed)
     subjects = load_benchmark(e.task_dir, e.task)
-    tokenizer = load_tokenizer(config.model)
-    template = get_template(tokenizer, config.data, config.model.model_name_or_path)
-    model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=False)
+    tokenizer, template, model = load_model_to_score(config)
     scorer = ChoiceScorer(model, tokenizer, e.batch_size)
     max_length = getattr(model.config, "max_position_embeddings", None)
 

@@ -104,11 +104,7 @@ def missing_data_message(name: str, manager, exc: Exception) -> str:
 def run_harness(config: RunConfig) -> dict:
     """Run the tasks on the model; print the harness's table and, with save_dir, write the results.
     Returns simple_evaluate's answer (with the per-row samples)."""
-    from ..data.template import get_template
-    from ..model.loader import ModelSpec, load_model
-    from ..model.seeding import seed_everything
-    from ..model.tokenizer import load_tokenizer
-    from .evaluator import eval_problems
+    from .evaluator import eval_problems, load_model_to_score
 
     e = config.evaluation
     problems = eval_problems(config)
@@ -120,10 +116,7 @@ def run_harness(config: RunConfig) -> dict:
 
     tasks = list(e.tasks)
     load_tasks(tasks, e.include_path)
-    seed_everything(e.seed)
-    tokenizer = load_tokenizer(config.model)
-    get_template(tokenizer, config.data, config.model.model_name_or_path)  # installs the template's chat_template
-    model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=False)
+    tokenizer, _, model = load_model_to_score(config)
     harness_model = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=e.batch_size)
     limit = int(e.limit) if e.limit is not None and e.limit >= 1 else e.limit
     results = lm_eval.simple_evaluate(
