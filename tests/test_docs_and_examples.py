@@ -94,8 +94,9 @@ def test_group_keys_do_not_collide(command):
 def test_example_config_parses(path, tiny_llama):
     text = path.read_text()
     overrides = [f"model_name_or_path={tiny_llama}"] if "model_name_or_path: null" in text else []
-    if path.parent.name in ("inference", "merge_lora"):  # chat/api/webchat/export configs carry no training keys
-        config = parse_args([str(path), *overrides], command="chat" if path.parent.name == "inference" else "export")
+    commands = {"inference": "chat", "merge_lora": "export", "predict": "predict"}
+    if path.parent.name in commands:  # chat/api/webchat/export/predict configs carry no training keys
+        config = parse_args([str(path), *overrides], command=commands[path.parent.name])
         assert config.model.adapter_name_or_path and config.training is None
         return
     config = parse_args([str(path), *overrides])

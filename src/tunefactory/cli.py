@@ -39,6 +39,8 @@ COMMANDS = {
                "merge adapters into the base model and write a standalone folder (weights, tokenizer, Modelfile)"),
     "eval": ("tunefactory.commands:evaluate",
              "score a model on MMLU, C-Eval or CMMLU (task: mmlu_test ...; docs/evaluation.md)"),
+    "predict": ("tunefactory.commands:predict",
+                "answer every row of a dataset in batches: generated_predictions.jsonl, BLEU/ROUGE, resumable"),
     "env": ("tunefactory.commands:env", "print versions, devices and optional packages (paste it into bug reports)"),
     "version": ("tunefactory.commands:version", "print the TuneFactory version"),
     "help": ("tunefactory.commands:help_command", "show this message, or `help <command>` for its arguments"),

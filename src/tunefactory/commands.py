@@ -37,7 +37,7 @@ def help_command(argv: list[str]) -> int:
 
 
 VALIDATE_USAGE = ("usage: tunefactory validate config.yaml [key=value ...] [--all] [--command train|chat|webchat|api|"
-                  "export|eval]\n--command: check the config for that command (default train), with everything it "
+                  "export|eval|predict]\n--command: check the config for that command (default train), with everything it "
                   "would refuse before loading: output_dir, resume, reward model, USE_RAY=1, export_dir, "
                   "infer_backend, API_PORT, task and save_dir, this machine.")
 
@@ -362,4 +362,19 @@ def evaluate(argv: list[str]) -> int:
         from .eval.evaluator import run_eval
 
         run_eval(config)
+    return 0
+
+
+def predict(argv: list[str]) -> int:
+    """Answers for every row of a dataset, in batches (see `eval/predict.py`, docs/evaluation.md)."""
+    if not argv or any(flag in argv for flag in HELP_FLAGS):
+        return _print_arguments("predict", intro="usage: tunefactory predict config.yaml [key=value ...]\n"
+                                "Generates an answer for every row of eval_dataset (or dataset) with the model and "
+                                "template, batch_size prompts at a time, into save_name (generated_predictions.jsonl: "
+                                "prompt, predict, label per line), then scores them against the labels (BLEU-4, "
+                                "ROUGE) into matrix_save_name. An interrupted run resumes from the file. "
+                                "LLaMA-Factory's scripts/vllm_infer.py arguments work as --key value.")
+    from .eval.predict import run_predict
+
+    run_predict(parse_checked(argv, "predict"))
     return 0

@@ -1,6 +1,6 @@
 """Everything a command refuses, checked before anything loads, in one list per command.
 
-`train`, `chat`, `webchat`, `api`, `export` and `eval` call ``check_before_loading`` right after parsing;
+`train`, `chat`, `webchat`, `api`, `export`, `eval` and `predict` call ``check_before_loading`` right after parsing;
 `tunefactory validate --command NAME` prints the same list, so a config that validates is one the
 command will start (the model's own structure, e.g. ``lora_target`` names, is checked when it loads).
 """
@@ -17,7 +17,7 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     from .config.run_config import RunConfig
 
-COMMANDS = ("train", "chat", "webchat", "api", "export", "eval")
+COMMANDS = ("train", "chat", "webchat", "api", "export", "eval", "predict")
 
 
 def command_problems(config: RunConfig, command: str, environ=None) -> list[str]:
@@ -52,6 +52,10 @@ def command_problems(config: RunConfig, command: str, environ=None) -> list[str]
         from .eval.evaluator import eval_problems
 
         problems += eval_problems(config)
+    elif command == "predict":
+        from .eval.predict import prediction_problems
+
+        problems += prediction_problems(config)
     elif command in ("chat", "webchat", "api"):
         from .infer.chat_model import inference_problems
 

@@ -12,6 +12,7 @@ GROUP_TITLES = {
     "generating": "Generation arguments",
     "training": "Training arguments (transformers Seq2SeqTrainingArguments, extended)",
     "evaluation": "Evaluation arguments (benchmarks: MMLU, C-Eval, CMMLU)",
+    "prediction": "Prediction arguments (tunefactory predict)",
 }
 
 _GROUP_CLASSES = {
@@ -21,6 +22,7 @@ _GROUP_CLASSES = {
     "generating": "tunefactory.config.generating_args:GeneratingArguments",
     "training": "tunefactory.config.training_args:TrainingArguments",
     "evaluation": "tunefactory.config.evaluation_args:EvaluationArguments",
+    "prediction": "tunefactory.config.prediction_args:PredictionArguments",
 }
 
 COMMAND_GROUPS = {
@@ -29,6 +31,8 @@ COMMAND_GROUPS = {
     **{command: ("model", "data", "finetuning", "generating") for command in ("chat", "api", "webchat", "export")},
     # eval scores answer letters from one forward pass: no generation or training arguments
     "eval": ("model", "data", "finetuning", "evaluation"),
+    # predict generates answers for a dataset: generation arguments, no training arguments
+    "predict": ("model", "data", "finetuning", "generating", "prediction"),
 }
 
 

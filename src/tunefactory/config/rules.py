@@ -37,7 +37,7 @@ def check_rules(config: RunConfig) -> list[str]:
     return problems
 
 
-@rule(commands=("train", *INFERENCE_COMMANDS, "eval"))
+@rule(commands=("train", *INFERENCE_COMMANDS, "eval", "predict"))
 def model_is_named(c: RunConfig) -> list[str]:
     if not c.model.model_name_or_path:
         return ["model_name_or_path is required: a local model folder or a hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct)"]

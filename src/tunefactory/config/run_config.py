@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # the training group imports transformers, which takes second
     from .finetuning_args import FinetuningArguments
     from .generating_args import GeneratingArguments
     from .model_args import ModelArguments
+    from .prediction_args import PredictionArguments
     from .training_args import TrainingArguments
 
 
@@ -28,9 +29,18 @@ class RunConfig:
     generating: GeneratingArguments | None = None
     training: TrainingArguments | None = None
     evaluation: EvaluationArguments | None = None
+    prediction: PredictionArguments | None = None
     user_keys: dict[str, str] = field(default_factory=dict)  # key -> where the user set it
     warnings: list[str] = field(default_factory=list)
     environment_notes: list[str] = field(default_factory=list)  # fine in the config, impossible on this machine
+
+    @property
+    def seed(self) -> int:
+        """The command's random seed: each command that reads data has one (training, eval or predict)."""
+        for group in (self.training, self.evaluation, self.prediction):
+            if group is not None:
+                return group.seed
+        return 42
 
     def groups(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in COMMAND_GROUPS[self.command]}

@@ -92,7 +92,7 @@ def get_dataset(config, template=None, tokenizer=None) -> DatasetModule:
             evaluation = {name: _load_and_merge([name], config, module.reports) for name in data.eval_dataset}
         else:
             evaluation = _load_and_merge(data.eval_dataset, config, module.reports)
-        train, evaluation = _split(train, evaluation, data, training.seed)
+        train, evaluation = _split(train, evaluation, data, config.seed)
         if template is not None and tokenizer is not None:
             train, evaluation = _process(module, train, evaluation, config, template, tokenizer)
         module.train, module.eval = train, evaluation
@@ -133,7 +133,7 @@ def _load_and_merge(names: list[str] | None, config, reports: list[DatasetReport
         parts.append(load_one(attr, config, report))
         reports.append(report)
         logger.info(report.summary())
-    return merge(parts, data.mix_strategy, data.interleave_probs, config.training.seed)
+    return merge(parts, data.mix_strategy, data.interleave_probs, config.seed)
 
 
 def check_stage_fits(attr: DatasetAttr, stage_name: str) -> None:
@@ -158,7 +158,7 @@ def load_one(attr: DatasetAttr, config, report: DatasetReport):
                      hub_token=model.hf_hub_token)
     attr = _present_columns(attr, column_names(rows))
     if not data.streaming:
-        rows = _sample(rows, attr, data.max_samples, config.training.seed)
+        rows = _sample(rows, attr, data.max_samples, config.seed)
     converter = RowMapper(Converter(attr, media_dir=data.media_dir or data.dataset_dir), CANONICAL_COLUMNS,
                           EMPTY_EXAMPLE)
     converted = map_batched(rows, converter, data, f"Converting {attr.name}", features=canonical_features())

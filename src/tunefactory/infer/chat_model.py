@@ -56,20 +56,24 @@ def inference_problems(config: RunConfig) -> list[str]:
 
 
 class ChatModel:
-    def __init__(self, config: RunConfig, max_batch_rows: int = 16):
+    def __init__(self, config: RunConfig, max_batch_rows: int = 16, tokenizer_and_template: tuple | None = None):
+        """``tokenizer_and_template``: the pair `get_template` already returned for this config, if the caller
+        has it (batch prediction reads its data before the model loads)."""
         from ..data.template import get_template
         from ..model.loader import ModelSpec, load_model
         from ..model.seeding import seed_everything
         from ..model.tokenizer import load_tokenizer
 
-        seed_everything(config.training.seed if config.training is not None else None)
+        seed_everything(config.seed)
         self.config = config
         model_args = config.model
         problems = inference_problems(config)
         if problems:
             raise ConfigError(problems)
-        self.tokenizer = load_tokenizer(model_args)
-        self.template = get_template(self.tokenizer, config.data, model_args.model_name_or_path)
+        if tokenizer_and_template is None:
+            tokenizer = load_tokenizer(model_args)
+            tokenizer_and_template = tokenizer, get_template(tokenizer, config.data, model_args.model_name_or_path)
+        self.tokenizer, self.template = tokenizer_and_template
         self.stop_ids = self.template.stop_token_ids(self.tokenizer)
         self.is_reward_model = get_stage(config.finetuning.stage).scores
         # achat/astream_chat wait for the engine in these threads (one per request in flight), not in
@@ -148,6 +152,23 @@ class ChatModel:
                     yield piece
         finally:
             request.cancelled.set()  # the consumer stopped early (a client went away): free the row
+
+    def complete_batch(self, prompts: list[list[int]], seed: int | None = None) -> list[Response]:
+        """One answer per prompt (token ids), generated together with the configured settings (batch
+        prediction). Row i is seeded with ``seed + i``; on the transformers engine the prompts form one
+        ``generate`` call of their own, so the same prompts and seed give the same answers."""
+        if self.engine is None:
+            raise TuneFactoryError("this is a reward model (stage: rm): it scores texts (get_scores), it does not "
+                                   "generate")
+        settings, max_new_tokens, _ = self.generation_settings()
+        requests = [GenerationRequest(ids, settings, max_new_tokens, seed=None if seed is None else seed + i)
+                    for i, ids in enumerate(prompts)]
+        self.engine.submit_batch(requests)
+        answers = []
+        for request in requests:
+            tokens, reasons = _collect(request)
+            answers.append(self.response(request, tokens[0], reasons[0]))
+        return answers
 
     async def achat(self, *args, **kwargs) -> list[Response]:
         return await asyncio.wrap_future(self._waiters.submit(lambda: self.chat(*args, **kwargs)))

@@ -11,6 +11,7 @@ slow or abandoned request never holds the others.
 from __future__ import annotations
 
 import atexit
+import collections
 import logging
 import queue
 import threading
@@ -22,6 +23,7 @@ from transformers.generation.streamers import BaseStreamer
 
 logger = logging.getLogger(__name__)
 
+_EMPTY = object()  # nothing is waiting
 SAMPLING_KEYS = ("do_sample", "temperature", "top_p", "top_k", "num_beams", "repetition_penalty", "length_penalty")
 
 
@@ -35,6 +37,7 @@ class GenerationRequest:
     max_new_tokens: int
     n: int = 1
     stop_strings: tuple[str, ...] = ()
+    seed: int | None = None  # set by batch prediction: sampling then repeats exactly
     events: queue.Queue = field(default_factory=queue.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -108,6 +111,7 @@ class HFEngine:
         self.max_batch_rows = max_batch_rows
         self.device = next(model.parameters()).device
         self._waiting: queue.Queue[GenerationRequest] = queue.Queue()
+        self._held: collections.deque = collections.deque()  # taken from the queue but left for a later batch
         self._worker = threading.Thread(target=self._serve, name="tunefactory-generate", daemon=True)
         self._worker.start()
         atexit.register(self.close)
@@ -121,6 +125,13 @@ class HFEngine:
     def submit(self, request: GenerationRequest) -> GenerationRequest:
         self._waiting.put(request)
         return request
+
+    def submit_batch(self, requests: list[GenerationRequest]) -> list[GenerationRequest]:
+        """Generate these requests together, in one ``generate`` call of their own, seeded with the first one's
+        seed: a row's neighbours and padding then never depend on what else was waiting, so batch prediction
+        gives the same answers on every run."""
+        self._waiting.put(list(requests))
+        return requests
 
     # --- the worker ---------------------------------------------------------------------------------------------
 
@@ -137,16 +148,15 @@ class HFEngine:
                     request.events.put((None, None, f"error: {error}"))
 
     def _next_batch(self) -> list[GenerationRequest] | None:
-        first = self._waiting.get()
-        if first is None:
-            return None
+        first = self._take(block=True)
+        if first is None or isinstance(first, list):  # closing, or a batch submitted whole
+            return first
         batch, rows, held = [first], first.n, []
         while rows < self.max_batch_rows:
-            try:
-                request = self._waiting.get_nowait()
-            except queue.Empty:
+            request = self._take(block=False)
+            if request is _EMPTY:
                 break
-            if request is None:  # closing: finish this batch first
+            if request is None or isinstance(request, list):  # closing, or a whole batch: after this one
                 held.append(request)
                 break
             if request.batch_key() == first.batch_key() and rows + request.n <= self.max_batch_rows:
@@ -154,9 +164,19 @@ class HFEngine:
                 rows += request.n
             else:
                 held.append(request)
-        for request in held:  # another round serves them
-            self._waiting.put(request)
+        self._held.extendleft(reversed(held))  # served next, in the order they came
         return batch
+
+    def _take(self, block: bool):
+        """The oldest waiting item: one held back from the last batch, else the next in the queue."""
+        if self._held:
+            return self._held.popleft()
+        if block:
+            return self._waiting.get()
+        try:
+            return self._waiting.get_nowait()
+        except queue.Empty:
+            return _EMPTY
 
     def _generate(self, batch: list[GenerationRequest]) -> None:
         rows = [_Row(request, i) for request in batch for i in range(request.n) if not request.cancelled.is_set()]
@@ -174,6 +194,8 @@ class HFEngine:
             ids[i, width - len(prompt):] = torch.tensor(prompt)
             mask[i, width - len(prompt):] = 1
         settings = dict(batch[0].settings)
+        if batch[0].seed is not None:
+            torch.manual_seed(batch[0].seed)
         streamed = settings.get("num_beams", 1) == 1  # beam search cannot stream: its rows arrive at the end
         with torch.inference_mode():
             output = self.model.generate(

@@ -56,6 +56,7 @@ def sampling_params(request: GenerationRequest, stop_ids: list[int]):
         temperature=0.0 if greedy else s.get("temperature", 1.0), top_p=1.0 if greedy else s.get("top_p", 1.0),
         top_k=-1 if greedy or top_k <= 0 else top_k, repetition_penalty=s.get("repetition_penalty", 1.0),
         skip_special_tokens=False,  # ChatModel decodes, with the configured skip_special_tokens
+        seed=request.seed,
     )
 
 
@@ -96,6 +97,10 @@ class VLLMEngine:
     def submit(self, request: GenerationRequest) -> GenerationRequest:
         asyncio.run_coroutine_threadsafe(self._run(request), self.loop)
         return request
+
+    def submit_batch(self, requests: list[GenerationRequest]) -> list[GenerationRequest]:
+        """vLLM schedules its own batches; each request's seed makes its sampling repeatable."""
+        return [self.submit(request) for request in requests]
 
     async def _run(self, request: GenerationRequest) -> None:
         request_id = uuid.uuid4().hex
