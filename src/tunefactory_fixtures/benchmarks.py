@@ -90,3 +90,21 @@ def _csv(rows, header=None) -> str:
         writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue()
+
+
+def write_choice_benchmark(task_dir: str | Path) -> Path:
+    """``task_dir/mmlu/``, unpacked, with one subject (word categories, category Other): the held-out questions of
+    the bundled ``choice_train`` skill as its test split, and its first five as dev and val."""
+    from .bundled_data import CHOICE_SUBJECT, choice_test_questions
+
+    questions = choice_test_questions()
+    folder = Path(task_dir) / "mmlu"
+    key = CHOICE_SUBJECT.replace(" ", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "mapping.json").write_text(json.dumps({key: {"name": CHOICE_SUBJECT, "category": "Other"}}, indent=2),
+                                         encoding="utf-8")
+    for split, rows in (("dev", questions[:5]), ("val", questions[:5]), ("test", questions)):
+        path = folder / "data" / split / f"{key}_{split}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_csv(rows), encoding="utf-8")
+    return folder

@@ -2216,6 +2216,62 @@ def build_arith_splits(rng: random.Random, train_size: int = 4000, test_size: in
 
 
 # ---------------------------------------------------------------------------
+# The learnable multiple-choice skill: word categories, as an MMLU question
+# ---------------------------------------------------------------------------
+
+# The options always list one word of each category in this order, so the asked category decides the letter:
+# a rule a 0.2M-parameter model learns in a few hundred steps, while finding the matching option anywhere
+# in the list (an induction task) is beyond it on a CPU budget.
+CHOICE_CATEGORIES = {
+    "an animal": ("dog", "cat", "horse", "cow", "sheep", "goat", "mouse", "lion", "tiger", "bear", "wolf", "fox",
+                  "rabbit", "deer", "duck", "frog"),
+    "a fruit": ("apple", "banana", "pear", "plum", "grape", "lemon", "orange", "cherry", "peach", "melon", "mango",
+                "lime", "fig", "kiwi", "apricot", "berry"),
+    "a color": ("red", "blue", "green", "yellow", "purple", "pink", "brown", "black", "white", "gray", "violet",
+                "gold", "silver", "navy", "teal", "maroon"),
+    "a tool": ("hammer", "saw", "drill", "wrench", "shovel", "rake", "axe", "chisel", "pliers", "spade", "file",
+               "ladder", "knife", "needle", "brush", "broom"),
+}
+CHOICE_SUBJECT = "word categories"
+CHOICE_HEADER = f"The following are multiple choice questions (with answers) about {CHOICE_SUBJECT}.\n\n"
+
+
+def _choice_question(rng: random.Random) -> tuple[str, str, str, str, str, str]:
+    """(question, A, B, C, D, answer): one word per category, the asked category's word is the answer."""
+    asked = rng.choice(list(CHOICE_CATEGORIES))
+    options = [rng.choice(words) for words in CHOICE_CATEGORIES.values()]
+    return (f"Which of these is {asked}?", *options, "ABCD"[list(CHOICE_CATEGORIES).index(asked)])
+
+
+def choice_prompt(question: tuple[str, ...]) -> str:
+    """The question as `tunefactory eval` asks it with no shots: MMLU's English header, choices, answer cue."""
+    text, *options, _ = question
+    return CHOICE_HEADER + text + "".join(f"\n{letter}. {option}" for letter, option in zip("ABCD", options)) \
+        + "\nAnswer:"
+
+
+def build_choice_splits(rng: random.Random, train_size: int = 2000,
+                        test_size: int = 200) -> tuple[list[Row], list[tuple[str, ...]]]:
+    """Training rows (alpaca: the eval prompt, the answer letter) and held-out questions never in training."""
+    test = []
+    while len(test) < test_size:
+        question = _choice_question(rng)
+        if question not in test:
+            test.append(question)
+    held_out, train = set(test), []
+    while len(train) < train_size:
+        question = _choice_question(rng)
+        if question not in held_out:
+            train.append({"instruction": choice_prompt(question), "input": "", "output": question[-1]})
+    return train, test
+
+
+def choice_test_questions() -> list[tuple[str, ...]]:
+    """The held-out questions of `choice_train`, for a benchmark folder (`tunefactory_fixtures.benchmarks`)."""
+    return build_choice_splits(_rng("choice"))[1]
+
+
+# ---------------------------------------------------------------------------
 # Registry, dataset_info.json and README
 # ---------------------------------------------------------------------------
 
@@ -2278,6 +2334,7 @@ def build_all() -> list[BundledDataset]:
     arith_train, arith_test = build_arith_splits(_rng("arith"))
     style_pref_train, style_pref_test = build_style_pref_splits(_rng("style_pref"))
     style_kto_train, style_kto_test = build_style_kto_splits(_rng("style_kto"))
+    choice_train, _ = build_choice_splits(_rng("choice"))
     return [
         BundledDataset(
             "alpaca_demo",
@@ -2425,6 +2482,19 @@ def build_all() -> list[BundledDataset]:
             "sharegpt KTO: `messages` (`role`/`content`), `label`",
             "Held-out split of `style_kto_train`, balanced and interleaved the same way; no user prompt also "
             "appears in `style_kto_train`.",
+        ),
+        BundledDataset(
+            "choice_train",
+            choice_train,
+            {},
+            'alpaca: `instruction`, `input` (always `""`), `output` (a letter)',
+            "The learnable multiple-choice skill, for `tunefactory eval`: each `instruction` is a question written "
+            "exactly as `eval` asks it with `n_shot: 0` (MMLU's English header for the subject *word categories*, "
+            "`Which of these is a tool?`, four options, `Answer:`) and `output` is the right letter. The options "
+            "always name an animal, a fruit, a color and a tool, in that order, so the asked category decides the "
+            "letter: a tiny model learns it in a few hundred steps and answers held-out questions. The held-out "
+            "questions (never in this file) come from `tunefactory_fixtures.bundled_data.choice_test_questions`; "
+            "`tunefactory_fixtures.benchmarks.write_choice_benchmark` writes them as an MMLU-layout folder.",
         ),
     ]
 

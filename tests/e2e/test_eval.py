@@ -58,3 +58,34 @@ def test_validate_reports_what_eval_would_refuse(tiny_llama, tmp_path):
                      "save_dir=saves", cwd=tmp_path)
     assert result.returncode == 1
     assert "refused: would overwrite" in result.stderr
+
+
+def test_a_random_model_scores_near_chance_and_the_trained_skill_clearly_above(tiny_llama, tmp_path):
+    """200 held-out questions of the bundled multiple-choice skill (`choice_train`), scored 0-shot."""
+    from tunefactory.config import parse_dict
+    from tunefactory.eval.evaluator import run_eval
+    from tunefactory.train.run import run_train
+    from tunefactory_fixtures.benchmarks import write_choice_benchmark
+
+    write_choice_benchmark(tmp_path / "evaluation")
+
+    def accuracy(model, name):
+        run_eval(parse_dict({"model_name_or_path": str(model), "template": "fewshot", "task": "mmlu_test",
+                             "task_dir": str(tmp_path / "evaluation"), "n_shot": 0, "batch_size": 16,
+                             "save_dir": str(tmp_path / name)}, command="eval"))
+        saved = json.loads((tmp_path / name / "results.json").read_text(encoding="utf-8"))
+        assert saved["subjects"]["word_categories"]["total"] == 200
+        return saved["scores"]["Average"]
+
+    before = accuracy(tiny_llama, "before")
+    assert 15 <= before <= 40, f"an untrained model should guess (about 25%), it scored {before}%"
+    data_dir = os.path.join(os.path.dirname(__file__), "..", "..", "data")
+    run_train(parse_dict({
+        "model_name_or_path": str(tiny_llama), "do_train": True, "finetuning_type": "full", "template": "fewshot",
+        "dataset": "choice_train", "dataset_dir": data_dir, "cutoff_len": 96, "per_device_train_batch_size": 16,
+        "num_train_epochs": 3, "learning_rate": 3e-3, "lr_scheduler_type": "cosine", "warmup_ratio": 0.05,
+        "save_strategy": "no", "output_dir": str(tmp_path / "trained"), "report_to": "none", "use_cpu": True,
+        "seed": 0, "logging_steps": 50}, command="train"))
+    after = accuracy(tmp_path / "trained", "after")
+    print(f"choice skill, 200 held-out questions: untrained {before}%, trained {after}%")
+    assert after >= 90 and after >= before + 50, (before, after)

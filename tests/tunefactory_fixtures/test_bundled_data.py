@@ -146,3 +146,29 @@ def test_style_datasets_load_through_the_registry():
                                      "eval_dataset": "style_kto_test"}))
     assert (len(module.train), len(module.eval)) == (600, 100)
     assert [r.rows_kept for r in module.reports] == [r.rows_read for r in module.reports]
+
+
+def test_choice_skill_is_asked_as_eval_asks_and_its_test_is_held_out(tmp_path):
+    from tunefactory.eval.benchmarks import Question, load_benchmark
+    from tunefactory.eval.evaluator import EVAL_PROMPTS
+    from tunefactory_fixtures.benchmarks import write_choice_benchmark
+    from tunefactory_fixtures.bundled_data import CHOICE_CATEGORIES, choice_test_questions
+
+    train = load("choice_train.json")
+    test = choice_test_questions()
+    assert len(train) == 2000 and len(test) == len(set(test)) == 200
+    prompts = [row["instruction"] for row in train]
+    subject = load_benchmark(str(write_choice_benchmark(tmp_path).parent), "mmlu_test")[0]
+    english = EVAL_PROMPTS["en"]
+    eval_prompts = [english.subject_line.format(subject=subject.name) + english.ask(q) for q in subject.questions]
+    assert not set(prompts) & set(eval_prompts)
+    assert [q.answer for q in subject.questions] == [q[-1] for q in test]
+    for prompt, row in zip(prompts[:50], train):  # the eval wording, and the right letter
+        question = re.fullmatch(r"The following are multiple choice questions \(with answers\) about word "
+                                r"categories\.\n\n(Which of these is (.+)\?)\nA\. (\w+)\nB\. (\w+)\nC\. (\w+)\n"
+                                r"D\. (\w+)\nAnswer:", prompt)
+        text, asked, *options = question.groups()
+        assert english.subject_line.format(subject="word categories") + english.ask(
+            Question(text, tuple(options), row["output"])) == prompt
+        assert options["ABCD".index(row["output"])] in CHOICE_CATEGORIES[asked]
+    assert {row["output"] for row in train} == set("ABCD")
