@@ -93,6 +93,9 @@ def test_limits_n_and_overrides(chat_model):
     assert len({r.text for r in sampled}) > 1
     greedy_by_zero_temperature = chat_model.chat(user(QUESTIONS[0]), do_sample=True, temperature=0)[0]
     assert greedy_by_zero_temperature.text == chat_model.chat(user(QUESTIONS[0]))[0].text
+    # a temperature too small to divide logits by (5e-324 overflowed to inf) is greedy too, not an error
+    tiny = chat_model.chat(user(QUESTIONS[0]), do_sample=True, temperature=5e-324, top_p=5e-324)[0]
+    assert tiny.text == greedy_by_zero_temperature.text
     with pytest.raises(TuneFactoryError, match="unknown generation setting"):
         chat_model.chat(user(QUESTIONS[0]), temprature=0.5)
     with pytest.raises(TuneFactoryError, match="must end with a user"):

@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 OVERRIDABLE = ("do_sample", "temperature", "top_p", "top_k", "num_beams", "repetition_penalty", "length_penalty",
                "max_new_tokens", "max_length", "skip_special_tokens")
 
+GREEDY_BELOW_TEMPERATURE = 1e-5
+
 
 @dataclass
 class Response:
@@ -107,7 +109,9 @@ class ChatModel:
                                    f"valid: {', '.join(OVERRIDABLE)}")
         g = {key: getattr(self.config.generating, key) for key in OVERRIDABLE}
         g.update({key: value for key, value in overrides.items() if value is not None})
-        if not g["temperature"]:  # temperature 0 means greedy, as OpenAI's API reads it
+        # temperature 0 means greedy, as OpenAI's API reads it; so does one so small that logits / temperature
+        # overflows to inf (sampling from it fails), which leaves the likeliest token as the only choice anyway
+        if not g["temperature"] or g["temperature"] < GREEDY_BELOW_TEMPERATURE:
             g["do_sample"] = False
         settings = {"do_sample": g["do_sample"], "num_beams": g["num_beams"],
                     "repetition_penalty": g["repetition_penalty"], "length_penalty": g["length_penalty"]}
