@@ -37,7 +37,8 @@ def measure_size(size: str, folder: Path, rows: int, max_new_tokens: int, repeat
 
     from tunefactory.config import parse_dict
     from tunefactory.data.template import get_template
-    from tunefactory.eval.predict import generate_into, load_examples, prompt_rows
+    from tunefactory.data.prompts import encode_prompts
+    from tunefactory.eval.predict import generate_into, load_examples
     from tunefactory.infer.chat_model import ChatModel
     from tunefactory.model.tokenizer import load_tokenizer
     from tunefactory_fixtures.tiny_models import ensure_tiny_model
@@ -48,7 +49,7 @@ def measure_size(size: str, folder: Path, rows: int, max_new_tokens: int, repeat
                          "max_new_tokens": max_new_tokens, "infer_dtype": "float32"}, command="predict")
     tokenizer = load_tokenizer(config.model)
     template = get_template(tokenizer, config.data, config.model.model_name_or_path)
-    prompts = prompt_rows(load_examples(config), template, tokenizer, config.data.cutoff_len)
+    prompts = encode_prompts(load_examples(config), template, tokenizer, config.data.cutoff_len)
     chat_model = ChatModel(config, max_batch_rows=max(BATCH_SIZES), tokenizer_and_template=(tokenizer, template))
     runs, reference = [], None
     for batch_size in BATCH_SIZES:

@@ -84,6 +84,40 @@ class FinetuningArguments:
         "lora", "Kind of reward model for PPO: LoRA adapter, full model or remote API."
     )
     ld_alpha: float | None = arg(None, "LD-DPO alpha weighting log-probs of verbose response tokens.")
+    # --- GRPO (stage: grpo): TRL's GRPOConfig names and defaults ---
+    reward_funcs: list[str] | None = arg(
+        None, "Rewards for stage grpo, comma-separated: built-in names (accuracy, format, length), "
+              "module.path:function user functions (TRL's signature), or reward-model folders (a stage-rm output or a "
+              "sequence-classification model)."
+    )
+    reward_weights: list[float] | None = arg(None, "Weight of each reward in reward_funcs (default: all 1.0).")
+    num_generations: int = arg(8, "Completions sampled per prompt; their rewards are compared within the group.")
+    max_prompt_length: int = arg(512, "Prompts longer than this (in tokens, chat-formatted) are skipped and counted.")
+    max_completion_length: int = arg(512, "Maximum tokens generated per completion.")
+    beta: float = arg(0.0, "Weight of the KL penalty against the reference model (0: no reference model is kept).")
+    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo", "luspo", "cispo", "sapo", "vespo"] = arg(
+        "dapo", "How token losses are aggregated: grpo (per sequence), bnpo (per batch token), dr_grpo (a constant), "
+                "dapo (tokens of the whole generation batch), and TRL's later variants."
+    )
+    epsilon: float = arg(0.2, "Clipping range of the probability ratio (lower side; both sides unless epsilon_high).")
+    epsilon_high: float | None = arg(None, "Upper clipping bound (DAPO's clip-higher); default: epsilon.")
+    importance_sampling_level: Literal["token", "sequence"] = arg(
+        "token", "Probability ratio per token (GRPO) or per sequence (GSPO)."
+    )
+    scale_rewards: Literal["group", "batch", "none"] = arg(
+        "group", "Divide advantages by the reward std of the group, of the batch, or not at all (Dr. GRPO)."
+    )
+    mask_truncated_completions: bool = arg(False, "Leave completions cut at max_completion_length out of the loss.")
+    num_iterations: int = arg(1, "Optimisation passes over each generated batch (GRPO's mu).")
+    sync_ref_model: bool = arg(False, "Move the reference model towards the policy every ref_model_sync_steps (needs "
+                                      "beta > 0).")
+    ref_model_mixup_alpha: float = arg(0.6, "Policy share when the reference model is synced.")
+    ref_model_sync_steps: int = arg(512, "Steps between reference model syncs.")
+    use_vllm: bool = arg(False, "Generate GRPO rollouts with vLLM (GPU only).")
+    vllm_mode: Literal["colocate", "server"] = arg(
+        "colocate", "vLLM inside the training process (colocate) or a `trl vllm-serve` server (server)."
+    )
+    vllm_gpu_memory_utilization: float = arg(0.3, "GPU memory share vLLM may take in colocate mode.")
     # --- Galore ---
     use_galore: bool = arg(
         False, "Use GaLore gradient low-rank projection.", unsupported="the GaLore optimizer is not integrated"

@@ -69,9 +69,10 @@ _KEY_LABELS = {"ld_alpha": "ld_alpha (LD-DPO)"}
 
 
 def _is_set(c: RunConfig, key: str) -> bool:
+    """The user gave the key a value that does something (its default alone never counts)."""
     for group in (c.training, c.data, c.finetuning):
         if hasattr(group, key):
-            return getattr(group, key) not in (None, False)
+            return key in c.user_keys and getattr(group, key) not in (None, False)
     raise KeyError(key)
 
 
@@ -326,4 +327,7 @@ def environment_notes(c: RunConfig) -> list[str]:
         notes.append("infer_backend: vllm needs a GPU and pip install 'tunefactory[vllm]'")
     if c.model.flash_attn in ("fa2", "fa3") and find_spec("flash_attn") is None:
         notes.append(f"flash_attn: {c.model.flash_attn} needs the flash-attn package and a CUDA GPU")
+    if c.finetuning is not None and c.finetuning.use_vllm and find_spec("vllm") is None:
+        notes.append("use_vllm: true generates GRPO rollouts with vLLM, which needs a CUDA GPU and pip install "
+                     "'tunefactory[vllm]'; without it, rollouts use transformers (use_vllm: false)")
     return notes

@@ -13,6 +13,9 @@ How rows are encoded is named by an *example format*, a key of `data.processors.
     pairwise      a chosen and a rejected answer to one prompt, batched chosen rows first
     feedback      one answer labelled desirable or not, plus a mismatched pair for the KL baseline
     unsupervised  the prompt alone, left-padded for generation (the reference answer kept aside)
+
+(grpo hands TRL's GRPOTrainer the prompts' ids, see `data.prompts`; `unsupervised` is what `tunefactory data
+--tokenized` shows of them.)
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class Stage:
     plot_keys: tuple[str, ...] = ("loss", "eval_loss")  # curves drawn by plot_loss
     rules: tuple[StageRule, ...] = ()  # its own config checks, reported with the others
     preflight: str | None = None  # "module:function" checking files and folders before a run loads anything
+    log_keys: tuple[str, ...] = ()  # metrics trainer_log.jsonl adds to LLaMA-Factory's (a trailing "/": a prefix)
+    zero_loss_is_normal: bool = False  # a loss of exactly 0 is no sign of masked labels (the guard stays off)
 
     def examples_for(self, is_eval: bool = False, predict_with_generate: bool = False) -> str:
         if is_eval and predict_with_generate and self.generation_examples:
@@ -92,8 +97,49 @@ def _ppo_needs_a_reward(c: RunConfig) -> list[str]:
     return problems
 
 
+GRPO_KEYS = ("reward_funcs", "reward_weights", "num_generations", "max_prompt_length", "max_completion_length",
+             "beta", "loss_type", "epsilon", "epsilon_high", "importance_sampling_level", "scale_rewards",
+             "mask_truncated_completions", "num_iterations", "sync_ref_model", "ref_model_mixup_alpha",
+             "ref_model_sync_steps", "use_vllm", "vllm_mode", "vllm_gpu_memory_utilization")
+
+
+def _grpo_settings(c: RunConfig) -> list[str]:
+    f, t, problems = c.finetuning, c.training, []
+    if not t.do_train:
+        problems.append("stage: grpo only trains (do_train: true); evaluate the result with `tunefactory predict` "
+                        "or `tunefactory eval`")
+    if t.do_eval or t.do_predict or c.data.eval_dataset or c.data.val_size > 1e-6:
+        problems.append("stage: grpo does not evaluate (do_eval, do_predict, eval_dataset, val_size); score the "
+                        "trained model with `tunefactory predict` or `tunefactory eval`")
+    if not f.reward_funcs:
+        problems.append("stage: grpo needs reward_funcs: built-in names (accuracy, format, length), "
+                        "module.path:function, or reward-model folders")
+    elif f.reward_weights is not None and len(f.reward_weights) != len(f.reward_funcs):
+        problems.append(f"reward_weights has {len(f.reward_weights)} values for {len(f.reward_funcs)} reward_funcs")
+    if f.num_generations < 2:
+        problems.append(f"num_generations must be 2 or more (a group compares its completions), not "
+                        f"{f.num_generations}")
+    else:
+        rollouts = t.per_device_train_batch_size * t.gradient_accumulation_steps
+        if rollouts % f.num_generations:
+            problems.append(f"per_device_train_batch_size x gradient_accumulation_steps ({rollouts}) completions are "
+                            f"generated per step; it must be a multiple of num_generations ({f.num_generations})")
+    for key in ("max_prompt_length", "max_completion_length", "num_iterations", "ref_model_sync_steps"):
+        if getattr(f, key) < 1:
+            problems.append(f"{key} must be 1 or more, not {getattr(f, key)}")
+    if f.sync_ref_model and f.beta <= 0:
+        problems.append("sync_ref_model moves the reference model, which exists only with beta > 0")
+    if f.sync_ref_model and f.finetuning_type == "lora":
+        problems.append("sync_ref_model does not work with finetuning_type: lora (the reference is the base model)")
+    return problems
+
+
 def _always(finetuning) -> bool:
     return True
+
+
+def _with_kl_penalty(finetuning) -> bool:
+    return finetuning.beta > 0
 
 
 def _unless_reference_free(finetuning) -> bool:
@@ -119,6 +165,13 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           own_keys=("ld_alpha",), plot_keys=("loss", "rewards/accuracies", "eval_loss"), rules=(_dpo_loss_settings,)),
     Stage("kto", "KTO on answers labelled desirable or undesirable", "tunefactory.train.kto:run_kto",
           examples="feedback", kto_tags=True, reference=_always, plot_keys=("loss", "rewards/chosen", "eval_loss")),
+    Stage("grpo", "GRPO (TRL): online RL on sampled answers scored by reward functions or models",
+          "tunefactory.train.grpo:run_grpo", examples="unsupervised", reference=_with_kl_penalty,
+          own_keys=GRPO_KEYS, plot_keys=("loss", "reward", "kl", "completions/mean_length"),
+          rules=(_no_best_model_reload, _grpo_settings), preflight="tunefactory.train.rewards:reward_problems",
+          log_keys=("reward_std", "rewards/", "completions/mean_length", "completions/clipped_ratio", "kl",
+                    "clip_ratio/region_mean", "entropy", "frac_reward_zero_std"),
+          zero_loss_is_normal=True),  # a group whose completions all score the same has no advantage, so no loss
 )}
 STAGE_NAMES = tuple(STAGES)
 

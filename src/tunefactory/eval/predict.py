@@ -21,10 +21,10 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..data.prompts import PromptRow, encode_prompts
 from ..errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -33,16 +33,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SCORES_FILENAME = "predict_results.json"  # the name `do_predict` gives the same scores
-
-
-@dataclass(frozen=True)
-class PromptRow:
-    prompt_ids: list[int]
-    prompt: str  # the ids decoded with their special tokens: what the model was given
-    label: str  # the row's reference answer ("" when the row has none)
-
-    def record(self, prediction: str) -> dict:
-        return {"prompt": self.prompt, "predict": prediction, "label": self.label}
 
 
 def prediction_problems(config: RunConfig) -> list[str]:
@@ -86,7 +76,7 @@ def run_predict(config: RunConfig) -> dict:
     examples = load_examples(config)
     tokenizer = load_tokenizer(config.model)
     template = get_template(tokenizer, config.data, config.model.model_name_or_path)
-    rows = prompt_rows(examples, template, tokenizer, config.data.cutoff_len)
+    rows = encode_prompts(examples, template, tokenizer, config.data.cutoff_len)
     output = Path(prediction.save_name)
     done = count_done(output, rows, prediction.batch_size)
     if done < len(rows):
@@ -127,30 +117,6 @@ def load_examples(config: RunConfig):
 
         examples = concatenate_datasets(list(examples.values()))
     return examples
-
-
-def prompt_rows(examples, template, tokenizer, cutoff_len: int) -> list[PromptRow]:
-    """Each example's prompt ids and reference answer; prompts over cutoff_len tokens are skipped and reported."""
-    rows, too_long = [], []
-    for index, example in enumerate(examples):
-        if example["_images"] or example["_videos"] or example["_audios"]:
-            raise DataError(f"row {index} has images, video or audio: predict handles text rows only for now")
-        ids = template.encode_prompt(tokenizer, example["_prompt"], example["_system"] or None,
-                                     example["_tools"] or None)
-        if len(ids) > cutoff_len:
-            too_long.append(index)
-            continue
-        response = example["_response"]
-        rows.append(PromptRow(ids, tokenizer.decode(ids, skip_special_tokens=False),
-                              response[0]["content"] if response else ""))
-    if too_long:
-        logger.warning("%d of %d rows skipped: their prompt is longer than cutoff_len=%d tokens (rows %s%s)",
-                       len(too_long), len(too_long) + len(rows), cutoff_len, ", ".join(map(str, too_long[:10])),
-                       " ..." if len(too_long) > 10 else "")
-    if not rows:
-        raise DataError(f"no row to predict: the data has {len(too_long)} rows and every prompt is longer than "
-                        f"cutoff_len={cutoff_len}" if too_long else "no row to predict: the data is empty")
-    return rows
 
 
 def count_done(output: Path, rows: list[PromptRow], batch_size: int) -> int:
@@ -205,7 +171,7 @@ def generate_into(output: Path, rows: list[PromptRow], start: int, chat_model, b
             end = min(len(rows), (start // batch_size + 1) * batch_size)
             batch = rows[start:end]
             answers = chat_model.complete_batch([row.prompt_ids for row in batch], seed=seed + start)
-            writer.write("".join(json.dumps(row.record(answer.text), ensure_ascii=False) + "\n"
+            writer.write("".join(json.dumps(_record(row, answer.text), ensure_ascii=False) + "\n"
                                  for row, answer in zip(batch, answers, strict=True)))
             writer.flush()
             os.fsync(writer.fileno())
@@ -213,6 +179,10 @@ def generate_into(output: Path, rows: list[PromptRow], start: int, chat_model, b
             generated += sum(answer.completion_tokens for answer in answers)
             start = end
     return generated
+
+
+def _record(row: PromptRow, prediction: str) -> dict:
+    return {"prompt": row.prompt, "predict": prediction, "label": row.label}
 
 
 def score_file(output: Path) -> dict[str, float]:

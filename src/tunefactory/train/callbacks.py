@@ -73,9 +73,12 @@ def _is_after(line: str, step: int) -> bool:
 class LogCallback(TrainerCallback):
     """Writes ``<output_dir>/trainer_log.jsonl`` and a progress message at every log, on the main process only."""
 
-    def __init__(self, output_dir: str | Path, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, output_dir: str | Path, clock: Callable[[], float] = time.monotonic,
+                 extra_keys: tuple[str, ...] = ()):
+        """``extra_keys``: more metrics to write after LLaMA-Factory's, by name or by prefix ending in "/"."""
         self.log_path = Path(output_dir) / TRAINER_LOG
         self.clock = clock
+        self.extra_keys = extra_keys
         self.start_time: float | None = None
         self.start_step = 0
         self.start_tokens = 0
@@ -108,6 +111,8 @@ class LogCallback(TrainerCallback):
         current, total = state.global_step, state.max_steps
         record = {"current_steps": current, "total_steps": total}
         record.update({key: metrics.get(source) for key, source in LOGGED_METRICS.items()})
+        record.update({key: value for key, value in metrics.items() if key not in record and any(
+            key == extra or (extra.endswith("/") and key.startswith(extra)) for extra in self.extra_keys)})
         record["percentage"] = round(current / total * 100, 2) if total else 100
         record["elapsed_time"] = format_duration(elapsed)
         record["remaining_time"] = format_duration(self._remaining_seconds(current, total, elapsed))

@@ -59,7 +59,10 @@ def make_collator(config: RunConfig, tokenizer, model, *, for_generation: bool =
 def callbacks(config: RunConfig) -> list:
     from transformers import EarlyStoppingCallback
 
-    found = [LogCallback(config.training.output_dir), LossGuard()]
+    stage = get_stage(config.finetuning.stage)
+    found = [LogCallback(config.training.output_dir, extra_keys=stage.log_keys)]
+    if not stage.zero_loss_is_normal:
+        found.append(LossGuard())
     if config.finetuning.pissa_init and config.finetuning.pissa_convert:
         found.append(SavePissaStart(config.training.output_dir))
     if config.finetuning.early_stopping_steps:
