@@ -39,8 +39,8 @@ def test_each_entry_names_a_recipe_and_formats_that_exist(name):
 
 
 def test_unknown_stage_names_the_valid_ones():
-    with pytest.raises(ValueError, match="no stage 'grpo'; the stages are pt, sft, rm, ppo, dpo, kto"):
-        get_stage("grpo")
+    with pytest.raises(ValueError, match="no stage 'orpo'; the stages are pt, sft, rm, ppo, dpo, kto, grpo"):
+        get_stage("orpo")
 
 
 def test_no_module_outside_the_table_and_recipes_matches_a_stage_name():

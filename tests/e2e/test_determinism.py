@@ -25,7 +25,10 @@ pytestmark = pytest.mark.slow
 
 LORA = {"finetuning_type": "lora", "lora_target": "all", "lora_rank": 4, "lora_dropout": 0.1}
 STAGE_DATA = {"sft": "alpaca_demo", "rm": "style_pref_train", "dpo": "style_pref_train", "kto": "style_kto_train",
-              "ppo": "style_kto_train"}
+              "ppo": "style_kto_train", "grpo": "arith_train"}
+# a reward that differs between completions from the first step, so every step updates the adapter
+GRPO = {"reward_funcs": f"{REPO_ROOT / 'tests' / 'fixtures' / 'grpo_rewards.py'}:digits", "num_generations": 2,
+        "max_completion_length": 6}
 # name -> (stage, method keys)
 METHODS = {
     "full": ("sft", {"finetuning_type": "full", "learning_rate": 1e-3}),
@@ -38,6 +41,7 @@ METHODS = {
     "dpo": ("dpo", LORA),
     "kto": ("kto", LORA),
     "ppo": ("ppo", LORA),  # its reward model: the rm run's adapter (reward_model_type: lora)
+    "grpo": ("grpo", {**LORA, **GRPO}),
 }
 
 

@@ -82,3 +82,21 @@ def test_grpo_keys_are_refused_in_other_stages(tiny_qwen2, tmp_path):
     assert result.returncode == 1
     assert "reward_funcs only works with stage: grpo (this config has stage: sft)" in result.stderr
     assert "num_generations only works with stage: grpo" in result.stderr
+
+
+def test_a_stage_rm_output_rewards_grpo(tiny_qwen2, tmp_path):
+    """reward_funcs names a LoRA reward model trained with stage: rm; its scores are the reward."""
+    rm = tmp_path / "rm"
+    result = train({"model_name_or_path": str(tiny_qwen2), "stage": "rm", "do_train": True,
+                    "finetuning_type": "lora", "lora_target": "all", "template": "qwen",
+                    "dataset": "style_pref_train", "dataset_dir": str(REPO_ROOT / "data"), "max_samples": 8,
+                    "per_device_train_batch_size": 4, "max_steps": 2, "save_strategy": "no",
+                    "output_dir": str(rm), "report_to": "none", "use_cpu": True,
+                    "disable_gradient_checkpointing": True})
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "grpo"
+    result = train(settings(tiny_qwen2, out, reward_funcs=str(rm), reward_weights="null", max_steps=2))
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines() if "loss" in line]
+    scores = [line["rewards/rm/mean"] for line in lines]
+    assert all(score != 0 for score in scores) and lines[0]["rewards/rm/std"] > 0  # a real model's varied scores

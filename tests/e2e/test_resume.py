@@ -126,3 +126,24 @@ def test_a_non_empty_output_dir_without_checkpoints_is_refused(tiny_qwen2, tmp_p
     assert result.returncode == 1
     assert "is not empty and holds no checkpoint" in result.stderr and "overwrite_output_dir" in result.stderr
     assert (out / "notes.txt").read_text() == "mine"
+
+
+GRPO = {"stage": "grpo", "finetuning_type": "lora", "lora_target": "all", "lora_rank": 4, "learning_rate": 1e-2,
+        "dataset": "arith_train", "max_samples": 64, "num_generations": 2, "max_completion_length": 6,
+        "reward_funcs": f"{REPO_ROOT / 'tests' / 'fixtures' / 'grpo_rewards.py'}:digits"}
+
+
+def test_a_killed_grpo_run_resumes_to_the_same_adapter(tiny_qwen2, tmp_path):
+    """The rollouts after the resume are sampled as the uninterrupted run sampled them (the RNG state and the
+    prompt order come back with the checkpoint), so the adapter ends the same."""
+    reference = tmp_path / "uninterrupted"
+    result = train(settings(tiny_qwen2, reference, **GRPO))
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "run"
+    config = settings(tiny_qwen2, out, **GRPO)
+    kill_after_first_checkpoint(config, out)
+    result = train(config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming the run from" in result.stderr
+    assert_same_run(out, reference)
+    assert len(losses(out)) == 12

@@ -10,7 +10,8 @@
   max_completion_length, then falling linearly to -1 at the limit);
 - ``module.path:function`` or ``path/to/file.py:function``: a user function with TRL's signature; the columns are
   ``solution`` and ``answer`` (both the row's reference answer), ``prompt_ids`` and ``trainer_state``;
-- a folder: a stage-rm output (value head) or a sequence-classification model, scoring prompt + completion.
+- a folder: a stage-rm output (full, or a LoRA adapter for the run's base model, with its value head) or a
+  sequence-classification model, scoring prompt + completion ids (it must share the policy's tokenizer).
 
 Every reward runs inside `CheckedReward`: a reward that raises, or returns the wrong number or type of values,
 stops the run with an error naming the reward, the row of the batch, its prompt and completion.
@@ -230,8 +231,11 @@ def _model_reward(config: RunConfig, tokenizer, template, folder: str) -> Callab
     device = config.training.device
     suffix = turn_suffix_after_stop(template, tokenizer)
     stops = set(template.stop_token_ids(tokenizer))
-    if read_value_head(folder) is not None:
-        model = load_other_model(tokenizer, ModelSpec.from_config(config), folder, None, None, add_valuehead=True)
+    if read_value_head(folder) is not None:  # a stage-rm output: a full model, or a LoRA adapter on the run's base
+        is_adapter = (Path(folder) / "adapter_config.json").is_file()
+        model = load_other_model(tokenizer, ModelSpec.from_config(config),
+                                 config.model.model_name_or_path if is_adapter else folder,
+                                 [folder] if is_adapter else None, None, add_valuehead=True)
         scorer = RewardModelScorer(model.to(device), tokenizer.pad_token_id)
     else:
         from transformers import AutoModelForSequenceClassification
