@@ -100,3 +100,24 @@ def test_a_stage_rm_output_rewards_grpo(tiny_qwen2, tmp_path):
     lines = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines() if "loss" in line]
     scores = [line["rewards/rm/mean"] for line in lines]
     assert all(score != 0 for score in scores) and lines[0]["rewards/rm/std"] > 0  # a real model's varied scores
+
+
+HAS_VLLM_GPU = __import__("importlib.util").util.find_spec("vllm") is not None and __import__("torch").cuda.is_available()
+
+
+@pytest.mark.skipif(HAS_VLLM_GPU, reason="this machine can run vLLM")
+def test_use_vllm_without_vllm_is_refused_before_loading(tiny_qwen2, tmp_path):
+    result = train(settings(tiny_qwen2, tmp_path / "run", use_vllm=True), command="validate")
+    assert result.returncode == 1
+    assert "use_vllm: true generates GRPO rollouts with vLLM, which needs a CUDA GPU" in result.stderr
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_VLLM_GPU, reason="needs a CUDA GPU and pip install 'tunefactory[vllm]'")
+def test_vllm_colocated_rollouts(tiny_qwen2, tmp_path):
+    out = tmp_path / "run"
+    result = train(settings(tiny_qwen2, out, use_cpu=False, use_vllm=True, vllm_mode="colocate",
+                            vllm_gpu_memory_utilization=0.2, max_steps=2))
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines() if "loss" in line]
+    assert len(lines) == 2 and "rewards/digits/mean" in lines[0]
