@@ -78,6 +78,8 @@ def test_reward_funcs_entries_resolve_or_name_the_choices(tmp_path, monkeypatch)
     assert _resolve("my_rewards:short")[1](completions=["abc"]) == [-3]
     with pytest.raises(ConfigError, match="'acuracy' is not a built-in reward \\(accuracy, format, length\\)"):
         _resolve("acuracy")
+    with pytest.raises(ConfigError, match="'saves/rm': no such folder \\(a reward model is the folder of a stage-rm"):
+        _resolve("saves/rm")
     with pytest.raises(ConfigError, match="my_rewards has no function 'long'"):
         _resolve("my_rewards:long")
     with pytest.raises(ConfigError, match="importing no_such_module failed: ModuleNotFoundError"):

@@ -174,6 +174,9 @@ def _resolve(spec: str) -> tuple[str, object]:
         return "model", spec
     if ":" in spec:
         return "function", _import_function(spec)
+    if "/" in spec or os.sep in spec:
+        raise ConfigError([f"reward_funcs: {spec!r}: no such folder (a reward model is the folder of a stage-rm "
+                           "output or of a sequence-classification model)"])
     raise ConfigError([f"reward_funcs: {spec!r} is not a built-in reward ({', '.join(BUILTIN_REWARDS)}), a "
                        "module.path:function, a file.py:function, or a reward-model folder"])
 
