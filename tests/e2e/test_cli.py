@@ -34,7 +34,7 @@ def run_cli(*args, env=None):
 def test_help_lists_only_working_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("train", "validate", "data", "template", "chat", "api", "webchat", "export", "eval", "env",
+    for command in ("train", "validate", "data", "template", "chat", "api", "webchat", "export", "eval", "predict", "env",
                     "version", "help"):
         assert f"  {command}" in result.stdout
     for planned in ("webui",):
@@ -68,7 +68,7 @@ def test_train_help_lists_arguments_with_help_and_default():
     assert "--lora_rank <int>" in out and "(default: 8)" in out
     assert "--learning_rate <float>" in out
     assert "--cutoff_len <int>" in out and "(default: 2048)" in out
-    assert "Choices: pt, sft, rm, ppo, dpo, kto." in " ".join(out.split())  # help text is wrapped
+    assert "Choices: pt, sft, rm, ppo, dpo, kto, grpo." in " ".join(out.split())  # help text is wrapped
 
 
 def test_misspelled_key_exits_nonzero_and_names_the_right_key(write_yaml):
