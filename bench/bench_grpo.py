@@ -131,7 +131,8 @@ def main(sft_epochs: float, sft_lr: float, steps: int, grpo_lr: float, seeds: li
             "grpo_lr": grpo_lr, "grpo_completions_per_step": 128, "sft_seconds":
             round(sft_seconds, 1), "questions": questions, "grpo_steps": steps, "sft_accuracy": before,
             "grpo_accuracy": after, "grpo_accuracy_mean": round(statistics.mean(after), 1),
-            "margin_over_sft": round(statistics.mean(after) - before, 1), "seed_spread": round(max(after) - min(after), 1),
+            "margin_over_sft": round(statistics.mean(after) - before, 1),
+            "seed_spread": round(max(after) - min(after), 1),
             "runs": runs, "peak_rss_mib": round(peak_rss_mib())}
 
 

@@ -37,9 +37,9 @@ def help_command(argv: list[str]) -> int:
 
 
 VALIDATE_USAGE = ("usage: tunefactory validate config.yaml [key=value ...] [--all] [--command train|chat|webchat|api|"
-                  "export|eval|predict]\n--command: check the config for that command (default train), with everything it "
-                  "would refuse before loading: output_dir, resume, reward model, USE_RAY=1, export_dir, "
-                  "infer_backend, API_PORT, task and save_dir, this machine.")
+                  "export|eval|predict]\n--command: check the config for that command (default train), with "
+                  "everything it would refuse before loading: output_dir, resume, reward model, USE_RAY=1, export_dir, "
+                  "infer_backend, API_PORT, task and save_dir, save_name, reward_funcs, this machine.")
 
 
 def validate(argv: list[str]) -> int:
