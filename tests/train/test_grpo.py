@@ -141,3 +141,13 @@ def test_prompts_over_max_prompt_length_are_skipped(tiny_llama, tmp_path, caplog
         prompts = grpo.load_prompts(config, template, tokenizer)
     assert 0 < len(prompts) < 300 and max(len(ids) for ids in prompts["prompt_ids"]) <= 30
     assert f"{300 - len(prompts)} of 300 rows skipped: their prompt is longer than max_prompt_length=30" in caplog.text
+
+
+def test_generation_keys_grpo_does_not_read_are_named(tiny_llama, tmp_path):
+    config = grpo_config(tiny_llama, tmp_path, do_sample=False, max_new_tokens=64, temperature=0.5)
+    messages = grpo.ignored_generation_keys(config)
+    assert len(messages) == 2
+    assert messages[0].startswith("do_sample: false is ignored by stage grpo")
+    assert messages[1] == "max_new_tokens is ignored by stage grpo: max_completion_length sets the rollouts' length"
+    assert grpo.grpo_arguments(config).temperature == 0.5  # a sampling key the config sets is used
+    assert grpo.ignored_generation_keys(grpo_config(tiny_llama, tmp_path)) == []

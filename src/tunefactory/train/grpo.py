@@ -51,6 +51,8 @@ def run_grpo(config: RunConfig) -> None:
     model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=True)
     set_generation_defaults(model, template, tokenizer)  # rollouts stop where the template ends a turn
     rewards = build_rewards(config, tokenizer, template)
+    for message in ignored_generation_keys(config):
+        logger.warning(message)
     steps.configure_reporting(config)
     trainer = GRPOTrainer(
         model=model, reward_funcs=rewards, args=grpo_arguments(config), train_dataset=prompts,
@@ -86,6 +88,19 @@ def grpo_arguments(config: RunConfig) -> GRPOConfig:
     base["remove_unused_columns"] = False  # the rewards read the dataset's columns
     return GRPOConfig(**base, **{key: getattr(finetuning, key) for key in TRL_KEYS}, **sampling,
                       shuffle_dataset=not finetuning.disable_shuffling)
+
+
+def ignored_generation_keys(config: RunConfig) -> list[str]:
+    """Generation keys the config sets that grpo's rollouts do not read, each with what to set instead."""
+    g, messages = config.generating, []
+    if "do_sample" in config.user_keys and not g.do_sample:
+        messages.append("do_sample: false is ignored by stage grpo: its rollouts always sample (a group of identical "
+                        "greedy answers has no advantage); a low temperature samples close to greedy")
+    for key in ("max_new_tokens", "max_length", "num_beams"):
+        if key in config.user_keys:
+            messages.append(f"{key} is ignored by stage grpo" + (": max_completion_length sets the rollouts' length"
+                                                                  if key != "num_beams" else ": rollouts sample"))
+    return messages
 
 
 class GRPOTrainer(TRLGRPOTrainer):
