@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -32,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, machine, peak_rss_mib  # noqa: E402
+from common import RESULTS_DIR, peak_rss_mib, write_result  # noqa: E402
 
 BATCH_SIZES = (1, 4, 8)
 SHOTS = (0, 5)
@@ -167,9 +166,6 @@ def parse_cli(argv=None) -> argparse.Namespace:
 if __name__ == "__main__":
     args = parse_cli()
     figures = main(args.sizes.split(","), args.questions, args.repeat)
-    record = {"benchmark": "eval", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-              "machine": {**machine(), "load_average_after": os.getloadavg()}, "figures": figures}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_result("eval", figures, path=args.out)
     print(table(figures))
     print(args.out)

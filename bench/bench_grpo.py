@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, machine, peak_rss_mib  # noqa: E402
+from common import RESULTS_DIR, peak_rss_mib, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / "data"
@@ -154,9 +154,6 @@ if __name__ == "__main__":
     args = parse_cli()
     figures = main(args.sft_epochs, args.sft_lr, args.steps, args.grpo_lr, [int(s) for s in args.seeds.split(",")],
                    args.questions)
-    record = {"benchmark": "grpo", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-              "machine": {**machine(), "load_average_after": os.getloadavg()}, "figures": figures}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_result("grpo", figures, path=args.out)
     print(json.dumps({k: v for k, v in figures.items() if k != "runs"}, indent=2))
     print(args.out)

@@ -44,9 +44,12 @@ def timed(function, repeat: int = 3) -> float:
     return best
 
 
-def write_result(name: str, figures: dict, out_dir: Path = RESULTS_DIR) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    record = {"benchmark": name, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine(), "figures": figures}
-    path = out_dir / f"{name}.json"
+def write_result(name: str, figures: dict, out_dir: Path = RESULTS_DIR, path: Path | None = None) -> Path:
+    """Store the figures with the machine, versions and the load average at the end (other work skews timings),
+    in ``out_dir/<name>.json`` or at ``path``."""
+    path = path or out_dir / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"benchmark": name, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              "machine": {**machine(), "load_average_after": os.getloadavg()}, "figures": figures}
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return path

@@ -153,3 +153,14 @@ def test_a_submitted_batch_is_generated_on_its_own(tiny_llama):
         assert event[2] in ("stop", "length")
     engine.close()
     assert calls == [1, 2, 1]
+
+
+def test_a_tokenized_path_is_skipped_with_a_warning(tiny_llama, tmp_path, caplog):
+    """tokenized rows have lost their conversations: predict reads the datasets, and says so."""
+    save_name = tmp_path / "p.jsonl"
+    with caplog.at_level("WARNING"):
+        run_predict(predict_config(tiny_llama, save_name, tokenized_path=str(tmp_path / "tokenized"), max_samples=2,
+                                   max_new_tokens=2))
+    assert "tokenized_path is ignored by predict" in caplog.text
+    assert [line["label"] for line in read_lines(save_name)] == [r["output"] for r in ROWS[:2]]
+    assert not (tmp_path / "tokenized").exists()

@@ -101,6 +101,15 @@ def get_dataset(config, template=None, tokenizer=None) -> DatasetModule:
     return module
 
 
+def get_canonical_dataset(config, reader: str) -> DatasetModule:
+    """get_dataset's canonical examples for a command that renders conversations itself (``reader``: its name).
+    A tokenized_path holds encoded rows without their conversations, so it is skipped, with a warning."""
+    if config.data.tokenized_path:
+        logger.warning("tokenized_path is ignored by %s: it reads the conversations from the datasets", reader)
+        config = replace(config, data=replace(config.data, tokenized_path=None))
+    return get_dataset(config)
+
+
 def _process(module: DatasetModule, train, evaluation, config, template, tokenizer):
     def run(dataset, split: str, is_eval: bool):
         processed, report = process_dataset(dataset, config, template, tokenizer, split=split, is_eval=is_eval)

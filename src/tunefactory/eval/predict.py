@@ -16,7 +16,6 @@ instead of truncated.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -105,12 +104,9 @@ def run_predict(config: RunConfig) -> dict:
 
 def load_examples(config: RunConfig):
     """The canonical rows to answer: the evaluation split when the config has one, else the training data."""
-    from ..data.pipeline import get_dataset
+    from ..data.pipeline import get_canonical_dataset
 
-    if config.data.tokenized_path:  # tokenized rows have lost their conversations: read the datasets afresh
-        logger.warning("tokenized_path is ignored by predict: it reads the conversations from the datasets")
-        config = dataclasses.replace(config, data=dataclasses.replace(config.data, tokenized_path=None))
-    module = get_dataset(config)
+    module = get_canonical_dataset(config, "predict")
     examples = module.eval if module.eval is not None else module.train
     if isinstance(examples, dict):  # eval_on_each_dataset: one file, the sets one after the other
         from datasets import concatenate_datasets

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from trl import GRPOConfig
 from trl import GRPOTrainer as TRLGRPOTrainer
 
-from ..data.pipeline import get_dataset
+from ..data.pipeline import get_canonical_dataset
 from ..data.prompts import encode_prompts
 from ..model.loader import ModelSpec, load_model, set_generation_defaults
 from . import steps
@@ -68,7 +68,7 @@ def load_prompts(config: RunConfig, template, tokenizer):
     from datasets import Dataset
 
     with config.training.main_process_first(desc="dataset processing"):
-        examples = get_dataset(config).train
+        examples = get_canonical_dataset(config, "stage grpo").train
     rows = encode_prompts(examples, template, tokenizer, config.finetuning.max_prompt_length, "max_prompt_length")
     logger.info("grpo: %d prompts; the first:\n%s", len(rows), rows[0].prompt)
     return Dataset.from_dict({"prompt": [r.prompt for r in rows], "prompt_ids": [r.prompt_ids for r in rows],
