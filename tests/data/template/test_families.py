@@ -2,7 +2,7 @@
 
 The expected strings are not copied from what the code renders: each one was written by hand from the
 family's own Hugging Face ``chat_template`` (or model card / reference code), and where a family publishes
-none (default, empty, alpaca, falcon, baichuan2) from LLaMA-Factory's convention that ``families.py`` follows.
+none (default, empty, alpaca, falcon) from LLaMA-Factory's convention that the registry follows.
 Every render uses ``bos="<s>"`` and ``eos="</s>"`` so their placement is visible.
 
 Where the code deliberately departs from the published format and says so in the template's ``notes``
@@ -348,13 +348,6 @@ CASES: dict[str, dict[str, str | Differs]] = {
                       "<|im_start|>user\nHow are you?<|im_end|>\n<|im_start|>assistant\nFine.<|im_end|>\n",
         "generation_prompt": "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
         "no_generation_prompt": "<|im_start|>user\nHi<|im_end|>\n",
-    },
-    "baichuan2": {  # user token <reserved_106>, assistant token <reserved_107>, system as plain text
-        "single_turn": "<reserved_106>Hi<reserved_107>Hello!",
-        "system": "Be brief.<reserved_106>Hi<reserved_107>Hello!",
-        "multi_turn": "Be brief.<reserved_106>Hi<reserved_107>Hello!<reserved_106>How are you?<reserved_107>Fine.",
-        "generation_prompt": "<reserved_106>Hi<reserved_107>",
-        "no_generation_prompt": "<reserved_106>Hi",
     },
     "cohere": {
         "single_turn": "<s><|START_OF_TURN_TOKEN|><|USER_TOKEN|>Hi<|END_OF_TURN_TOKEN|>"

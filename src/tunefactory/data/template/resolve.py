@@ -16,13 +16,14 @@ from dataclasses import replace
 
 from ...errors import ConfigError
 from .core import Template
-from .families import TEMPLATES
+from .families import DROPPED, TEMPLATES
 from .jinja import to_jinja
 from .tokenizer_template import TokenizerChatTemplate
 from .tools import TOOL_FORMATS
 
 logger = logging.getLogger(__name__)
 
+AUTO = "auto"  # the tokenizer's own chat_template, whatever it is
 PLAIN_TEMPLATES = ("default", "empty", "alpaca", "vicuna", "falcon", "solar", "fewshot")  # usable on base models as-is
 CHAT_MODEL_NAME = re.compile(r"(instruct|chat|[-_]it\b|-it-|assistant|rlhf|sft|dpo)", re.IGNORECASE)
 SPECIAL_LOOKING = re.compile(r"<\|[^<>|\s]+\|>|<｜[^<>｜]+｜>|<(?:start|end)_of_turn>|<reserved_\d+>|<\|[A-Z_]+\|>")
@@ -31,7 +32,9 @@ SPECIAL_LOOKING = re.compile(r"<\|[^<>|\s]+\|>|<｜[^<>｜]+｜>|<(?:start|end)_
 def check_template_args(data_args) -> None:
     """Config-time checks (before any model loads): names that exist, and settings that fit them."""
     problems = []
-    if data_args.template is not None and data_args.template not in TEMPLATES:
+    if data_args.template in DROPPED:
+        problems.append(f"template: {data_args.template!r} is not available: {DROPPED[data_args.template]}")
+    elif data_args.template not in (None, AUTO) and data_args.template not in TEMPLATES:
         close = difflib.get_close_matches(data_args.template, TEMPLATES, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         problems.append(f"template: unknown template {data_args.template!r}{hint}; "
@@ -50,7 +53,7 @@ def check_template_args(data_args) -> None:
 def get_template(tokenizer, data_args, model_name: str | None = None) -> Template:
     """The run's template, with the tokenizer fixed to match it (see the module docstring)."""
     check_template_args(data_args)
-    template = _choose(tokenizer, data_args.template)
+    template = _choose_auto(tokenizer) if data_args.template == AUTO else _choose(tokenizer, data_args.template)
     template = replace(
         template,
         tool_format=data_args.tool_format or template.tool_format,
@@ -86,6 +89,27 @@ def _choose(tokenizer, name: str | None) -> Template:
     logger.warning("no `template` given and the tokenizer has no chat_template: using `empty` (raw text, no turn "
                    "markers). Set `template:` for chat data")
     return TEMPLATES["empty"]
+
+
+def _choose_auto(tokenizer) -> Template:
+    """`template: auto`: train on the tokenizer's own chat_template, cut into turns by incremental rendering.
+
+    The tokenizer keeps its chat_template (so saved checkpoints render exactly what training saw); when
+    it renders like a registered template, that template's stop words and tool format are borrowed.
+    """
+    own = getattr(tokenizer, "chat_template", None)
+    if not isinstance(own, str) or not own:
+        raise ConfigError(["template: `auto` uses the tokenizer's own chat_template, and this tokenizer has none; "
+                           "name a template (`tunefactory template --list`)"])
+    match = detect_template(tokenizer)
+    if match is None:
+        logger.info("template auto: training with the tokenizer's own chat_template")
+        return TokenizerChatTemplate("auto", chat_template=own)
+    named = TEMPLATES[match]
+    logger.info("template auto: the tokenizer's chat_template renders like our %r template; training with the "
+                "tokenizer's own Jinja and %r's stop words and tool format", match, match)
+    return TokenizerChatTemplate("auto", chat_template=own, stop_words=named.stop_words,
+                                 tool_format=named.tool_format, family=f"the tokenizer's own (like {match!r})")
 
 
 PROBES = [

@@ -40,8 +40,10 @@ class TokenizerChatTemplate(Template):
     def _render(self, chat, tools, add_generation_prompt, bos, eos) -> str:
         from transformers.utils.chat_template_utils import render_jinja_template
 
+        extra = {} if self.enable_thinking is None else {"enable_thinking": self.enable_thinking}
         rendered, _ = render_jinja_template([chat], tools=tools, chat_template=self.chat_template,
-                                            add_generation_prompt=add_generation_prompt, bos_token=bos, eos_token=eos)
+                                            add_generation_prompt=add_generation_prompt, bos_token=bos, eos_token=eos,
+                                            **extra)
         return rendered[0]
 
 
