@@ -8,11 +8,13 @@ and checked against the official templates in tests/data/template/test_official.
 from __future__ import annotations
 
 from ..core import Template
-from . import deepseek, general, glm, google, meta, microsoft, mistral, others, qwen
+from . import (ant, baidu, bytedance, community, deepseek, general, glm, google, ibm, internlm, kuaishou, liquid, llava,
+               meta, microsoft, minimax, mistral, moonshot, openai, openbmb, others, qwen, tencent, xiaomi, yi)
 
 # Order matters only to `detect_template` (first exact match wins): text formats before their
 # multimodal twins, which render identically.
-_MODULES = (general, qwen, meta, mistral, google, glm, deepseek, microsoft, others)
+_MODULES = (general, qwen, meta, mistral, google, glm, deepseek, microsoft, yi, internlm, ibm, openai, others, llava,
+            xiaomi, kuaishou, moonshot, baidu, openbmb, liquid, minimax, ant, tencent, bytedance, community)
 _TEMPLATES: list[Template] = [template for module in _MODULES for template in module.TEMPLATES]
 
 TEMPLATES: dict[str, Template] = {}

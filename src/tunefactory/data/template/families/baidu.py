@@ -1,0 +1,8 @@
+"""Baidu's ERNIE formats."""
+
+from __future__ import annotations
+
+from ..core import Template
+
+TEMPLATES: list[Template] = [
+]

@@ -1,0 +1,8 @@
+"""ByteDance's Seed formats."""
+
+from __future__ import annotations
+
+from ..core import Template
+
+TEMPLATES: list[Template] = [
+]

@@ -1,0 +1,8 @@
+"""Liquid AI's LFM formats."""
+
+from __future__ import annotations
+
+from ..core import Template
+
+TEMPLATES: list[Template] = [
+]

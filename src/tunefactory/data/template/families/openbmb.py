@@ -1,0 +1,8 @@
+"""OpenBMB's MiniCPM formats."""
+
+from __future__ import annotations
+
+from ..core import Template
+
+TEMPLATES: list[Template] = [
+]

@@ -1,0 +1,8 @@
+"""Tencent's Hunyuan and Youtu formats."""
+
+from __future__ import annotations
+
+from ..core import Template
+
+TEMPLATES: list[Template] = [
+]
