@@ -138,7 +138,9 @@ def data(argv: list[str]) -> int:
 
 
 TEMPLATE_USAGE = """usage:
-  tunefactory template --list                      every template, with the models it is for
+  tunefactory template --list                      every template: the models it is for, and where it
+                                                   knowingly differs from LLaMA-Factory or the official format
+  tunefactory template --from-tokenizer PATH       which template renders like PATH's chat_template, if any
   tunefactory template NAME [--jinja]              NAME's rendering of a sample chat (or its chat_template)
   tunefactory template config.yaml [key=value ...] [--show N] [--ids]
         the config's first N examples (default 2) as training will see them, with the config's
@@ -154,13 +156,47 @@ def template(argv: list[str]) -> int:
     from .data.template import TEMPLATES
 
     if argv[0] == "--list":
-        width = max(map(len, TEMPLATES))
-        for name, entry in TEMPLATES.items():
-            print(f"{name.ljust(width)}  {entry.family}")
+        _list_templates(TEMPLATES)
         return 0
+    if argv[0] == "--from-tokenizer":
+        return _template_from_tokenizer(argv[1:])
     if argv[0] in TEMPLATES:
         return _show_template_sample(TEMPLATES[argv[0]], jinja="--jinja" in argv)
     return _show_config_examples(argv)
+
+
+def _list_templates(templates: dict) -> None:
+    import textwrap
+
+    width = max(map(len, templates))
+    for name, entry in templates.items():
+        media = f" [multimodal: {entry.multimodal}]" if entry.multimodal else ""
+        print(f"{name.ljust(width)}  {entry.family}{media}")
+        for note in entry.notes:
+            print(textwrap.fill(note, 110, initial_indent=" " * (width + 2) + "differs: ",
+                                subsequent_indent=" " * (width + 11)))
+    print(f"\n{len(templates)} templates; `template: auto` uses the tokenizer's own chat_template")
+
+
+def _template_from_tokenizer(argv: list[str]) -> int:
+    if not argv:
+        print("usage: tunefactory template --from-tokenizer PATH", file=sys.stderr)
+        return 2
+    from transformers import AutoTokenizer
+
+    from .data.template import detect_template
+
+    tokenizer = AutoTokenizer.from_pretrained(argv[0])
+    if not getattr(tokenizer, "chat_template", None):
+        print(f"{argv[0]}: the tokenizer has no chat_template; name a template (`tunefactory template --list`)")
+        return 1
+    match = detect_template(tokenizer)
+    if match is None:
+        print(f"{argv[0]}: no registered template renders like this chat_template; `template: auto` trains with "
+              "it as it is")
+        return 1
+    print(match)
+    return 0
 
 
 SAMPLE_TOOLS = [{"name": "get_weather", "description": "Current weather for a city",

@@ -131,11 +131,28 @@ def test_template_list_and_sample():
     listed = run_cli("template", "--list")
     assert listed.returncode == 0
     assert "qwen3_nothink" in listed.stdout and "Llama 3, 3.1" in listed.stdout
+    assert "differs: The system prompt is followed by a space" in listed.stdout  # vicuna's note, under its name
     sample = run_cli("template", "llama3")
     assert sample.returncode == 0
     assert ("----- PROMPT 1 -----\n<BOS><|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython\nCutting"
             in sample.stdout)
     assert '----- RESPONSE 1 -----\n{"name": "get_weather", "parameters": {"city": "Paris"}}<|eot_id|>' in sample.stdout
+
+
+def test_template_from_tokenizer_names_the_matching_template(tiny_qwen2, tmp_path):
+    from transformers import AutoTokenizer
+
+    from tunefactory.data.template import TEMPLATES, to_jinja
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen2)
+    tokenizer.chat_template = to_jinja(TEMPLATES["qwen"], "", tokenizer.eos_token)
+    tokenizer.save_pretrained(tmp_path / "qwen")
+    found = run_cli("template", "--from-tokenizer", str(tmp_path / "qwen"))
+    assert (found.returncode, found.stdout.strip()) == (0, "qwen")
+    tokenizer.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    tokenizer.save_pretrained(tmp_path / "own")
+    unknown = run_cli("template", "--from-tokenizer", str(tmp_path / "own"))
+    assert unknown.returncode == 1 and "no registered template renders like" in unknown.stdout
 
 
 def test_template_shows_a_configs_examples_as_training_sees_them(tiny_qwen2, tmp_path):

@@ -15,7 +15,8 @@ from .fields import arg
 @dataclass
 class DataArguments:
     # --- Data ---
-    template: str | None = arg(None, "Chat/prompt template used to format examples.")
+    template: str | None = arg(None, "Chat/prompt template used to format examples (`tunefactory template --list`); "
+                                "`auto`: the tokenizer's own chat_template.")
     dataset: list[str] | None = arg(None, "Comma-separated training dataset names (from dataset_info.json).")
     eval_dataset: list[str] | None = arg(None, "Comma-separated evaluation dataset names.")
     dataset_dir: str = arg("data", "Folder holding dataset_info.json and local data files (may be a REMOTE: spec).")

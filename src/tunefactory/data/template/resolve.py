@@ -124,8 +124,9 @@ def detect_template(tokenizer) -> str | None:
     from .tokenizer_template import to_openai_messages
 
     bos, eos = tokenizer.bos_token or "", tokenizer.eos_token or ""
-    for name, template in TEMPLATES.items():
-        if template.reasoning or name in ("empty",):
+    text_first = sorted(TEMPLATES.items(), key=lambda item: item[1].multimodal is not None)  # stable otherwise
+    for name, template in text_first:
+        if name == "empty":
             continue
         try:
             for probe in PROBES:
