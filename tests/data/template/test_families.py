@@ -340,11 +340,11 @@ CASES: dict[str, dict[str, str | Differs]] = {
         "generation_prompt": "<|im_start|>user<|im_sep|>Hi<|im_end|><|im_start|>assistant<|im_sep|>",
         "no_generation_prompt": "<|im_start|>user<|im_sep|>Hi<|im_end|>",
     },
-    "yi": {  # Yi-34B-Chat: ChatML
+    "yi": {  # Yi-1.5-Chat: the system text bare, then ChatML turns
         "single_turn": "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n",
-        "system": "<|im_start|>system\nBe brief.<|im_end|>\n"
+        "system": "Be brief."
                   "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n",
-        "multi_turn": "<|im_start|>system\nBe brief.<|im_end|>\n"
+        "multi_turn": "Be brief."
                       "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n"
                       "<|im_start|>user\nHow are you?<|im_end|>\n<|im_start|>assistant\nFine.<|im_end|>\n",
         "generation_prompt": "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
@@ -379,18 +379,15 @@ CASES: dict[str, dict[str, str | Differs]] = {
         "generation_prompt": "Hi",
         "no_generation_prompt": "Hi",
     },
-    "intern2": {  # InternLM2 chat(): meta_instruction is the default system prompt
-        "single_turn": "<s><|im_start|>system\n" + INTERNLM_SYSTEM + "<|im_end|>\n"
-                       "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n",
+    "intern2": {  # internlm2_5-7b-chat chat_template: no default system prompt
+        "single_turn": "<s><|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n",
         "system": "<s><|im_start|>system\nBe brief.<|im_end|>\n"
                   "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n",
         "multi_turn": "<s><|im_start|>system\nBe brief.<|im_end|>\n"
                       "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n"
                       "<|im_start|>user\nHow are you?<|im_end|>\n<|im_start|>assistant\nFine.<|im_end|>\n",
-        "generation_prompt": "<s><|im_start|>system\n" + INTERNLM_SYSTEM + "<|im_end|>\n"
-                             "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
-        "no_generation_prompt": "<s><|im_start|>system\n" + INTERNLM_SYSTEM + "<|im_end|>\n"
-                                "<|im_start|>user\nHi<|im_end|>\n",
+        "generation_prompt": "<s><|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
+        "no_generation_prompt": "<s><|im_start|>user\nHi<|im_end|>\n",
     },
     "granite3": {  # Granite 3.0 (3.1+ add a dated default system prompt)
         "single_turn": "<|start_of_role|>user<|end_of_role|>Hi<|end_of_text|>\n"

@@ -139,12 +139,18 @@ def test_no_template_trains_with_the_tokenizers_own_chat_template(tiny_qwen2):
 def test_tokenizer_template_that_rewrites_history_is_refused(tiny_qwen2):
     tokenizer = _tokenizer(tiny_qwen2)
     tokenizer.chat_template = to_jinja(TEMPLATES["qwen3"])  # drops earlier thoughts, like Qwen3's own
-    template = get_template(tokenizer, DataArguments())
+    template = get_template(tokenizer, DataArguments(template="auto"))
     assert isinstance(template, TokenizerChatTemplate)
     thinking = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "<think>\nx\n</think>\n\nHey"},
                 {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Bye"}]
     with pytest.raises(DataError, match="rewrites earlier turns"):
         template.encode_multiturn(tokenizer, thinking)
+
+
+def test_no_template_recognises_a_reasoning_template(tiny_qwen2):
+    tokenizer = _tokenizer(tiny_qwen2)
+    tokenizer.chat_template = to_jinja(TEMPLATES["qwen3"])
+    assert get_template(tokenizer, DataArguments()).name == "qwen3"
 
 
 def test_default_template_on_a_chat_model_warns_with_its_format(tiny_llama, caplog):

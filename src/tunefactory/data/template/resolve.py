@@ -120,24 +120,32 @@ PROBES = [
 
 
 def detect_template(tokenizer) -> str | None:
-    """The registered template whose rendering equals the tokenizer's chat_template on probe chats, if any."""
+    """The registered template whose rendering equals the tokenizer's chat_template on probe chats, if any.
+
+    Probes the tokenizer's template refuses (Gemma's raises on a system message) are left out.
+    """
     from .tokenizer_template import to_openai_messages
 
     bos, eos = tokenizer.bos_token or "", tokenizer.eos_token or ""
+    theirs = []
+    for probe in PROBES:
+        for system in (None, "Be brief."):
+            try:
+                text = tokenizer.apply_chat_template(to_openai_messages(probe, system), tokenize=False)
+            except Exception:  # noqa: BLE001 - a template that refuses this kind of chat
+                continue
+            theirs.append((probe, system, text))
+    if not theirs:
+        return None
     text_first = sorted(TEMPLATES.items(), key=lambda item: item[1].multimodal is not None)  # stable otherwise
     for name, template in text_first:
         if name == "empty":
             continue
         try:
-            for probe in PROBES:
-                for system in (None, "Be brief."):
-                    ours = template.render(probe, system, bos=bos, eos=eos)
-                    theirs = tokenizer.apply_chat_template(to_openai_messages(probe, system), tokenize=False)
-                    if ours != theirs:
-                        raise ValueError
+            if all(template.render(probe, system, bos=bos, eos=eos) == text for probe, system, text in theirs):
+                return name
         except Exception:  # noqa: BLE001 - any template error means "not this one"
             continue
-        return name
     return None
 
 
