@@ -14,7 +14,7 @@ def _gemma4(bos):
         "system": bos + "<|turn>system\nBe brief.<turn|>\n<|turn>user\nHi<turn|>\n<|turn>model\nHello!<turn|>\n",
         "multi_turn": bos + "<|turn>system\nBe brief.<turn|>\n<|turn>user\nHi<turn|>\n<|turn>model\nHello!<turn|>\n"
                             "<|turn>user\nHow are you?<turn|>\n<|turn>model\nFine.<turn|>\n",
-        "generation_prompt": bos + "<|turn>user\nHi<turn|>\n<|turn>model\n",
+        "generation_prompt": bos + "<|turn>user\nHi<turn|>\n<|turn>model\n<|channel>thought\n<channel|>",
         "no_generation_prompt": bos + "<|turn>user\nHi<turn|>\n",
     }
 

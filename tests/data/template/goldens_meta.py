@@ -81,13 +81,13 @@ CASES = {
         "generation_prompt": "<s>[INST]Hi[/INST]",
         "no_generation_prompt": "<s>[INST]Hi[/INST]",
     },
-    "phi_small": {  # Phi-3-small: '<|endoftext|>' first, then the Phi-3 turns
-        "single_turn": "<|endoftext|><|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n",
-        "system": "<|endoftext|><|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n",
+    "phi_small": {  # Phi-3-small: '<|endoftext|>' first, then the Phi-3 turns, and again at the end
+        "single_turn": "<|endoftext|><|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n<|endoftext|>",
+        "system": "<|endoftext|><|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n<|endoftext|>",
         "multi_turn": "<|endoftext|><|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n"
-                      "<|user|>\nHow are you?<|end|>\n<|assistant|>\nFine.<|end|>\n",
+                      "<|user|>\nHow are you?<|end|>\n<|assistant|>\nFine.<|end|>\n<|endoftext|>",
         "generation_prompt": "<|endoftext|><|user|>\nHi<|end|>\n<|assistant|>\n",
-        "no_generation_prompt": "<|endoftext|><|user|>\nHi<|end|>\n",
+        "no_generation_prompt": "<|endoftext|><|user|>\nHi<|end|>\n<|endoftext|>",
     },
     "phi4_mini": {  # Phi-4-mini-instruct: '<|role|>' + content + '<|end|>', no newlines
         "single_turn": "<|user|>Hi<|end|><|assistant|>Hello!<|end|>",

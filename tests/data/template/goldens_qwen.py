@@ -17,8 +17,6 @@ QWQ_PREVIEW_SYSTEM = ("You are a helpful and harmless assistant. You are Qwen de
                       "You should think step-by-step.")
 MIMO_V2_SYSTEM = "You are MiMo, a helpful AI assistant engineered by Xiaomi."
 EMPTY_THOUGHT = "<think>\n\n</think>\n\n"
-THINK_PROMPT = ("the model's template opens the thought in the generation prompt "
-                "('<|im_start|>assistant\\n<think>\\n'); the code ends the prompt at '<|im_start|>assistant\\n'")
 
 
 def _differs(expected: str, reason: str):
@@ -47,7 +45,7 @@ def _chatml(system: str = "", thought: str = "", user: str = "user", assistant: 
         "no_generation_prompt": sys_block(system) + f"<|im_start|>{user}\nHi<|im_end|>\n",
     }
     if think_prompt:
-        cases["generation_prompt"] = _differs(prompt + "<think>\n", THINK_PROMPT)
+        cases["generation_prompt"] = prompt + "<think>\n"  # the model continues the opened thought
     return cases
 
 
@@ -63,8 +61,7 @@ def _mimo_v2() -> dict:
         "system": head("Be brief.") + turn + "Hello!<|im_end|>",
         "multi_turn": head("Be brief.") + turn + "Hello!<|im_end|>"
                       "<|im_start|>user\nHow are you?<|im_end|><|im_start|>assistant\nFine.<|im_end|>",
-        "generation_prompt": _differs(prompt + "<think>", "MiMo-V2's template opens the thought in the generation "
-                                      "prompt ('<|im_start|>assistant\\n<think>'); the code does not"),
+        "generation_prompt": prompt + "<think>",  # the generation prompt opens the thought
         "no_generation_prompt": head(MIMO_V2_SYSTEM) + "<|im_start|>user\nHi<|im_end|>",
     }
 

@@ -66,13 +66,6 @@ VICUNA_SYSTEM = (
 )
 QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 QWEN2_VL_SYSTEM = "You are a helpful assistant."
-INTERNLM_SYSTEM = (
-    "You are an AI assistant whose name is InternLM (书生·浦语).\n"
-    "- InternLM (书生·浦语) is a conversational language model that is developed by Shanghai AI Laboratory "
-    "(上海人工智能实验室). It is designed to be helpful, honest, and harmless.\n"
-    "- InternLM (书生·浦语) can understand and communicate fluently in the language chosen by the user "
-    "such as English and 中文."
-)
 SMOLLM2_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"  # no final period
 GPT_OSS_SYSTEM = "You are ChatGPT, a large language model trained by OpenAI."
 
@@ -89,11 +82,6 @@ MINISTRAL_SYSTEM_LAST = (
 DEEPSEEKR1_NO_EMPTY_THOUGHT = (
     "DeepSeek-R1's chat_template writes a plain '<｜Assistant｜>' + answer (thoughts split off); the code adds "
     "an empty '<think>\\n\\n</think>\\n\\n' block to the final answer"
-)
-DEEPSEEKR1_THINK_PROMPT = "DeepSeek-R1's chat_template ends the generation prompt with '<｜Assistant｜><think>\\n'"
-PHI_TRAILING_EOS = (
-    "Phi-3/3.5 chat_template ends with '{% else %}{{ eos_token }}' when add_generation_prompt is false, so a "
-    "conversation (or prompt) without generation prompt ends with EOS after the last '<|end|>\\n'"
 )
 OLMO_FINAL_NEWLINE = (
     "OLMo 2 / Tulu chat_template ends only NON-final answers with eos + '\\n' ({% if not loop.last %}); the "
@@ -317,17 +305,16 @@ CASES: dict[str, dict[str, str | Differs]] = {
         "system": Differs("<s>Be brief.<｜User｜>Hi<｜Assistant｜>Hello!</s>", DEEPSEEKR1_NO_EMPTY_THOUGHT),
         "multi_turn": Differs("<s>Be brief.<｜User｜>Hi<｜Assistant｜>Hello!</s>"
                               "<｜User｜>How are you?<｜Assistant｜>Fine.</s>", DEEPSEEKR1_NO_EMPTY_THOUGHT),
-        "generation_prompt": Differs("<s><｜User｜>Hi<｜Assistant｜><think>\n", DEEPSEEKR1_THINK_PROMPT),
+        "generation_prompt": "<s><｜User｜>Hi<｜Assistant｜><think>\n",
         "no_generation_prompt": "<s><｜User｜>Hi",
     },
-    "phi": {  # Phi-3 / Phi-3.5 mini
-        "single_turn": Differs("<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n</s>", PHI_TRAILING_EOS),
-        "system": Differs("<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n</s>",
-                          PHI_TRAILING_EOS),
-        "multi_turn": Differs("<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n"
-                              "<|user|>\nHow are you?<|end|>\n<|assistant|>\nFine.<|end|>\n</s>", PHI_TRAILING_EOS),
+    "phi": {  # Phi-3 / Phi-3.5 mini: a render without generation prompt ends with the tokenizer's <|endoftext|>
+        "single_turn": "<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n<|endoftext|>",
+        "system": "<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n<|endoftext|>",
+        "multi_turn": "<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n"
+                      "<|user|>\nHow are you?<|end|>\n<|assistant|>\nFine.<|end|>\n<|endoftext|>",
         "generation_prompt": "<|user|>\nHi<|end|>\n<|assistant|>\n",
-        "no_generation_prompt": Differs("<|user|>\nHi<|end|>\n</s>", PHI_TRAILING_EOS),
+        "no_generation_prompt": "<|user|>\nHi<|end|>\n<|endoftext|>",
     },
     "phi4": {
         "single_turn": "<|im_start|>user<|im_sep|>Hi<|im_end|><|im_start|>assistant<|im_sep|>Hello!<|im_end|>",

@@ -7,6 +7,9 @@ A template is a handful of text slots with ``{{content}}`` where a message goes,
     system                           wraps the system prompt (plus the tool description)
     user / observation               wrap a user message / a tool result
     generation_prompt                what follows every user or tool message: the assistant's header
+    generation_opener                only when the model is asked to answer (the chat ends with a prompt):
+                                     text after the header that the model continues (QwQ's `<think>\n`)
+    end_of_conversation              once after the last message when no generation prompt follows (Phi-3's EOS)
     assistant / function             wrap an assistant answer / its tool calls (after the header)
 
 A conversation alternates prompt-side messages (user, observation) and response-side ones
@@ -35,6 +38,8 @@ class Template:
     system: str = CONTENT
     user: str = CONTENT
     generation_prompt: str = ""
+    generation_opener: str = ""
+    end_of_conversation: str = ""
     assistant: str = CONTENT + "{{eos_token}}"
     function: str | None = None  # None: written like an assistant answer
     observation: str | None = None  # None: written like a user message
@@ -103,19 +108,23 @@ class Template:
                     content = fill(self.system, system_text) + content
                 elif system_text:
                     head += fill(self.system, system_text)
+            last = index == len(messages) - 1
             if role in PROMPT_ROLES:
                 body = fill(self.user if role == USER else self.observation_slot, content)
-                last = index == len(messages) - 1
                 if not last or add_generation_prompt:
                     body += fill(self.generation_prompt)
                     if thought_in_prompt and index >= len(messages) - 2:
                         body += self.empty_thought
+                    elif last:
+                        body += fill(self.generation_opener)
             else:
                 thought, content = self._split_thought(content)
                 if role == FUNCTION:
                     body = fill(self.function_slot, thought + self.tools.render_function(content))
                 else:
                     body = fill(self.assistant, thought + content)
+            if last and not (role in PROMPT_ROLES and add_generation_prompt):
+                body += fill(self.end_of_conversation)
             segments.append(head + body)
         return segments
 

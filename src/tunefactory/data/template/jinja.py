@@ -75,10 +75,19 @@ def to_jinja(template: Template, bos: str = "", eos: str = "") -> str:
         f"or not loop.last and loop.nextitem['role'] not in {prompt_roles}) -%}}",
         "{{- " + _slot(t.generation_prompt + CONTENT, "''", bos, eos) + " -}}",
     ]
+    opener = ("{%- if loop.last -%}{{- " + _slot(t.generation_opener + CONTENT, "''", bos, eos) + " -}}{%- endif -%}"
+              if t.generation_opener else "")
     if t.reasoning:
         out.append("{%- if tf_thinking is false and loop.index0 >= loop.length - 2 -%}{{- "
-                   + jinja_string(t.empty_thought) + " -}}{%- endif -%}")
-    out += ["{%- endif -%}", "{%- endfor -%}"]
+                   + jinja_string(t.empty_thought) + " -}}" + ("{%- else -%}" + opener if opener else "")
+                   + "{%- endif -%}")
+    elif opener:
+        out.append(opener)
+    out += ["{%- endif -%}"]
+    if t.end_of_conversation:
+        out.append(f"{{%- if loop.last and not (message['role'] in {prompt_roles} and add_generation_prompt) -%}}"
+                   "{{- " + _slot(t.end_of_conversation + CONTENT, "''", bos, eos) + " -}}{%- endif -%}")
+    out += ["{%- endfor -%}"]
     return "".join(out)
 
 

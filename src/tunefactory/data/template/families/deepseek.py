@@ -26,8 +26,8 @@ TEMPLATES = [
                  "a newline ('### Response:\\n'); LLaMA-Factory adds the period and moves the newline into "
                  "the answer.",)),
     Template("deepseek3", **DEEPSEEK3, family="DeepSeek-V2.5, V3"),
-    Template("deepseekr1", **DEEPSEEK3, reasoning=True, family="DeepSeek-R1 and its distilled models",
-             notes=(*_R1_NOTES, "The revised R1 template ends the generation prompt with '<think>\\n'; we do not.")),
+    Template("deepseekr1", **DEEPSEEK3, reasoning=True, generation_opener="<think>\n",
+             family="DeepSeek-R1 and its distilled models", notes=_R1_NOTES),
     Template("deepseekr1_0528", prefix=BOS, user=f"<｜User｜>{C}<｜Assistant｜>", reasoning=True,
              family="DeepSeek-R1-0528", notes=(
                  *_R1_NOTES, "Unlike the first R1, every user turn ends with '<｜Assistant｜>' (also without a "

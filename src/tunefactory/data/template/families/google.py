@@ -8,13 +8,11 @@ from ._slots import BOS, C, EOS, GEMMA
 _NO_TOOLS = "Gemma's template has no tool role; LLaMA-Factory's '<start_of_turn>tool' turns are kept for tool data."
 GEMMA4 = dict(prefix=BOS, system=f"<|turn>system\n{C}<turn|>\n", user=f"<|turn>user\n{C}<turn|>\n",
               generation_prompt="<|turn>model\n", assistant=f"{C}<turn|>\n",
-              observation=f"<|turn>tool\n{C}<turn|>\n", stop_words=("<turn|>",), replace_eos=True)
+              observation=f"<|turn>tool\n{C}<turn|>\n", stop_words=("<turn|>",), replace_eos=True,
+              generation_opener="<|channel>thought\n<channel|>")  # thinking off (the default): an empty thought
 _GEMMA4_NOTES = (
     "Gemma 4's template writes a system turn '<|turn>system\\n…<turn|>'; LLaMA-Factory adds '<|think|>' to it "
     "and a default system prompt, we write neither (thinking is switched on by the template's enable_thinking).",
-    "The official generation prompt (thinking off, its default) ends with an empty thought channel "
-    "'<|channel>thought\\n<channel|>' that past answers never carry; we write answers as the history does, "
-    "so our generation prompt stops at '<|turn>model\\n'.",
     "Tool declarations and calls use Gemma 4's own syntax, which no tool format here writes yet.",
 )
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from ..core import Template
 from ._slots import C
 
+# Phi-3's templates end a render without generation prompt with the tokenizer's own EOS (`<|endoftext|>`)
 PHI3 = dict(system=f"<|system|>\n{C}<|end|>\n", user=f"<|user|>\n{C}<|end|>\n", generation_prompt="<|assistant|>\n",
-            assistant=f"{C}<|end|>\n", stop_words=("<|end|>",), replace_eos=True)
-PHI3_TRAILING_EOS = ("Phi-3's templates end a render without generation prompt with the tokenizer's EOS "
-                     "(`{% else %}{{ eos_token }}`); training text ends each answer with `<|end|>` only, as "
-                     "LLaMA-Factory does.")
+            assistant=f"{C}<|end|>\n", stop_words=("<|end|>",), replace_eos=True, end_of_conversation="<|endoftext|>")
+PHI3_TRAILING_EOS = ("A conversation ends with `<|endoftext|>` after the last `<|end|>` as in Phi-3's templates "
+                     "(`{% else %}{{ eos_token }}`); LLaMA-Factory omits it.")
 
 TEMPLATES = [
     Template("phi", **PHI3, family="Phi-3, Phi-3.5", notes=(PHI3_TRAILING_EOS,)),

@@ -18,8 +18,8 @@ TEMPLATES = [
     Template("minimax2", prefix="]~!b[", system=f"]~b]system\n{C}[e~[\n", user=f"]~b]user\n{C}[e~[\n",
              generation_prompt="]~b]ai\n", assistant=f"{C}[e~[\n",
              observation=f"]~b]tool\n<response>{C}</response>[e~[\n", default_system=MINIMAX2_SYSTEM,
-             stop_words=("[e~[",), reasoning=True, family="MiniMax-M2, MiniMax-M2.1",
-             notes=("The official generation prompt opens the thought ('<think>\\n'); ours does not, and a final "
-                    "answer without a thought gets an empty thought block (as LLaMA-Factory's reasoning templates).",
+             stop_words=("[e~[",), reasoning=True, generation_opener="<think>\n", family="MiniMax-M2, MiniMax-M2.1",
+             notes=("A final answer without a thought gets an empty thought block (as LLaMA-Factory's reasoning "
+                    "templates); MiniMax-M2's template writes the answer alone.",
                     "MiniMax-M2's XML tool-call format is not available; tools use LLaMA-Factory's ReAct style.")),
 ]
