@@ -35,8 +35,7 @@ CASES = {
     "minicpm_v": chatml("You are a helpful assistant."),
     "minicpm_v_4_6": chatml("You are a helpful assistant."),
     "minicpm_o": chatml(MINICPM_O_SYSTEM),
-    "lfm2": chatml("You are a helpful AI assistant."),
-    "lfm2_vl": chatml("You are a helpful multimodal assistant by Liquid AI."),
+    "lfm2_vl": chatml("You are a helpful multimodal assistant by Liquid AI.", bos="<s>"),  # BOS first, as LFM2
     "ernie": {  # ERNIE 4.5 Thinking: ChatML turns separated by a blank line
         "single_turn": "<|im_start|>system\n" + ERNIE_SETTING + "<|im_end|>\n\n"
                        "<|im_start|>user\nHi<|im_end|>\n\n<|im_start|>assistant\nHello!<|im_end|>\n\n",
