@@ -84,12 +84,4 @@ CASES = {
     "glm4_5v": GLM4_5V,
     "moonlight": _kimi("You are a helpful assistant provided by Moonshot-AI."),
     "kimi_vl": _kimi("You are a helpful assistant"),
-    "deepseekr1_0528": {  # every user turn ends with '<｜Assistant｜>'; EOS ends answers
-        "single_turn": "<s><｜User｜>Hi<｜Assistant｜>" + EMPTY_THINK + "Hello!</s>",
-        "system": "<s>Be brief.<｜User｜>Hi<｜Assistant｜>" + EMPTY_THINK + "Hello!</s>",
-        "multi_turn": "<s>Be brief.<｜User｜>Hi<｜Assistant｜>Hello!</s>"
-                      "<｜User｜>How are you?<｜Assistant｜>" + EMPTY_THINK + "Fine.</s>",
-        "generation_prompt": "<s><｜User｜>Hi<｜Assistant｜>",
-        "no_generation_prompt": "<s><｜User｜>Hi<｜Assistant｜>",
-    },
 }

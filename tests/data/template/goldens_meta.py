@@ -81,22 +81,6 @@ CASES = {
         "generation_prompt": "<s>[INST]Hi[/INST]",
         "no_generation_prompt": "<s>[INST]Hi[/INST]",
     },
-    "phi_small": {  # Phi-3-small: '<|endoftext|>' first, then the Phi-3 turns, and again at the end
-        "single_turn": "<|endoftext|><|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n<|endoftext|>",
-        "system": "<|endoftext|><|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n<|endoftext|>",
-        "multi_turn": "<|endoftext|><|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n"
-                      "<|user|>\nHow are you?<|end|>\n<|assistant|>\nFine.<|end|>\n<|endoftext|>",
-        "generation_prompt": "<|endoftext|><|user|>\nHi<|end|>\n<|assistant|>\n",
-        "no_generation_prompt": "<|endoftext|><|user|>\nHi<|end|>\n<|endoftext|>",
-    },
-    "phi4_mini": {  # Phi-4-mini-instruct: '<|role|>' + content + '<|end|>', no newlines
-        "single_turn": "<|user|>Hi<|end|><|assistant|>Hello!<|end|>",
-        "system": "<|system|>Be brief.<|end|><|user|>Hi<|end|><|assistant|>Hello!<|end|>",
-        "multi_turn": "<|system|>Be brief.<|end|><|user|>Hi<|end|><|assistant|>Hello!<|end|>"
-                      "<|user|>How are you?<|end|><|assistant|>Fine.<|end|>",
-        "generation_prompt": "<|user|>Hi<|end|><|assistant|>",
-        "no_generation_prompt": "<|user|>Hi<|end|>",
-    },
     "llava_next": VICUNA_CASES,
     "llava_next_video": VICUNA_CASES,
     "video_llava": VICUNA_CASES,

@@ -65,16 +65,11 @@ VICUNA_SYSTEM = (
     "The assistant gives helpful, detailed, and polite answers to the user's questions."
 )
 QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
-QWEN2_VL_SYSTEM = "You are a helpful assistant."
 SMOLLM2_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"  # no final period
 GPT_OSS_SYSTEM = "You are ChatGPT, a large language model trained by OpenAI."
 
 # --- discrepancies with the published formats (see the module docstring) ----------------------------
 
-MISTRAL_SYSTEM_LAST = (
-    "Mistral's v3 format (mistral_common, and the v0.3 chat_template) puts the system prompt before the LAST "
-    "user message; the code puts it in the first (documented in notes as a choice)"
-)
 MINISTRAL_SYSTEM_LAST = (
     "Mistral's tekken v3 format (Mistral-Nemo-Instruct-2407 chat_template, mistral_common) puts the system "
     "prompt before the LAST user message; the code puts it in the first"
@@ -82,10 +77,6 @@ MINISTRAL_SYSTEM_LAST = (
 DEEPSEEKR1_NO_EMPTY_THOUGHT = (
     "DeepSeek-R1's chat_template writes a plain '<｜Assistant｜>' + answer (thoughts split off); the code adds "
     "an empty '<think>\\n\\n</think>\\n\\n' block to the final answer"
-)
-OLMO_FINAL_NEWLINE = (
-    "OLMo 2 / Tulu chat_template ends only NON-final answers with eos + '\\n' ({% if not loop.last %}); the "
-    "final answer ends with eos and no newline"
 )
 GPT_OSS_EMPTY_ANALYSIS = (
     "Harmony (gpt-oss chat_template) writes an analysis message only when there is a thought; the code writes "
@@ -181,65 +172,6 @@ CASES: dict[str, dict[str, str | Differs]] = {
         "generation_prompt": "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
         "no_generation_prompt": "<|im_start|>user\nHi<|im_end|>\n",
     },
-    "qwen2_vl": {
-        "single_turn": "<|im_start|>system\n" + QWEN2_VL_SYSTEM + "<|im_end|>\n"
-                       "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n",
-        "system": "<|im_start|>system\nBe brief.<|im_end|>\n"
-                  "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n",
-        "multi_turn": "<|im_start|>system\nBe brief.<|im_end|>\n"
-                      "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n"
-                      "<|im_start|>user\nHow are you?<|im_end|>\n<|im_start|>assistant\nFine.<|im_end|>\n",
-        "generation_prompt": "<|im_start|>system\n" + QWEN2_VL_SYSTEM + "<|im_end|>\n"
-                             "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
-        "no_generation_prompt": "<|im_start|>system\n" + QWEN2_VL_SYSTEM + "<|im_end|>\n"
-                                "<|im_start|>user\nHi<|im_end|>\n",
-    },
-    "llama2": {  # bos + '[INST] ' + content + ' [/INST]', ' ' + answer + ' ' + eos
-        "single_turn": "<s>[INST] Hi [/INST] Hello! </s>",
-        "system": "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello! </s>",
-        "multi_turn": "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello! </s>"
-                      "<s>[INST] How are you? [/INST] Fine. </s>",
-        "generation_prompt": "<s>[INST] Hi [/INST]",
-        "no_generation_prompt": "<s>[INST] Hi [/INST]",
-    },
-    "llama3": {  # Meta-Llama-3-Instruct (no date header without tools, as the notes say)
-        "single_turn": "<s><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
-                       "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>",
-        "system": "<s><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
-                  "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
-                  "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>",
-        "multi_turn": "<s><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
-                      "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
-                      "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
-                      "<|start_header_id|>user<|end_header_id|>\n\nHow are you?<|eot_id|>"
-                      "<|start_header_id|>assistant<|end_header_id|>\n\nFine.<|eot_id|>",
-        "generation_prompt": "<s><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
-                             "<|start_header_id|>assistant<|end_header_id|>\n\n",
-        "no_generation_prompt": "<s><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
-    },
-    "llama4": {
-        "single_turn": "<s><|header_start|>user<|header_end|>\n\nHi<|eot|>"
-                       "<|header_start|>assistant<|header_end|>\n\nHello!<|eot|>",
-        "system": "<s><|header_start|>system<|header_end|>\n\nBe brief.<|eot|>"
-                  "<|header_start|>user<|header_end|>\n\nHi<|eot|>"
-                  "<|header_start|>assistant<|header_end|>\n\nHello!<|eot|>",
-        "multi_turn": "<s><|header_start|>system<|header_end|>\n\nBe brief.<|eot|>"
-                      "<|header_start|>user<|header_end|>\n\nHi<|eot|>"
-                      "<|header_start|>assistant<|header_end|>\n\nHello!<|eot|>"
-                      "<|header_start|>user<|header_end|>\n\nHow are you?<|eot|>"
-                      "<|header_start|>assistant<|header_end|>\n\nFine.<|eot|>",
-        "generation_prompt": "<s><|header_start|>user<|header_end|>\n\nHi<|eot|>"
-                             "<|header_start|>assistant<|header_end|>\n\n",
-        "no_generation_prompt": "<s><|header_start|>user<|header_end|>\n\nHi<|eot|>",
-    },
-    "mistral": {  # Mistral-7B-Instruct-v0.3: '[INST] ' + content + '[/INST]', ' ' + answer + eos
-        "single_turn": "<s>[INST] Hi[/INST] Hello!</s>",
-        "system": "<s>[INST] Be brief.\n\nHi[/INST] Hello!</s>",
-        "multi_turn": Differs("<s>[INST] Hi[/INST] Hello!</s>[INST] Be brief.\n\nHow are you?[/INST] Fine.</s>",
-                              MISTRAL_SYSTEM_LAST),
-        "generation_prompt": "<s>[INST] Hi[/INST]",
-        "no_generation_prompt": "<s>[INST] Hi[/INST]",
-    },
     "ministral": {  # Mistral-Nemo-Instruct-2407: no spaces around [INST]…[/INST]
         "single_turn": "<s>[INST]Hi[/INST]Hello!</s>",
         "system": "<s>[INST]Be brief.\n\nHi[/INST]Hello!</s>",
@@ -278,27 +210,12 @@ CASES: dict[str, dict[str, str | Differs]] = {
         "generation_prompt": ("[gMASK]sop<|user|>\n Hi<|assistant|>"),
         "no_generation_prompt": ("[gMASK]sop<|user|>\n Hi"),
     },
-    "glm4": {
-        "single_turn": "[gMASK]<sop><|user|>\nHi<|assistant|>\nHello!",
-        "system": "[gMASK]<sop><|system|>\nBe brief.<|user|>\nHi<|assistant|>\nHello!",
-        "multi_turn": "[gMASK]<sop><|system|>\nBe brief.<|user|>\nHi<|assistant|>\nHello!"
-                      "<|user|>\nHow are you?<|assistant|>\nFine.",
-        "generation_prompt": "[gMASK]<sop><|user|>\nHi<|assistant|>",
-        "no_generation_prompt": "[gMASK]<sop><|user|>\nHi",
-    },
     "deepseek": {  # deepseek-llm-7b-chat: 'User: ' + q + '\n\n', 'Assistant: ' + a + eos
         "single_turn": "<s>User: Hi\n\nAssistant: Hello!</s>",
         "system": "<s>Be brief.\n\nUser: Hi\n\nAssistant: Hello!</s>",
         "multi_turn": "<s>Be brief.\n\nUser: Hi\n\nAssistant: Hello!</s>User: How are you?\n\nAssistant: Fine.</s>",
         "generation_prompt": "<s>User: Hi\n\nAssistant:",
         "no_generation_prompt": "<s>User: Hi\n\n",
-    },
-    "deepseek3": {
-        "single_turn": "<s><｜User｜>Hi<｜Assistant｜>Hello!</s>",
-        "system": "<s>Be brief.<｜User｜>Hi<｜Assistant｜>Hello!</s>",
-        "multi_turn": "<s>Be brief.<｜User｜>Hi<｜Assistant｜>Hello!</s><｜User｜>How are you?<｜Assistant｜>Fine.</s>",
-        "generation_prompt": "<s><｜User｜>Hi<｜Assistant｜>",
-        "no_generation_prompt": "<s><｜User｜>Hi",
     },
     "deepseekr1": {
         "single_turn": Differs("<s><｜User｜>Hi<｜Assistant｜>Hello!</s>", DEEPSEEKR1_NO_EMPTY_THOUGHT),
@@ -315,17 +232,6 @@ CASES: dict[str, dict[str, str | Differs]] = {
                       "<|user|>\nHow are you?<|end|>\n<|assistant|>\nFine.<|end|>\n<|endoftext|>",
         "generation_prompt": "<|user|>\nHi<|end|>\n<|assistant|>\n",
         "no_generation_prompt": "<|user|>\nHi<|end|>\n<|endoftext|>",
-    },
-    "phi4": {
-        "single_turn": "<|im_start|>user<|im_sep|>Hi<|im_end|><|im_start|>assistant<|im_sep|>Hello!<|im_end|>",
-        "system": "<|im_start|>system<|im_sep|>Be brief.<|im_end|>"
-                  "<|im_start|>user<|im_sep|>Hi<|im_end|><|im_start|>assistant<|im_sep|>Hello!<|im_end|>",
-        "multi_turn": "<|im_start|>system<|im_sep|>Be brief.<|im_end|>"
-                      "<|im_start|>user<|im_sep|>Hi<|im_end|><|im_start|>assistant<|im_sep|>Hello!<|im_end|>"
-                      "<|im_start|>user<|im_sep|>How are you?<|im_end|>"
-                      "<|im_start|>assistant<|im_sep|>Fine.<|im_end|>",
-        "generation_prompt": "<|im_start|>user<|im_sep|>Hi<|im_end|><|im_start|>assistant<|im_sep|>",
-        "no_generation_prompt": "<|im_start|>user<|im_sep|>Hi<|im_end|>",
     },
     "yi": {  # Yi-1.5-Chat: the system text bare, then ChatML turns
         "single_turn": "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n",
@@ -411,14 +317,6 @@ CASES: dict[str, dict[str, str | Differs]] = {
                                      "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"),
         "no_generation_prompt": ("<|im_start|>system\n" + SMOLLM2_SYSTEM + "<|im_end|>\n"
                                         "<|im_start|>user\nHi<|im_end|>\n"),
-    },
-    "olmo": {  # OLMo 2 Instruct (Tulu 3); its bos_token is its eos_token, '<|endoftext|>'
-        "single_turn": Differs("</s><|user|>\nHi\n<|assistant|>\nHello!</s>", OLMO_FINAL_NEWLINE),
-        "system": Differs("</s><|system|>\nBe brief.\n<|user|>\nHi\n<|assistant|>\nHello!</s>", OLMO_FINAL_NEWLINE),
-        "multi_turn": Differs("</s><|system|>\nBe brief.\n<|user|>\nHi\n<|assistant|>\nHello!</s>\n"
-                              "<|user|>\nHow are you?\n<|assistant|>\nFine.</s>", OLMO_FINAL_NEWLINE),
-        "generation_prompt": "</s><|user|>\nHi\n<|assistant|>\n",
-        "no_generation_prompt": "</s><|user|>\nHi\n",
     },
     "openchat": {  # openchat_3.5: 'GPT4 Correct ' + Role + ': ' + content + '<|end_of_turn|>' (the EOS)
         "single_turn": "<s>GPT4 Correct User: Hi</s>GPT4 Correct Assistant: Hello!</s>",

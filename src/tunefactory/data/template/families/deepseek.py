@@ -25,7 +25,9 @@ TEMPLATES = [
                  "The official default system prompt has no final period and the generation prompt ends with "
                  "a newline ('### Response:\\n'); LLaMA-Factory adds the period and moves the newline into "
                  "the answer.",)),
-    Template("deepseek3", **DEEPSEEK3, family="DeepSeek-V2.5, V3"),
+    Template("deepseek3", **DEEPSEEK3, family="DeepSeek-V2.5, V3",
+             notes=("DeepSeek-V3's tool-call tokens (<｜tool▁calls▁begin｜>…, <｜tool▁outputs▁begin｜>…) have no tool "
+                    "format here yet, so tools are described in the ReAct `default` format.",)),
     Template("deepseekr1", **DEEPSEEK3, reasoning=True, generation_opener="<think>\n",
              family="DeepSeek-R1 and its distilled models", notes=_R1_NOTES),
     Template("deepseekr1_0528", prefix=BOS, user=f"<｜User｜>{C}<｜Assistant｜>", reasoning=True,

@@ -28,9 +28,13 @@ TEMPLATES = [
              user=f"<|header_start|>user<|header_end|>\n\n{C}<|eot|>",
              generation_prompt="<|header_start|>assistant<|header_end|>\n\n", assistant=f"{C}<|eot|>",
              observation=f"<|header_start|>ipython<|header_end|>\n\n{C}<|eot|>", tool_format="llama3",
-             stop_words=("<|eot|>", "<|eom|>"), replace_eos=True, multimodal="llama4", family="Llama 4"),
+             stop_words=("<|eot|>", "<|eom|>"), replace_eos=True, multimodal="llama4", family="Llama 4",
+             notes=("Tools use the Llama 3.1 JSON prompt in the system message (the `llama3` tool format); Llama 4's "
+                    "template puts the tool list in the first user message, wraps calls in "
+                    "`<|python_start|><|python_end|>` and JSON-quotes string tool results.",)),
     Template("mllama", **LLAMA3, multimodal="mllama", family="Llama 3.2 Vision Instruct",
              notes=("Written in the Llama 3.0 format like `llama3`: Llama 3.2 Vision's own template adds a system "
                     "block with `Cutting Knowledge Date` and today's date to text-only chats (and none when "
-                    "there are images), which LLaMA-Factory does not write either.",)),
+                    "there are images), which LLaMA-Factory does not write either; its tool list goes in the first "
+                    "user message, ours in the system message.",)),
 ]

@@ -20,7 +20,8 @@ TEMPLATES = [
              generation_prompt="<|im_start|>assistant<|im_sep|>", assistant=f"{C}<|im_end|>",
              stop_words=("<|im_end|>",), replace_eos=True, family="Phi-4"),
     Template("phi4_mini", system=f"<|system|>{C}<|end|>", user=f"<|user|>{C}<|end|>", generation_prompt="<|assistant|>",
-             assistant=f"{C}<|end|>", stop_words=("<|end|>",), replace_eos=True, family="Phi-4-mini",
+             assistant=f"{C}<|end|>", stop_words=("<|end|>",), replace_eos=True, end_of_conversation="<|endoftext|>",
+             family="Phi-4-mini",
              notes=(PHI3_TRAILING_EOS,
                     "Phi-4-mini's tool list (`<|tool|>[…]<|/tool|>` after the system text) has no tool format here "
                     "yet, so tools are described in the ReAct `default` format.")),
