@@ -75,21 +75,6 @@ CASES = {
         "generation_prompt": "<s>" + IM_USER + IM_PROMPT,
         "no_generation_prompt": "<s>" + IM_USER,
     },
-    "openchat-3.6": {
-        "single_turn": "<s><|start_header_id|>GPT4 Correct User<|end_header_id|>\n\nHi<|eot_id|>"
-                       "<|start_header_id|>GPT4 Correct Assistant<|end_header_id|>\n\nHello!<|eot_id|>",
-        "system": "<s><|start_header_id|>System<|end_header_id|>\n\nBe brief.<|eot_id|>"
-                  "<|start_header_id|>GPT4 Correct User<|end_header_id|>\n\nHi<|eot_id|>"
-                  "<|start_header_id|>GPT4 Correct Assistant<|end_header_id|>\n\nHello!<|eot_id|>",
-        "multi_turn": "<s><|start_header_id|>System<|end_header_id|>\n\nBe brief.<|eot_id|>"
-                      "<|start_header_id|>GPT4 Correct User<|end_header_id|>\n\nHi<|eot_id|>"
-                      "<|start_header_id|>GPT4 Correct Assistant<|end_header_id|>\n\nHello!<|eot_id|>"
-                      "<|start_header_id|>GPT4 Correct User<|end_header_id|>\n\nHow are you?<|eot_id|>"
-                      "<|start_header_id|>GPT4 Correct Assistant<|end_header_id|>\n\nFine.<|eot_id|>",
-        "generation_prompt": "<s><|start_header_id|>GPT4 Correct User<|end_header_id|>\n\nHi<|eot_id|>"
-                             "<|start_header_id|>GPT4 Correct Assistant<|end_header_id|>\n\n",
-        "no_generation_prompt": "<s><|start_header_id|>GPT4 Correct User<|end_header_id|>\n\nHi<|eot_id|>",
-    },
     "smollm": {  # SmolLM v1 instruct: plain ChatML, no default system prompt
         "single_turn": IM_USER + IM_HELLO,
         "system": im_system("Be brief.") + IM_USER + IM_HELLO,
@@ -161,13 +146,6 @@ CASES = {
                       "<s>user\nHow are you?</s><s>assistant\nFine.</s>",
         "generation_prompt": "<s>system\n" + SEED_CODER_SYSTEM + "</s><s>user\nHi</s><s>assistant\n",
         "no_generation_prompt": "<s>system\n" + SEED_CODER_SYSTEM + "</s><s>user\nHi</s>",
-    },
-    "yi_legacy": {  # Yi-6B/34B-Chat: plain ChatML
-        "single_turn": IM_USER + IM_HELLO,
-        "system": im_system("Be brief.") + IM_USER + IM_HELLO,
-        "multi_turn": im_system("Be brief.") + IM_USER + IM_HELLO + IM_FINE,
-        "generation_prompt": IM_USER + IM_PROMPT,
-        "no_generation_prompt": IM_USER,
     },
     "yi_vl": {
         "single_turn": YI_VL_SYSTEM + "### Human: Hi\n### Assistant:Hello!\n",

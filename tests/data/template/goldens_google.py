@@ -77,11 +77,9 @@ CASES = {
         "generation_prompt": "<s><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n",
         "no_generation_prompt": "<s><start_of_turn>user\nHi<end_of_turn>\n",
     },
-    "glm4_0414": GLM4,
     "glm_ocr": GLM4,
     "glmz1": GLM_REASONING,
     "glm4v": GLM_REASONING,
     "glm4_5v": GLM4_5V,
-    "moonlight": _kimi("You are a helpful assistant provided by Moonshot-AI."),
     "kimi_vl": _kimi("You are a helpful assistant"),
 }

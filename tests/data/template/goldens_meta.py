@@ -60,18 +60,6 @@ CASES = {
         "generation_prompt": "<s>[INST] <<SYS>>\n" + LLAMA2_ZH_SYSTEM + "\n<</SYS>>\n\nHi [/INST]",
         "no_generation_prompt": "<s>[INST] <<SYS>>\n" + LLAMA2_ZH_SYSTEM + "\n<</SYS>>\n\nHi [/INST]",
     },
-    "llama3_zh": {  # Llama3-8B-Chinese-Chat: Llama 3 with "You are a helpful assistant." by default
-        "single_turn": "<s><|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant.<|eot_id|>"
-                       "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
-                       "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>",
-        "system": LLAMA3_CASES["system"],
-        "multi_turn": LLAMA3_CASES["multi_turn"],
-        "generation_prompt": "<s><|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant.<|eot_id|>"
-                             "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
-                             "<|start_header_id|>assistant<|end_header_id|>\n\n",
-        "no_generation_prompt": "<s><|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant."
-                                "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
-    },
     "mllama": LLAMA3_CASES,
     "llava_next_llama3": LLAMA3_CASES,
     "pixtral": {  # Pixtral-12B: tekken, no spaces; system in the first user turn (notes)
@@ -84,7 +72,6 @@ CASES = {
     "llava_next": VICUNA_CASES,
     "llava_next_video": VICUNA_CASES,
     "video_llava": VICUNA_CASES,
-    "llava_next_mistral": MISTRAL_V2_CASES,
     "llava_next_video_mistral": MISTRAL_V2_CASES,
     "llava_next_qwen": {  # Qwen1.5 ChatML with "You are a helpful assistant." by default
         "single_turn": "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
@@ -96,6 +83,5 @@ CASES = {
         "no_generation_prompt": "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
                                 "<|im_start|>user\nHi<|im_end|>\n",
     },
-    "llava_next_yi": YI_CASES,
     "llava_next_video_yi": YI_CASES,
 }

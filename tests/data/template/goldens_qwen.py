@@ -13,8 +13,6 @@ from pathlib import Path
 HELPFUL = "You are a helpful assistant."
 SAILOR_SYSTEM = ("You are an AI assistant named Sailor created by Sea AI Lab. "
                  "Your answer should be friendly, unbiased, faithful, informative and detailed.")
-QWQ_PREVIEW_SYSTEM = ("You are a helpful and harmless assistant. You are Qwen developed by Alibaba. "
-                      "You should think step-by-step.")
 MIMO_V2_SYSTEM = "You are MiMo, a helpful AI assistant engineered by Xiaomi."
 EMPTY_THOUGHT = "<think>\n\n</think>\n\n"
 
@@ -67,22 +65,8 @@ def _mimo_v2() -> dict:
 
 
 CASES = {
-    # Qwen3-*-Instruct-2507: Qwen3's template without thinking, no default system
-    "qwen3_instruct": _chatml(),
-    # Qwen3-*-Thinking-2507: the final answer always carries a thought block; the prompt opens one
-    "qwen_thinking": _chatml(thought=EMPTY_THOUGHT, think_prompt=True),
-    # QwQ-32B-Preview: Qwen2.5's template with its own default system prompt
-    "qwq_preview": _chatml(QWQ_PREVIEW_SYSTEM),
-    # Qwen2-Audio-Instruct, Qwen2.5-Omni: ChatML with "You are a helpful assistant." when no system is given
+    # Qwen2-Audio-Instruct: ChatML with "You are a helpful assistant." when no system is given
     "qwen2_audio": _chatml(HELPFUL),
-    "qwen2_omni": _chatml(HELPFUL),
-    # Qwen3-VL / Qwen3-Omni: Qwen3-style, no default system; Thinking models as Qwen3-Thinking-2507
-    "qwen3_vl": _chatml(thought=EMPTY_THOUGHT, think_prompt=True),
-    "qwen3_vl_nothink": _chatml(),
-    "qwen3_omni": _chatml(thought=EMPTY_THOUGHT, think_prompt=True),
-    "qwen3_omni_nothink": _chatml(),
-    # Qwen3.6: Qwen3.5's format (see the qwen3_5 fixture)
-    "qwen3_6": _chatml(thought=EMPTY_THOUGHT, think_prompt=True),
     # Sailor chat (model card): 'question' and 'answer' roles, its own default system prompt
     "sailor": _chatml(SAILOR_SYSTEM, user="question", assistant="answer"),
     # Keye-VL and MiMo-7B (LLaMA-Factory's definitions): Qwen3-style thought block on the final answer

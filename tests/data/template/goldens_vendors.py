@@ -1,13 +1,12 @@
 """Hand goldens for vendor templates whose published chat template is not in the fixtures yet.
 
 Written from each family's format (LLaMA-Factory's slots, checked against the model cards), with the
-conversations of test_families.py and BOS "<s>" / EOS "</s>". Efficient-EOS families (breeze, index,
+conversations of test_families.py and BOS "<s>" / EOS "</s>". Efficient-EOS families (index,
 bailing_v2) write no EOS between turns.
 """
 
 from __future__ import annotations
 
-INTERNVL_SYSTEM = "你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合开发的多模态大语言模型。"
 ERNIE_SETTING = "<global_setting>\nthink_mode=True\n</global_setting>"
 MINICPM_O_SYSTEM = "You are a helpful assistant. You can accept audio and text input and output voice and text."
 
@@ -29,11 +28,7 @@ def chatml(system: str | None, bos: str = "") -> dict[str, str]:
 
 
 CASES = {
-    "intern_vl": chatml(INTERNVL_SYSTEM, bos="<s>"),
     "intern_s1": chatml(None, bos="<s>"),
-    "cpm4": chatml(None, bos="<s>"),
-    "minicpm_v": chatml("You are a helpful assistant."),
-    "minicpm_v_4_6": chatml("You are a helpful assistant."),
     "minicpm_o": chatml(MINICPM_O_SYSTEM),
     "lfm2_vl": chatml("You are a helpful multimodal assistant by Liquid AI.", bos="<s>"),  # BOS first, as LFM2
     "ernie": {  # ERNIE 4.5 Thinking: ChatML turns separated by a blank line
@@ -93,13 +88,6 @@ CASES = {
                       "<role>ASSISTANT</role>Fine.<|role_end|>",
         "generation_prompt": "<role>HUMAN</role>Hi<|role_end|><role>ASSISTANT</role>",
         "no_generation_prompt": "<role>HUMAN</role>Hi<|role_end|>",
-    },
-    "breeze": {  # Breeze-7B-Instruct: Mistral-style [INST] turns after BOS
-        "single_turn": "<s>[INST] Hi [/INST] Hello!",
-        "system": "<s>Be brief.[INST] Hi [/INST] Hello!",
-        "multi_turn": "<s>Be brief.[INST] Hi [/INST] Hello![INST] How are you? [/INST] Fine.",
-        "generation_prompt": "<s>[INST] Hi [/INST] ",
-        "no_generation_prompt": "<s>[INST] Hi [/INST] ",
     },
     "index": {  # Index-1.9B-Chat: system after <unk>, user between reserved_0 and reserved_1
         "single_turn": "reserved_0Hireserved_1Hello!",

@@ -162,16 +162,6 @@ CASES: dict[str, dict[str, str | Differs]] = {
         "generation_prompt": "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
         "no_generation_prompt": "<|im_start|>user\nHi<|im_end|>\n",
     },
-    "qwen3_nothink": {  # Qwen3 Instruct-2507: plain ChatML, no default system
-        "single_turn": "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n",
-        "system": "<|im_start|>system\nBe brief.<|im_end|>\n"
-                  "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n",
-        "multi_turn": "<|im_start|>system\nBe brief.<|im_end|>\n"
-                      "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n"
-                      "<|im_start|>user\nHow are you?<|im_end|>\n<|im_start|>assistant\nFine.<|im_end|>\n",
-        "generation_prompt": "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
-        "no_generation_prompt": "<|im_start|>user\nHi<|im_end|>\n",
-    },
     "ministral": {  # Mistral-Nemo-Instruct-2407: no spaces around [INST]…[/INST]
         "single_turn": "<s>[INST]Hi[/INST]Hello!</s>",
         "system": "<s>[INST]Be brief.\n\nHi[/INST]Hello!</s>",

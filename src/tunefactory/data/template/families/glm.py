@@ -21,7 +21,10 @@ TEMPLATES = [
              notes=("Each role tag is followed by a newline and a space, as in ChatGLM3's template; "
                     "LLaMA-Factory omits the space.",)),
     Template("glm4", **GLM4, family="GLM-4-9B-Chat"),
-    Template("glm4_0414", **GLM4, family="GLM-4-0414 chat (GLM-4-9B-0414, GLM-4-32B-0414)"),
+    Template("glm4_0414", **GLM4, family="GLM-4-0414 chat (GLM-4-9B-0414, GLM-4-32B-0414)",
+             notes=("With tools, GLM-4-0414's template writes the tool list in its own '<|system|>' block (without "
+                    "the ChatGLM introduction) before the system prompt's block; we write the glm4 tool format "
+                    "(GLM-4-9B-chat's: the introduction and tools after the system text, one block).",)),
     Template("glmz1", **GLM4, reasoning=True, family="GLM-Z1-0414 (reasoning)"),
     Template("glm4_moe", **GLM4_MOE, family="GLM-4.5, GLM-4.5-Air, GLM-4.6", notes=_GLM_MOE_NOTES),
     Template("glm4_5v", **GLM4_MOE, multimodal="glm4v", family="GLM-4.5V", notes=_GLM_MOE_NOTES),

@@ -14,7 +14,11 @@ TEMPLATES = [
     Template("llava", **VICUNA, multimodal="llava", family="LLaVA-1.5 (Vicuna format with <image>)"),
     Template("llava_next", **VICUNA, multimodal="llava_next", family="LLaVA-NeXT (LLaVA-1.6) Vicuna"),
     Template("llava_next_llama3", **LLAMA3, multimodal="llava_next", family="LLaVA-NeXT LLaMA3 (llama3-llava-next-8b)"),
-    Template("llava_next_mistral", **MISTRAL_V2, multimodal="llava_next", family="LLaVA-NeXT (LLaVA-1.6) Mistral"),
+    Template("llava_next_mistral", **dict(MISTRAL_V2, user=f"[INST] {C} [/INST]", assistant=f"{C}{EOS}"),
+             multimodal="llava_next", family="LLaVA-NeXT (LLaVA-1.6) Mistral",
+             notes=("As llava-v1.6-mistral-7b's template we write '[INST] question [/INST]answer</s>'; LLaMA-Factory "
+                    "writes '[INST] question[/INST] answer</s>'. The official template has no system role or tools "
+                    "(it raises on them); we put the system text at the start of the first [INST].",)),
     Template("llava_next_qwen", **QWEN, default_system="You are a helpful assistant.", multimodal="llava_next",
              family="LLaVA-NeXT Qwen (llava-next-72b/110b)"),
     Template("llava_next_yi", **YI, multimodal="llava_next", family="LLaVA-NeXT (LLaVA-1.6) 34B (Yi)"),

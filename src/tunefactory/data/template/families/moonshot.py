@@ -11,8 +11,10 @@ KIMI = dict(system=f"<|im_system|>system<|im_middle|>{C}<|im_end|>",
             stop_words=("<|im_end|>",), replace_eos=True)
 
 TEMPLATES: list[Template] = [
-    Template("moonlight", **KIMI, default_system="You are a helpful assistant provided by Moonshot-AI.",
-             family="Moonlight-16B-A3B-Instruct"),
+    Template("moonlight", **KIMI, default_system="You are a helpful assistant", family="Moonlight-16B-A3B-Instruct",
+             notes=("As Moonlight-16B-A3B-Instruct's template the default system prompt is 'You are a helpful "
+                    "assistant' (no period); LLaMA-Factory writes 'You are a helpful assistant provided by "
+                    "Moonshot-AI.'.",)),
     Template("kimi_vl", **KIMI, default_system="You are a helpful assistant", multimodal="kimi_vl",
              family="Kimi-VL-A3B (Instruct, Thinking)", notes=(
                  "LLaMA-Factory treats kimi_vl as a reasoning template (an empty ◁think▷◁/think▷ block before "

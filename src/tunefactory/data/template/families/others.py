@@ -20,6 +20,8 @@ DBRX_SYSTEM = (
     "and usually that means not mentioning this.\nYOU DO NOT MENTION ANY OF THIS INFORMATION "
     "ABOUT YOURSELF UNLESS THE INFORMATION IS DIRECTLY PERTINENT TO THE USER'S QUERY."
 )
+BREEZE_SYSTEM = ("You are a helpful AI assistant built by MediaTek Research. "
+                 "The user you are helping speaks Traditional Chinese and comes from Taiwan.")
 
 TEMPLATES = [
     Template("cohere", prefix=BOS, system=f"<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>{C}<|END_OF_TURN_TOKEN|>",
@@ -33,8 +35,11 @@ TEMPLATES = [
              stop_words=("<|im_end|>",), replace_eos=True, family="DBRX Instruct",
              notes=("DBRX's template writes no newline after the last message; LLaMA-Factory ends every answer "
                     "with '<|im_end|>\\n'. We follow the template.",)),
-    Template("breeze", prefix=BOS, user=f"[INST] {C} [/INST] ", assistant=C, efficient_eos=True,
-             family="MediaTek Breeze 7B Instruct"),
+    Template("breeze", prefix=f"{BOS} ", system=f"{C} ", user=f" [INST] {C} [/INST] ", assistant=C, efficient_eos=True,
+             default_system=BREEZE_SYSTEM, family="MediaTek Breeze 7B Instruct",
+             notes=("As Breeze's template: '<s> ' + system prompt (its default one when none is given) + ' ', and "
+                    "' [INST] ... [/INST] ' around each question; LLaMA-Factory writes no system prompt and no "
+                    "space before '[INST]'.",)),
     Template("index", system=f"<unk>{C}", user=f"reserved_0{C}reserved_1", assistant=C, efficient_eos=True,
              family="Bilibili Index-1.9B Chat"),
     Template("exaone", system=f"[|system|]{C}[|endofturn|]\n", user=f"[|user|]{C}\n",

@@ -7,6 +7,9 @@ from ._slots import CHATML, QWEN
 
 HELPFUL = "You are a helpful assistant."
 THINK_OPENER = "<think>\n"  # these templates open the thought in the generation prompt; the model continues it
+EMPTY_THOUGHT_NOTE = ("As {model}'s template the final answer (after the last user message) carries an empty "
+                      "'<think>\\n\\n</think>\\n\\n' block and the generation prompt is a bare assistant header; "
+                      "LLaMA-Factory writes plain answers.")
 QWEN3_5_TOOLS_NOTE = ("Qwen3.5 writes tool calls as XML (<function=...><parameter=...>) after its own tool prompt; "
                       "we write Hermes JSON calls (the qwen tool format).")
 
@@ -15,7 +18,8 @@ TEMPLATES = [
              family="Qwen1.5, Qwen2, Qwen2.5 (and their Coder/Math variants)"),
     Template("qwen3", **QWEN, reasoning=True, family="Qwen3 (hybrid thinking)"),
     Template("qwen3_nothink", **QWEN, family="Qwen3 Instruct-2507 and other Qwen3 models used without thinking"),
-    Template("qwen3_instruct", **QWEN, family="Qwen3-*-Instruct-2507 (no thinking)"),
+    Template("qwen3_instruct", **QWEN, reasoning=True, family="Qwen3-*-Instruct-2507 (no thinking)",
+             notes=(EMPTY_THOUGHT_NOTE.format(model="Qwen3-*-Instruct-2507"),)),
     Template("qwen_thinking", **QWEN, generation_opener=THINK_OPENER, reasoning=True,
              family="Qwen3-*-Thinking-2507 (always thinks)"),
     Template("qwq", **QWEN, generation_opener=THINK_OPENER, family="QwQ-32B",
@@ -41,9 +45,11 @@ TEMPLATES = [
     Template("qwen2_audio", **CHATML, default_system=HELPFUL, stop_words=("<|im_end|>",), replace_eos=True,
              multimodal="qwen2_audio", family="Qwen2-Audio"),
     Template("qwen2_omni", **QWEN, default_system=HELPFUL, multimodal="qwen2_omni", family="Qwen2.5-Omni"),
-    Template("qwen3_omni", **QWEN, generation_opener=THINK_OPENER, reasoning=True, multimodal="qwen2_omni",
-             family="Qwen3-Omni Thinking"),
-    Template("qwen3_omni_nothink", **QWEN, multimodal="qwen2_omni", family="Qwen3-Omni Instruct"),
+    Template("qwen3_omni", **QWEN, reasoning=True, multimodal="qwen2_omni", family="Qwen3-Omni Thinking",
+             notes=("As Qwen3-Omni-Thinking's template the generation prompt is a bare assistant header (Qwen3's "
+                    "hybrid format); it does not open '<think>\\n' as the Qwen3 Thinking-2507 templates do.",)),
+    Template("qwen3_omni_nothink", **QWEN, reasoning=True, multimodal="qwen2_omni", family="Qwen3-Omni Instruct",
+             notes=(EMPTY_THOUGHT_NOTE.format(model="Qwen3-Omni-Instruct"),)),
     Template("sailor", system="<|im_start|>system\n{{content}}<|im_end|>\n",
              user="<|im_start|>question\n{{content}}<|im_end|>\n", generation_prompt="<|im_start|>answer\n",
              assistant="{{content}}<|im_end|>\n", stop_words=("<|im_end|>",), replace_eos=True,
