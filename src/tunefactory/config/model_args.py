@@ -64,6 +64,10 @@ class ModelArguments:
         unsupported="Unsloth's checkpointing is not integrated; the standard gradient checkpointing is on by default",
     )
     enable_liger_kernel: bool = arg(False, "Swap in Liger fused kernels.")
+    lm_head_on_labels_only: bool = arg(
+        True, "Training (sft, dpo, kto): run the LM head only on labelled positions, a chunk at a time, so the full "
+              "[tokens x vocab] logits never exist; the loss and gradients are the model's own (false: its own path)."
+    )
     moe_aux_loss_coef: float | None = arg(None, "Weight of the router load-balancing loss for MoE models.")
     disable_gradient_checkpointing: bool = arg(False, "Turn activation (gradient) checkpointing off.")
     use_reentrant_gc: bool = arg(True, "Use the reentrant variant of activation checkpointing.")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..model.loader import ModelSpec, load_model, set_generation_defaults
 from . import steps
+from .labelled_head import use_labelled_head
 from .losses import PreferenceLossSettings
 from .outputs import checkpoint_to_resume
 from .pair_trainers import PreferenceTrainer
@@ -39,6 +40,7 @@ def run_against_reference(config: RunConfig, trainer_class) -> None:
         model=model, args=training, data_collator=collator, train_dataset=data.train, eval_dataset=data.eval,
         processing_class=tokenizer, callbacks=steps.callbacks(config), ref_model=ref_model,
         loss_settings=PreferenceLossSettings.from_arguments(config.finetuning),
+        labelled_head=use_labelled_head(model, config.model.lm_head_on_labels_only),
     )
     metrics = {}
     if training.do_train:

@@ -40,32 +40,41 @@ class PreferenceLossSettings:
                    kto_chosen_weight=f.kto_chosen_weight, kto_rejected_weight=f.kto_rejected_weight)
 
 
-def sequence_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum of log p(label) over each row's labelled tokens, and how many there are.
+def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(log p(label) per position [B, T-1] (0 where unlabelled), label mask [B, T-1])``.
 
     ``logits[:, t]`` predicts ``labels[:, t + 1]``; positions labelled -100 count for nothing."""
     labels = labels[:, 1:]
     logits = logits[:, :-1]
     mask = labels != IGNORE_INDEX
     safe_labels = torch.where(mask, labels, 0)
-    token_logps = torch.gather(logits.float().log_softmax(-1), dim=-1, index=safe_labels.unsqueeze(-1)).squeeze(-1)
-    return (token_logps * mask).sum(-1), mask.sum(-1)
+    gathered = torch.gather(logits.float().log_softmax(-1), dim=-1, index=safe_labels.unsqueeze(-1)).squeeze(-1)
+    return gathered * mask, mask
+
+
+def sequence_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of log p(label) over each row's labelled tokens, and how many there are."""
+    return summed_logps(*token_logps(logits, labels))
+
+
+def summed_logps(per_token: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return (per_token * mask).sum(-1), mask.sum(-1)
 
 
 def length_desensitised_logps(logits: torch.Tensor, labels: torch.Tensor,
                               alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
     """LD-DPO (``ld_alpha``): on a batch of chosen rows then rejected rows, answer tokens beyond the
     shorter answer of each pair count ``alpha`` times, so length alone wins less. Returns (logps, counts)."""
-    labels, logits = labels[:, 1:], logits[:, :-1]
-    mask = labels != IGNORE_INDEX
-    safe_labels = torch.where(mask, labels, 0)
-    token_logps = torch.gather(logits.float().log_softmax(-1), dim=-1, index=safe_labels.unsqueeze(-1)).squeeze(-1)
+    return length_desensitised(*token_logps(logits, labels), alpha)
+
+
+def length_desensitised(per_token: torch.Tensor, mask: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
     counts = mask.sum(-1)
     half = counts.shape[0] // 2
     shared = torch.minimum(counts[:half], counts[half:]).repeat(2)
     shared_part = mask & (mask.cumsum(-1) <= shared.unsqueeze(-1))
     rest = mask & ~shared_part
-    return (token_logps * shared_part).sum(-1) + alpha * (token_logps * rest).sum(-1), counts
+    return (per_token * shared_part).sum(-1) + alpha * (per_token * rest).sum(-1), counts
 
 
 def pairwise_reward_loss(chosen_scores: torch.Tensor, rejected_scores: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,7 @@ from transformers import Trainer
 from ..config.stages import REFERENCE_FREE_LOSSES
 from ..model.value_head import ModelWithValueHead, last_token_scores
 from . import losses
+from .labelled_head import fused_head_blocker, labelled_token_logps
 
 
 class MetricStore:
@@ -165,25 +166,33 @@ def reference_model(model, ref_model):
         yield model
 
 
-def policy_logps(model, input_ids, attention_mask, labels,
-                 ld_alpha: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-row summed log-probabilities of the labelled tokens, their count, and the mean logit.
-    ``ld_alpha`` (pairs only): LD-DPO's down-weighting of the longer answer's extra tokens."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-    if ld_alpha is not None:
-        logps, counts = losses.length_desensitised_logps(logits, labels, ld_alpha)
+def policy_logps(model, input_ids, attention_mask, labels, ld_alpha: float | None = None,
+                 labelled_head: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-row summed log-probabilities of the labelled tokens, their count, and the mean logit over them.
+    ``ld_alpha`` (pairs only): LD-DPO's down-weighting of the longer answer's extra tokens.
+    ``labelled_head``: project only the labelled positions through the LM head (`labelled_head.py`)."""
+    if labelled_head:
+        per_token, mask, mean_logits = labelled_token_logps(model, input_ids, attention_mask, labels)
     else:
-        logps, counts = losses.sequence_logps(logits, labels)
-    return logps, counts, logits.detach().float().mean(dim=(-1, -2))
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        per_token, mask = losses.token_logps(logits, labels)
+        mean_logits = ((logits[:, :-1].detach().float().mean(-1) * mask).sum(-1) / mask.sum(-1).clamp(min=1))
+    if ld_alpha is not None:
+        logps, counts = losses.length_desensitised(per_token, mask, ld_alpha)
+    else:
+        logps, counts = losses.summed_logps(per_token, mask)
+    return logps, counts, mean_logits
 
 
 class PreferenceTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
     """DPO and its relatives on (chosen, rejected) pairs; ``pref_loss`` picks the formula."""
 
-    def __init__(self, *args, ref_model=None, loss_settings: losses.PreferenceLossSettings, **kwargs):
+    def __init__(self, *args, ref_model=None, loss_settings: losses.PreferenceLossSettings,
+                 labelled_head: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.metric_store = MetricStore()
         self.loss_settings = loss_settings
+        self.labelled_head = labelled_head
         self.loss_type = loss_settings.loss_type
         self.ref_model = ref_model.to(self.args.device) if ref_model is not None else None
         self.bco_baseline = RunningMean()
@@ -194,14 +203,19 @@ class PreferenceTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
 
     def reference_logps(self, model, inputs) -> torch.Tensor:
         with torch.no_grad(), reference_model(self.accelerator.unwrap_model(model), self.ref_model) as reference:
-            logps, _, _ = policy_logps(reference, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
+            logps, _, _ = policy_logps(reference, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
+                                       labelled_head=self._labelled_head_for(reference))
         return logps
+
+    def _labelled_head_for(self, model) -> bool:
+        return self.labelled_head and fused_head_blocker(model) is None
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         f = self.loss_settings
         # LD-DPO weights the policy's log-probabilities only; the reference's stay plain (as LLaMA-Factory does).
         logps, counts, mean_logits = policy_logps(model, inputs["input_ids"], inputs["attention_mask"],
-                                                  inputs["labels"], ld_alpha=f.ld_alpha)
+                                                  inputs["labels"], ld_alpha=f.ld_alpha,
+                                                  labelled_head=self.labelled_head)
         averaged = self.loss_type in losses.AVERAGED_LOSSES
         scored = logps / counts.clamp(min=1) if averaged else logps
         chosen, rejected = _split_pairs(scored)
@@ -248,23 +262,28 @@ class PreferenceTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
 class KTOTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
     """KTO on single answers labelled desirable or not; the KL baseline comes from mismatched rows."""
 
-    def __init__(self, *args, ref_model=None, loss_settings: losses.PreferenceLossSettings, **kwargs):
+    def __init__(self, *args, ref_model=None, loss_settings: losses.PreferenceLossSettings,
+                 labelled_head: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.metric_store = MetricStore()
         self.loss_settings = loss_settings
+        self.labelled_head = labelled_head
         self.ref_model = ref_model.to(self.args.device) if ref_model is not None else None
         self.can_return_loss = True
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         f = self.loss_settings
-        logps, counts, _ = policy_logps(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
+        fused = self.labelled_head
+        logps, counts, _ = policy_logps(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
+                                        labelled_head=fused)
         kl_rows = (inputs["kl_input_ids"], inputs["kl_attention_mask"], inputs["kl_labels"])
         with torch.no_grad():
-            policy_kl, _, _ = policy_logps(model, *kl_rows)
+            policy_kl, _, _ = policy_logps(model, *kl_rows, labelled_head=fused)
             with reference_model(self.accelerator.unwrap_model(model), self.ref_model) as reference:
+                fused_reference = fused and fused_head_blocker(reference) is None
                 ref_logps, _, _ = policy_logps(reference, inputs["input_ids"], inputs["attention_mask"],
-                                               inputs["labels"])
-                ref_kl, _, _ = policy_logps(reference, *kl_rows)
+                                               inputs["labels"], labelled_head=fused_reference)
+                ref_kl, _, _ = policy_logps(reference, *kl_rows, labelled_head=fused_reference)
         kl = (policy_kl - ref_kl).mean()
         desirable = inputs["kto_tags"].bool()
         per_example = losses.kto_loss(logps, ref_logps, desirable, kl, f.beta, f.kto_chosen_weight,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..model.loader import ModelSpec, load_model, set_generation_defaults
 from . import steps
+from .labelled_head import use_labelled_head
 from .metrics import TextSimilarity, TokenAccuracy, logits_to_token_ids, save_predictions
 from .outputs import checkpoint_to_resume
 from .trainer import GenerationTrainer
@@ -40,6 +41,7 @@ def run_sft(config: RunConfig) -> None:
         processing_class=tokenizer, compute_metrics=compute_metrics, preprocess_logits_for_metrics=reduce_logits,
         callbacks=steps.callbacks(config), generation_collator=prompt_collator,
         stop_token_ids=template.stop_token_ids(tokenizer),
+        labelled_head=use_labelled_head(model, config.model.lm_head_on_labels_only and training.do_train),
     )
     gen_kwargs = steps.generation_kwargs(config, template, tokenizer)
     metrics = {}

@@ -1,4 +1,5 @@
-"""The one place TuneFactory changes transformers' Seq2SeqTrainer: prediction by generation."""
+"""The one place TuneFactory changes transformers' Seq2SeqTrainer: prediction by generation, and the loss
+computed with the LM head only on labelled positions (`labelled_head.py`)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,31 @@ import contextlib
 
 from transformers import Seq2SeqTrainer
 
+from .labelled_head import MODEL_INPUTS, labelled_lm_loss
+
 
 class GenerationTrainer(Seq2SeqTrainer):
     """With ``predict_with_generate`` the evaluation rows are prompts and their labels reference answers
     of another length: they are batched by ``generation_collator`` (left padding), the labels are set
     aside while generating, and only the new tokens are returned."""
 
-    def __init__(self, *args, generation_collator=None, stop_token_ids: list[int] | None = None, **kwargs):
+    def __init__(self, *args, generation_collator=None, stop_token_ids: list[int] | None = None,
+                 labelled_head: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.generation_collator = generation_collator
         self.stop_token_ids = stop_token_ids or []
+        self.labelled_head = labelled_head
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        plain = (return_outputs or not self.labelled_head or "labels" not in inputs or self.label_smoother is not None
+                 or self.compute_loss_func is not None or set(inputs) - {*MODEL_INPUTS, "labels"})
+        if plain:  # evaluation that needs logits, label smoothing, custom losses, unusual inputs
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss = labelled_lm_loss(model, inputs, num_items_in_batch)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:  # as Trainer.compute_loss
+            loss = loss * (self.accelerator.num_processes // self.get_tp_size() if self.args.n_gpu <= 1
+                           else self.args.n_gpu)
+        return loss
 
     def get_eval_dataloader(self, eval_dataset=None):
         with self._generation_batches():
