@@ -51,7 +51,7 @@ HUNYUAN_7B = {
     "no_generation_prompt": "<s>Hi<|extra_0|>",
 }
 HY_7B_EOS = {case: text.replace("<|eos|>", "</s>") for case, text in HUNYUAN_7B.items()}  # answers end with EOS
-HY_DENSE = {  # Hy-MT2-1.8B / HY-MT1.5-1.8B: the hy_ special tokens, answers end with the tokenizer's EOS
+HY_DENSE = {  # HY-MT1.5-1.8B: the hy_ special tokens, answers end with the tokenizer's EOS
     "single_turn": f"<s>{HY_USER}Hi{HY_ASSISTANT}Hello!</s>",
     "system": f"<s>Be brief.{HY_SYS}{HY_USER}Hi{HY_ASSISTANT}Hello!</s>",
     "multi_turn": f"<s>Be brief.{HY_SYS}{HY_USER}Hi{HY_ASSISTANT}Hello!</s>"
@@ -91,7 +91,6 @@ CASES = {
         "no_generation_prompt": "<|user|>\nHi<|end|>\n",
     },
     "hy_dense_7b": HY_7B_EOS,
-    "hy_dense_1_8b": HY_DENSE,
     "hy_mt_1_8b": HY_DENSE,
     "hunyuan_small": {
         "single_turn": f"{HY_BOS}{HY_USER}Hi{HY_USER_END}Hello!{HY_EOS}",

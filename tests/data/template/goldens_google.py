@@ -27,19 +27,11 @@ GLM4 = {  # GLM-4 turns: '<|role|>\n' + content, the answer's newline after '<|a
     "generation_prompt": "[gMASK]<sop><|user|>\nHi<|assistant|>",
     "no_generation_prompt": "[gMASK]<sop><|user|>\nHi",
 }
-GLM_REASONING = {  # GLM-Z1 / GLM-4.1V-Thinking: the final answer opens with its thought block
+GLM_REASONING = {  # GLM-Z1: the final answer opens with its thought block
     "single_turn": "[gMASK]<sop><|user|>\nHi<|assistant|>\n" + EMPTY_THINK + "Hello!",
     "system": "[gMASK]<sop><|system|>\nBe brief.<|user|>\nHi<|assistant|>\n" + EMPTY_THINK + "Hello!",
     "multi_turn": "[gMASK]<sop><|system|>\nBe brief.<|user|>\nHi<|assistant|>\nHello!"
                   "<|user|>\nHow are you?<|assistant|>\n" + EMPTY_THINK + "Fine.",
-    "generation_prompt": "[gMASK]<sop><|user|>\nHi<|assistant|>",
-    "no_generation_prompt": "[gMASK]<sop><|user|>\nHi",
-}
-GLM4_5V = {  # GLM-4.5 turns: '<|assistant|>\n<think>…</think>\n' + answer (past thoughts dropped, see notes)
-    "single_turn": "[gMASK]<sop><|user|>\nHi<|assistant|>\n<think></think>\nHello!",
-    "system": "[gMASK]<sop><|system|>\nBe brief.<|user|>\nHi<|assistant|>\n<think></think>\nHello!",
-    "multi_turn": "[gMASK]<sop><|system|>\nBe brief.<|user|>\nHi<|assistant|>\nHello!"
-                  "<|user|>\nHow are you?<|assistant|>\n<think></think>\nFine.",
     "generation_prompt": "[gMASK]<sop><|user|>\nHi<|assistant|>",
     "no_generation_prompt": "[gMASK]<sop><|user|>\nHi",
 }
@@ -79,7 +71,5 @@ CASES = {
     },
     "glm_ocr": GLM4,
     "glmz1": GLM_REASONING,
-    "glm4v": GLM_REASONING,
-    "glm4_5v": GLM4_5V,
     "kimi_vl": _kimi("You are a helpful assistant"),
 }

@@ -66,7 +66,6 @@ def _mimo_v2() -> dict:
 
 CASES = {
     # Qwen2-Audio-Instruct: ChatML with "You are a helpful assistant." when no system is given
-    "qwen2_audio": _chatml(HELPFUL),
     # Sailor chat (model card): 'question' and 'answer' roles, its own default system prompt
     "sailor": _chatml(SAILOR_SYSTEM, user="question", assistant="answer"),
     # Keye-VL and MiMo-7B (LLaMA-Factory's definitions): Qwen3-style thought block on the final answer

@@ -44,14 +44,6 @@ CASES = {
         "no_generation_prompt": "<|im_start|>system\n" + ERNIE_SETTING + "<|im_end|>\n\n"
                                 "<|im_start|>user\nHi<|im_end|>\n\n",
     },
-    "ernie_nothink": {  # ERNIE 4.5: "User: …\nAssistant: …<|end_of_sentence|>"
-        "single_turn": "<|begin_of_sentence|>User: Hi\nAssistant: Hello!<|end_of_sentence|>",
-        "system": "<|begin_of_sentence|>Be brief.\nUser: Hi\nAssistant: Hello!<|end_of_sentence|>",
-        "multi_turn": "<|begin_of_sentence|>Be brief.\nUser: Hi\nAssistant: Hello!<|end_of_sentence|>"
-                      "User: How are you?\nAssistant: Fine.<|end_of_sentence|>",
-        "generation_prompt": "<|begin_of_sentence|>User: Hi\nAssistant: ",
-        "no_generation_prompt": "<|begin_of_sentence|>User: Hi\n",
-    },
     "ernie_vl": {  # ERNIE 4.5 VL: the final answer carries a (here empty) thought block
         "single_turn": "<|begin_of_sentence|>User: Hi\nAssistant: <think>\n\n</think>\n\nHello!<|end_of_sentence|>",
         "system": "<|begin_of_sentence|>Be brief.\nUser: Hi\nAssistant: <think>\n\n</think>\n\nHello!"

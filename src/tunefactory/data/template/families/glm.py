@@ -27,9 +27,13 @@ TEMPLATES = [
                     "(GLM-4-9B-chat's: the introduction and tools after the system text, one block).",)),
     Template("glmz1", **GLM4, reasoning=True, family="GLM-Z1-0414 (reasoning)"),
     Template("glm4_moe", **GLM4_MOE, family="GLM-4.5, GLM-4.5-Air, GLM-4.6", notes=_GLM_MOE_NOTES),
-    Template("glm4_5v", **GLM4_MOE, multimodal="glm4v", family="GLM-4.5V", notes=_GLM_MOE_NOTES),
-    Template("glm4v", **dict(GLM4, stop_words=("<|user|>", "<|observation|>", "</answer>")), reasoning=True,
-             multimodal="glm4v", family="GLM-4.1V-Thinking"),
+    Template("glm4_5v", **GLM4_MOE, generation_opener="\n", multimodal="glm4v", family="GLM-4.5V",
+             notes=_GLM_MOE_NOTES),
+    Template("glm4v", **dict(GLM4, stop_words=("<|user|>", "<|observation|>", "</answer>")), generation_opener="\n",
+             multimodal="glm4v", family="GLM-4.1V-Thinking",
+             notes=("LLaMA-Factory treats glm4v as a reasoning template and adds an empty thought block; GLM-4.1V's "
+                    "template writes each answer as given, so we do too (keep '<think>…</think><answer>…</answer>' "
+                    "in the answer text).",)),
     Template("glm_ocr", **GLM4, multimodal="glm4v", family="GLM-OCR"),
     Template("glm4_7", **dict(GLM4, system=f"<|system|>{C}", user=f"<|user|>{C}",
                               generation_prompt="<|assistant|></think>", assistant=C),

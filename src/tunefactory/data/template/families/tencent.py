@@ -23,8 +23,11 @@ TEMPLATES = [
              user=f"{HY_USER}{C}<｜hy_place▁holder▁no▁8｜>", assistant=f"{C}{HY_EOS}", stop_words=(HY_EOS,),
              family="Hunyuan small dense models (LLaMA-Factory's `hunyuan_small`)"),
     Template("hunyuan_instruct", **_HY_DENSE, reasoning=True, family="Hunyuan-0.5B/1.8B/4B/7B-Instruct"),
-    Template("hy_dense_1_8b", **_HY_DENSE, family="Hy-MT2-1.8B (and 0.5B/4B dense)",
-             notes=("Follows Tencent's own LLaMA-Factory template for Hy-MT2 (hy_dense_template.py).",)),
+    Template("hy_dense_1_8b", **_HY_DENSE, end_of_conversation="<｜hy_place▁holder▁no▁8｜>",
+             family="Hy-MT2-1.8B (and 0.5B/4B dense)",
+             notes=("Follows Tencent's own LLaMA-Factory template for Hy-MT2 (hy_dense_template.py), plus the "
+                    "'<｜hy_place▁holder▁no▁8｜>' Hy-MT2's chat template writes after a conversation with no "
+                    "generation prompt (LLaMA-Factory omits it).",)),
     Template("hy_dense_7b", **_HUNYUAN_7B, assistant=f"{C}{EOS}", stop_words=("<|eos|>",), family="Hy-MT2-7B",
              notes=(_BOS_PER_TURN_NOTE,)),
     Template("hy_mt_1_8b", **_HY_DENSE, family="HY-MT1.5-1.8B"),
