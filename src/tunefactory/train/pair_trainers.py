@@ -20,6 +20,7 @@ from ..config.stages import REFERENCE_FREE_LOSSES
 from ..model.value_head import ModelWithValueHead, last_token_scores
 from . import losses
 from .labelled_head import fused_head_blocker, labelled_token_logps
+from .padding import PaddingMeter
 
 
 class MetricStore:
@@ -92,7 +93,7 @@ def _split_pairs(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 # --- rm -------------------------------------------------------------------------------------------------------------
 
 
-class RewardTrainer(_StageMetricsMixin, Trainer):
+class RewardTrainer(PaddingMeter, _StageMetricsMixin, Trainer):
     """Pairwise reward modelling: the score of an answer is the value head at its last token."""
 
     def __init__(self, *args, **kwargs):
@@ -184,7 +185,7 @@ def policy_logps(model, input_ids, attention_mask, labels, ld_alpha: float | Non
     return logps, counts, mean_logits
 
 
-class PreferenceTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
+class PreferenceTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, Trainer):
     """DPO and its relatives on (chosen, rejected) pairs; ``pref_loss`` picks the formula."""
 
     def __init__(self, *args, ref_model=None, loss_settings: losses.PreferenceLossSettings,
@@ -259,7 +260,7 @@ class PreferenceTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
 # --- kto ------------------------------------------------------------------------------------------------------------
 
 
-class KTOTrainer(_LossOnlyEvaluation, _StageMetricsMixin, Trainer):
+class KTOTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, Trainer):
     """KTO on single answers labelled desirable or not; the KL baseline comes from mismatched rows."""
 
     def __init__(self, *args, ref_model=None, loss_settings: losses.PreferenceLossSettings,

@@ -60,7 +60,7 @@ def callbacks(config: RunConfig) -> list:
     from transformers import EarlyStoppingCallback
 
     stage = get_stage(config.finetuning.stage)
-    found = [LogCallback(config.training.output_dir, extra_keys=stage.log_keys)]
+    found = [LogCallback(config.training.output_dir, extra_keys=("padding_fraction", *stage.log_keys))]
     if not stage.zero_loss_is_normal:
         found.append(LossGuard())
     if config.finetuning.pissa_init and config.finetuning.pissa_convert:

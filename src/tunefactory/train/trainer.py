@@ -8,9 +8,10 @@ import contextlib
 from transformers import Seq2SeqTrainer
 
 from .labelled_head import MODEL_INPUTS, labelled_lm_loss
+from .padding import PaddingMeter
 
 
-class GenerationTrainer(Seq2SeqTrainer):
+class GenerationTrainer(PaddingMeter, Seq2SeqTrainer):
     """With ``predict_with_generate`` the evaluation rows are prompts and their labels reference answers
     of another length: they are batched by ``generation_collator`` (left padding), the labels are set
     aside while generating, and only the new tokens are returned."""
