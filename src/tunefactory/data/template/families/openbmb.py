@@ -13,7 +13,7 @@ TEMPLATES = [
              notes=("No BOS before the first turn, as MiniCPM4's chat template writes; "
                     "LLaMA-Factory writes the BOS.",)),
     Template("minicpm_v", **MINICPM, default_system="You are a helpful assistant.", multimodal="minicpm_v",
-             family="MiniCPM-V 2.5, 2.6, 4.0, 4.5"),
+             family="MiniCPM-V 2.5, 2.6 (MiniCPM-V 4.0 ships plain ChatML: use `chatml`)"),
     Template("minicpm_v_4_6", **QWEN, reasoning=True, enable_thinking=False, multimodal="minicpm_v_4_6",
              family="MiniCPM-V 4.6",
              notes=("As MiniCPM-V 4.6's template (thinking off by default): no default system prompt, the final "
