@@ -443,7 +443,7 @@ def tool_model(tiny_qwen2, tmp_path_factory):
     run_train(parse_dict({
         "model_name_or_path": str(tiny_qwen2), "stage": "sft", "do_train": True, "finetuning_type": "full",
         "dataset": "sharegpt_tools", "dataset_dir": str(DATA_DIR), "template": "qwen", "max_samples": 2,
-        "cutoff_len": 512, "per_device_train_batch_size": 2, "max_steps": 60, "learning_rate": 1e-2,
+        "cutoff_len": 512, "per_device_train_batch_size": 2, "max_steps": 100, "learning_rate": 1e-2,
         "lr_scheduler_type": "constant", "save_strategy": "no", "output_dir": str(out), "report_to": "none",
         "use_cpu": True, "bf16": False, "disable_gradient_checkpointing": True, "plot_loss": False,
         "disable_tqdm": True}))

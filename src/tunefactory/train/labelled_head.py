@@ -31,7 +31,9 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "position_ids")
 
 
 def causal_lm(model) -> nn.Module:
-    """The transformers CausalLM inside a PEFT wrapper (or the model itself)."""
+    """The transformers CausalLM inside DDP and PEFT wrappers (or the model itself)."""
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        model = model.module
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
