@@ -62,7 +62,7 @@ def make_row(rng: random.Random, index: int) -> dict[str, str]:
     }
 
 
-def write_dataset(folder: Path, rows: int, seed: int = 0) -> Path:
+def write_dataset(folder: Path, rows: int, seed: int = 0, make_row=make_row) -> Path:
     rng = random.Random(seed)
     path = folder / FILE_NAME
     with path.open("w", encoding="utf-8") as handle:

@@ -106,7 +106,7 @@ def process_dataset(dataset, config, template, tokenizer, *, split: str = "train
     if kind == "pretrain":
         processor.truncate = not packing
     report = ProcessReport(split, kind)
-    encoded = map_batched(dataset, processor, data, f"Encoding {split} ({kind})")
+    encoded = map_batched(dataset, processor, data, f"Encoding {split} ({kind})", features=processor.features())
     encoded = drop_bad_rows(encoded, data, ENCODING_WORDS, split, report, refuse_empty=False)
     if packing:
         step = BlockConcatenator(data.cutoff_len) if kind == "pretrain" else SequencePacker(data.cutoff_len,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import DataError
-from ..bad_rows import BadRow, RowMapper, rows_of
+from ..bad_rows import DROP_COLUMN, BadRow, RowMapper, rows_of
 
 IGNORE_INDEX = -100  # labels with this value add nothing to the loss (PyTorch's cross-entropy default)
 MEDIA_COLUMNS = ("_images", "_videos", "_audios")
@@ -37,7 +37,7 @@ def infer_seqlen(source_len: int, target_len: int, cutoff_len: int) -> tuple[int
 
 
 def has_supervised_token(labels: list[int]) -> bool:
-    return any(label != IGNORE_INDEX for label in labels)
+    return labels.count(IGNORE_INDEX) < len(labels)
 
 
 @dataclass
@@ -67,6 +67,13 @@ class Processor:
 
     def empty_row(self) -> dict:
         return {name: [] if name != "kto_tags" else False for name in self.output_columns}
+
+    def features(self):
+        """The output's Arrow types, declared so that `datasets` need not infer them from every row."""
+        from datasets import Features, List, Value
+
+        types = {name: Value("bool") if name == "kto_tags" else List(Value("int64")) for name in self.output_columns}
+        return Features({**types, DROP_COLUMN: Value("string")})
 
     @property
     def cutoff_len(self) -> int:

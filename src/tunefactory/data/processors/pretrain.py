@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..bad_rows import BadRow
+from ..token_ids import encode_texts
 from .common import Processor
 
+TEXT_IDS = "_text_ids"  # the document's ids, encoded with the rest of its batch
 LLAMA3_DOCUMENT_END = "<|end_of_text|>"  # Llama 3 base models end documents with it, not <|eot_id|>
 
 
@@ -43,11 +45,15 @@ class PretrainProcessor(Processor):
         self.bos_prefix = tokenizer_bos_prefix(self.tokenizer)
         self.end_id = document_end_id(self.tokenizer, self.template.name if self.template else None)
 
+    def __call__(self, batch):
+        # the batch's documents encoded in one tokenizer call
+        texts = [prompt[0]["content"] if prompt else "" for prompt in batch["_prompt"]]  # the text column (prompt)
+        return super().__call__({**batch, TEXT_IDS: encode_texts(self.tokenizer, texts)})
+
     def encode(self, example):
-        text = example["_prompt"][0]["content"] if example["_prompt"] else ""  # the text column (prompt)
-        if not text:
+        if not example[TEXT_IDS]:
             raise BadRow("empty text")
-        ids = self.bos_prefix + self.tokenizer.encode(text, add_special_tokens=False) + [self.end_id]
+        ids = self.bos_prefix + example[TEXT_IDS] + [self.end_id]
         if self.truncate:
             ids = ids[: self.cutoff_len]
         return {"input_ids": ids, "labels": list(ids)}

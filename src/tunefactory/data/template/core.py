@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from ...errors import DataError
 from ..converters import ASSISTANT, FUNCTION, OBSERVATION, USER
+from ..token_ids import encode_texts
 from .tools import ToolFormat, get_tool_format, tool_specs
 
 CONTENT = "{{content}}"
@@ -158,7 +159,7 @@ class Template:
     def _encode_segments(self, tokenizer, messages, system, tools, add_generation_prompt) -> list[list[int]]:
         texts = self.segments(messages, system, tools, bos=tokenizer.bos_token or "", eos=tokenizer.eos_token or "",
                               add_generation_prompt=add_generation_prompt)
-        return [tokenizer.encode(text, add_special_tokens=False) if text else [] for text in texts]
+        return encode_texts(tokenizer, texts)
 
     def stop_token_ids(self, tokenizer) -> list[int]:
         ids = [tokenizer.eos_token_id] + [tokenizer.convert_tokens_to_ids(word) for word in self.stop_words]
