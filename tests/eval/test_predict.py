@@ -132,27 +132,30 @@ def test_problems_are_reported_before_anything_loads(tiny_llama, tmp_path):
     assert "a reward model (stage: rm) scores" in problems
 
 
-def test_a_submitted_batch_is_generated_on_its_own(tiny_llama):
-    """Batch prediction's rows never share a generate call with requests that happened to be waiting."""
+@pytest.mark.parametrize("continuous", [True, False], ids=["continuous-batching", "generate-only"])
+def test_a_submitted_batch_is_generated_on_its_own(tiny_llama, continuous):
+    """Batch prediction's rows never share a generate call with requests that happened to be waiting (which
+    continuous batching serves without generate, or generate serves in calls of their own)."""
     config = predict_config(tiny_llama, "unused.jsonl")
     tokenizer = load_tokenizer(config.model)
     get_template(tokenizer, config.data, config.model.model_name_or_path)  # sets the pad token
     model = AutoModelForCausalLM.from_pretrained(tiny_llama)
-    engine = HFEngine(model, tokenizer, [tokenizer.eos_token_id], max_batch_rows=8)
+    engine = HFEngine(model, tokenizer, [tokenizer.eos_token_id], max_batch_rows=8, continuous=continuous)
     calls = []
     original = model.generate
     model.generate = lambda **kw: calls.append(kw["input_ids"].shape[0]) or original(**kw)
     settings = {"do_sample": False}
-    engine._waiting.put(GenerationRequest([1, 2, 3], settings, 2))  # queued before the worker looks
+    early = GenerationRequest([1, 2, 3], settings, 2)
+    engine._waiting.put(early)  # queued before the worker looks
     batch = [GenerationRequest([4, 5], settings, 2, seed=3), GenerationRequest([6], settings, 2, seed=4)]
     engine.submit_batch(batch)
-    engine.submit(GenerationRequest([7, 8], settings, 2))
-    for request in batch:
+    singles = [early, engine.submit(GenerationRequest([7, 8], settings, 2))]
+    for request in batch + singles:
         while (event := request.events.get(timeout=60))[1] is not None:
             pass
         assert event[2] in ("stop", "length")
     engine.close()
-    assert calls == [1, 2, 1]
+    assert calls == ([2] if continuous else [1, 2, 1])
 
 
 def test_a_tokenized_path_is_skipped_with_a_warning(tiny_llama, tmp_path, caplog):

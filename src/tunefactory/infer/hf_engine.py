@@ -1,11 +1,18 @@
 """The transformers inference engine: one worker thread owns the model and serves every request.
 
-Requests (one prompt, ``n`` answers) wait in a queue. The worker takes the waiting requests whose
-sampling settings match, up to ``max_batch_rows`` rows, left-pads their prompts into one batch and
-runs ``generate`` once for all of them. A streamer hands each row's new tokens to its request as they
-come, so streaming and batching are the same path. A row stops on its own at a stop token, a stop
-string, its own ``max_new_tokens``, or when its request is cancelled (a client went away), so one
-slow or abandoned request never holds the others.
+Requests (one prompt, ``n`` answers) wait in a queue. By default they are served by **continuous
+batching** (`continuous_batching.py`, on transformers' own manager): a request joins the rows being
+generated at the next decoding step and each row leaves when it is done, so a request that arrives
+while others are answering starts at once instead of waiting for their whole batch. Rows of one
+batch share their sampling settings; a request with other settings waits until the running rows end.
+
+Where continuous batching cannot serve a request exactly (beam search, a repetition penalty, a seeded
+batch from batch prediction, or a model the manager does not support) the worker uses ``generate``:
+it takes the waiting requests whose settings match, up to ``max_batch_rows`` rows, left-pads their
+prompts into one batch and runs ``generate`` once for all of them, a streamer handing each row's tokens
+to its request. Either way a row stops on its own at a stop token, a stop string, its own
+``max_new_tokens``, or when its request is cancelled (a client went away), so one slow or abandoned
+request never holds the others.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
+
+from .continuous_batching import ContinuousBatch, ends_with_stop, generation_config_for, supports
 
 logger = logging.getLogger(__name__)
 
@@ -93,31 +102,29 @@ class _RowStops(StoppingCriteria):
                     row.finished = "cancelled"
                 elif len(row.tokens) >= request.max_new_tokens:
                     row.finished = "length"
-                elif request.stop_strings and _ends_with_stop(self.tokenizer, row.tokens, request.stop_strings):
+                elif request.stop_strings and ends_with_stop(self.tokenizer, row.tokens, request.stop_strings):
                     row.finished = "stop"
             done.append(row.finished is not None)
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
-def _ends_with_stop(tokenizer, tokens: list[int], stops: tuple[str, ...]) -> bool:
-    tail = tokenizer.decode(tokens[-16:], skip_special_tokens=False)
-    return any(stop in tail for stop in stops)
-
-
 class HFEngine:
-    def __init__(self, model, tokenizer, stop_ids: list[int], max_batch_rows: int = 16):
+    def __init__(self, model, tokenizer, stop_ids: list[int], max_batch_rows: int = 16, continuous: bool = True):
         self.model, self.tokenizer = model, tokenizer
         self.stop_ids = list(stop_ids)
         self.max_batch_rows = max_batch_rows
+        self.continuous = continuous  # off after the manager failed to start for this model
         self.device = next(model.parameters()).device
         self._waiting: queue.Queue[GenerationRequest] = queue.Queue()
         self._held: collections.deque = collections.deque()  # taken from the queue but left for a later batch
+        self._running: ContinuousBatch | None = None
+        self._supported: dict[tuple, bool] = {}  # sampling settings -> continuous batching applies them all
         self._worker = threading.Thread(target=self._serve, name="tunefactory-generate", daemon=True)
         self._worker.start()
         atexit.register(self.close)
 
     def close(self) -> None:
-        """Stop the worker after the batch it is running (interpreter exit does this too)."""
+        """Stop the worker after the rows it is generating (interpreter exit does this too)."""
         if self._worker.is_alive():
             self._waiting.put(None)
             self._worker.join(timeout=60)
@@ -137,15 +144,99 @@ class HFEngine:
 
     def _serve(self) -> None:
         while True:
-            batch = self._next_batch()
-            if batch is None:
+            busy = self._running is not None and bool(self._running.rows)
+            if busy:
+                self._pump()
+            item = self._take(block=not busy)
+            if item is _EMPTY:
+                continue
+            if item is None:  # closing: finish the running rows first
+                while self._running is not None and self._running.rows:
+                    self._pump()
+                self._stop_running()
                 return
+            if self._continuous_for(item):
+                if not self._join_running(item):
+                    self._held.appendleft(item)  # first in line once rows leave
+                continue
+            if busy:  # generate() needs the model to itself: wait for the running rows to end
+                self._held.appendleft(item)
+                continue
+            self._stop_running()
+            self._held.appendleft(item)
+            self._serve_one_generate_call()
+
+    def _continuous_for(self, item) -> bool:
+        if not self.continuous or isinstance(item, list) or item.seed is not None:
+            return False
+        key = item.batch_key()
+        if key not in self._supported:
+            config = generation_config_for(self.model, item.settings, self.stop_ids, self.tokenizer.pad_token_id)
+            self._supported[key] = supports(self.model, config)
+        return self._supported[key]
+
+    def _join_running(self, request: GenerationRequest) -> bool:
+        """Add the request's rows to the running batch; False when they must wait (other settings, no room)."""
+        if request.cancelled.is_set():
+            request.events.put((None, None, "cancelled"))
+            return True
+        running = self._running
+        if running is not None and running.key != request.batch_key():
+            if running.rows:
+                return False
+            self._stop_running()
+            running = None
+        if running is None:
             try:
-                self._generate(batch)
-            except Exception as error:  # keep serving: fail these requests, not the server
-                logger.exception("generation failed")
-                for request in {id(r): r for r in batch}.values():
-                    request.events.put((None, None, f"error: {error}"))
+                running = self._running = self._start_running(request)
+            except Exception as error:  # e.g. a model the manager does not support: generate() serves it
+                logger.warning("continuous batching is not available for this model (%s); serving each batch of "
+                               "waiting requests with one generate call", error)
+                self.continuous = False
+                self._held.appendleft(request)
+                return True
+        if not running.has_room_for(request.n) and running.rows:
+            return False
+        try:
+            running.add(request, _Row)
+        except Exception as error:
+            logger.exception("continuous batching failed to take a request")
+            request.events.put((None, None, f"error: {error}"))
+        return True
+
+    def _start_running(self, request: GenerationRequest) -> ContinuousBatch:
+        config = generation_config_for(self.model, request.settings, self.stop_ids, self.tokenizer.pad_token_id)
+        return ContinuousBatch(self.model, self.tokenizer, self.stop_ids, request.batch_key(), config,
+                               max(self.max_batch_rows, request.n))
+
+    def _pump(self) -> None:
+        try:
+            self._running.pump(timeout=0.005)
+        except Exception as error:  # keep serving: fail these rows, not the server
+            logger.exception("continuous batching failed")
+            for row in self._running.rows.values():
+                row.request.events.put((None, None, f"error: {error}"))
+            self._running.rows.clear()
+            self._stop_running()
+
+    def _stop_running(self) -> None:
+        if self._running is not None:
+            running, self._running = self._running, None
+            try:
+                running.close()
+            except Exception:
+                logger.exception("stopping the continuous-batching manager failed")
+
+    def _serve_one_generate_call(self) -> None:
+        batch = self._next_batch()
+        if batch is None:
+            return
+        try:
+            self._generate(batch)
+        except Exception as error:  # keep serving: fail these requests, not the server
+            logger.exception("generation failed")
+            for request in {id(r): r for r in batch}.values():
+                request.events.put((None, None, f"error: {error}"))
 
     def _next_batch(self) -> list[GenerationRequest] | None:
         first = self._take(block=True)
