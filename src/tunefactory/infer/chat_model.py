@@ -144,14 +144,17 @@ class ChatModel:
         decoder = self.decoder(request, **overrides)
         try:
             while True:
-                event = request.events.get()
-                if event[0] is None or len(event) == 3:
-                    _raise_if_error(event)
+                # every token waiting is decoded at once: a consumer that fell behind catches up in one piece
+                events = _drain(request.events)
+                end = next((e for e in events if e[0] is None or len(e) == 3), None)
+                tokens = [e[1] for e in events[: events.index(end) if end else len(events)]]
+                piece = decoder.add(*tokens) if tokens else ""
+                if end is not None:
+                    _raise_if_error(end)
                     if on_finish is not None:
-                        on_finish(event[2], len(decoder.tokens))
-                    yield decoder.flush()
+                        on_finish(end[2], len(decoder.tokens))
+                    yield piece + decoder.flush()
                     return
-                piece = decoder.add(event[1])
                 if piece:
                     yield piece
         finally:
@@ -240,10 +243,10 @@ class StreamDecoder:
         self.sent = 0
         self.stopped = False
 
-    def add(self, token: int) -> str:
+    def add(self, *tokens: int) -> str:
         if self.stopped:
             return ""
-        self.tokens.append(token)
+        self.tokens.extend(tokens)
         text = self.tokenizer.decode(self.tokens, skip_special_tokens=self.skip)
         cut = _cut_at_stop_strings(text, self.stops)
         if cut != text:
@@ -267,6 +270,16 @@ class StreamDecoder:
 def _cut_at_stop_strings(text: str, stops: tuple[str, ...]) -> str:
     positions = [text.find(stop) for stop in stops if stop and stop in text]
     return text[: min(positions)] if positions else text
+
+
+def _drain(events: queue.Queue) -> list[tuple]:
+    """The next event (waiting for it) and every event already behind it."""
+    drained = [events.get()]
+    try:
+        while True:
+            drained.append(events.get_nowait())
+    except queue.Empty:
+        return drained
 
 
 def _raise_if_error(event: tuple) -> None:
