@@ -2,7 +2,7 @@
 
 The server is a real `tunefactory api <config.json>` process (`python -m tunefactory.cli`, API_PORT a free
 port, OMP_NUM_THREADS --threads) serving a tiny random Llama (`tiny` size by default, template llama3,
-fp32, the huggingface engine: one generate call per batch of waiting requests, at most 16 rows). Clients
+fp32, the huggingface engine: continuous batching, at most 16 rows). Clients
 are threads in this process speaking raw HTTP (http.client), so the openai package's own overhead is not
 measured; every request is `POST /v1/chat/completions` with stream: true, temperature 0, max_tokens
 --max-tokens and stream_options.include_usage (the exact completion token count).
@@ -178,7 +178,7 @@ def main(max_tokens: int = 32, requests: int = 48, threads: int = 1, size: str =
 
     started = time.perf_counter()
     figures: dict = {"model": f"tiny llama '{size}' (random weights)", "template": "llama3", "dtype": "float32",
-                     "engine": "huggingface (max_batch_rows 16)", "max_tokens": max_tokens, "temperature": 0,
+                     "engine": "huggingface (continuous batching, 16 rows)", "max_tokens": max_tokens, "temperature": 0,
                      "server_threads": threads, "client": "http.client threads in the bench process",
                      "model_dims": asdict(SIZES[size]), "levels": []}
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
