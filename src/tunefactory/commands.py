@@ -371,7 +371,7 @@ def api(argv: list[str]) -> int:
     """An OpenAI-compatible HTTP server for a model (see `api/server.py`)."""
     if not argv or any(flag in argv for flag in HELP_FLAGS):
         return _print_arguments("api", intro="usage: tunefactory api config.yaml [key=value ...]\n"
-                                "Serves the model at http://API_HOST:API_PORT/v1 (default 0.0.0.0:8000): /v1/models, "
+                                "Serves the model at http://API_HOST:API_PORT/v1 (default 127.0.0.1:8000): /v1/models, "
                                 "/v1/chat/completions, and /v1/score/evaluation for a reward model (stage: rm).\n"
                                 "Environment: API_HOST, API_PORT, API_KEY (bearer auth), API_MODEL_NAME; "
                                 "see docs/api.md.")

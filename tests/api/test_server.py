@@ -123,6 +123,18 @@ def test_settings_come_from_llamafactorys_environment_variables():
             listen_port(bad)
 
 
+@pytest.mark.parametrize("environ, host", [({}, "127.0.0.1"), ({"API_HOST": "0.0.0.0"}, "0.0.0.0")])
+def test_the_server_listens_on_this_machine_unless_told(chat_model, monkeypatch, environ, host):
+    import uvicorn
+
+    from tunefactory.api.server import run_api
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port: seen.update(host=host, port=port))
+    assert run_api(chat_model, environ) == 0
+    assert seen == {"host": host, "port": 8000}
+
+
 def test_the_cli_serves_a_config_with_the_environments_settings(tiny_llama, tmp_path):
     """`tunefactory api cfg.yaml` as a user runs it: API_HOST, API_PORT, API_MODEL_NAME and API_KEY are read."""
     config = tmp_path / "api.yaml"

@@ -2,7 +2,7 @@
 
 Environment (the names LLaMA-Factory's `llamafactory-cli api` reads):
 
-    API_HOST           address to listen on (default 0.0.0.0)
+    API_HOST           address to listen on (default 127.0.0.1; LLaMA-Factory listens on 0.0.0.0)
     API_PORT           port (default 8000)
     API_KEY            when set, every /v1 route needs `Authorization: Bearer <API_KEY>`
     API_MODEL_NAME     the model id /v1/models lists (default gpt-3.5-turbo)
@@ -25,7 +25,7 @@ def run_api(chat_model, environ=None) -> int:
     import uvicorn
 
     env = os.environ if environ is None else environ
-    host, port = env.get("API_HOST", "0.0.0.0"), listen_port(env.get("API_PORT", "8000"))
+    host, port = env.get("API_HOST", "127.0.0.1"), listen_port(env.get("API_PORT", "8000"))
     settings = ApiSettings.from_env(env)
     app = create_app(chat_model, settings)
     kind = "reward model (POST /v1/score/evaluation)" if chat_model.is_reward_model else "chat model"
