@@ -147,3 +147,31 @@ def test_a_killed_grpo_run_resumes_to_the_same_adapter(tiny_qwen2, tmp_path):
     assert "resuming the run from" in result.stderr
     assert_same_run(out, reference)
     assert len(losses(out)) == 12
+
+
+OFT = {"finetuning_type": "oft", "oft_block_size": 8, "module_dropout": 0.1, "learning_rate": 1e-2}
+
+
+def test_an_oft_run_learns_only_its_adapter_and_resumes_to_the_same_adapter(tiny_qwen2, tmp_path):
+    """OFT trains peft's orthogonal blocks only; resuming from a checkpoint on disk ends where the uninterrupted
+    run ends (module_dropout > 0, so the random generators' state must come back too)."""
+    import json as _json
+
+    reference = tmp_path / "uninterrupted"
+    result = train(settings(tiny_qwen2, reference, **OFT))
+    assert result.returncode == 0, result.stderr[-3000:]
+    adapter_config = _json.loads((reference / "adapter_config.json").read_text())
+    assert adapter_config["peft_type"] == "OFT" and adapter_config["oft_block_size"] == 8
+    weights = load_file(reference / "adapter_model.safetensors")
+    assert weights and all(".oft_" in name for name in weights), sorted(weights)[:5]
+    assert not (reference / "model.safetensors").exists()
+    curve = losses(reference)
+    assert sum(list(curve.values())[-3:]) < sum(list(curve.values())[:3]), curve
+
+    out = tmp_path / "resumed"
+    shutil.copytree(reference / "checkpoint-4", out / "checkpoint-4")
+    shutil.copy(reference / "trainer_log.jsonl", out / "trainer_log.jsonl")
+    result = train(settings(tiny_qwen2, out, **OFT))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming the run from its last checkpoint" in result.stderr
+    assert_same_run(out, reference)

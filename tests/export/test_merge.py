@@ -123,6 +123,28 @@ def test_merged_model_matches_base_plus_adapter_in_logits_and_greedy_tokens(lora
                               base_logits, atol=1e-2), "the adapter should change the model"
 
 
+def test_an_oft_adapter_merges_into_the_same_logits(tiny_qwen2, tmp_path):
+    """finetuning_type: oft exports like LoRA: the merged folder equals base + OFT adapter, without adapter keys."""
+    from peft import OFTConfig, PeftModel, get_peft_model
+
+    torch.manual_seed(1)
+    trained = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_qwen2),
+                             OFTConfig(oft_block_size=8, r=0, target_modules="all-linear", init_weights=False))
+    trained.save_pretrained(tmp_path / "oft")
+    config = run_export(tiny_qwen2, tmp_path / "merged", finetuning_type="oft",
+                        adapter_name_or_path=str(tmp_path / "oft"))
+    template, tokenizer = template_for(config)
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()
+    base = AutoModelForCausalLM.from_pretrained(tiny_qwen2).eval()
+    reference = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_qwen2), tmp_path / "oft").eval()
+    assert not any("oft" in key for key in load_file(tmp_path / "merged" / "model.safetensors"))
+    for messages in CHATS:
+        ids = prompt_ids(tokenizer, template, messages)
+        with torch.no_grad():
+            torch.testing.assert_close(merged(ids).logits, reference(ids).logits, atol=1e-4, rtol=0)
+            assert not torch.allclose(merged(ids).logits, base(ids).logits, atol=1e-2), "OFT should change the model"
+
+
 def test_folder_holds_plain_weights_in_the_checkpoint_dtype(lora_export):
     names = sorted(os.listdir(lora_export.folder))
     assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",

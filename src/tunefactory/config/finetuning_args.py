@@ -12,6 +12,8 @@ from typing import Literal
 from .fields import arg
 from .stages import STAGE_NAMES, stages_help
 
+ADAPTER_METHODS = ("lora", "oft")  # finetuning types that train a peft adapter
+
 
 @dataclass
 class FinetuningArguments:

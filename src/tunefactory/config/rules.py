@@ -13,6 +13,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Callable
 
+from .finetuning_args import ADAPTER_METHODS
 from .run_config import RunConfig
 from .stages import STAGES, get_stage
 
@@ -117,15 +118,22 @@ def evaluation_settings(c: RunConfig) -> list[str]:
 @rule
 def finetuning_method(c: RunConfig) -> list[str]:
     f, m, problems = c.finetuning, c.model, []
-    if f.finetuning_type == "oft":
-        problems.append("finetuning_type: oft is not supported by TuneFactory; choose lora, freeze or full")
-    lora_only = ("use_rslora", "use_dora", "pissa_init", "create_new_adapter")
+    if f.finetuning_type == "oft" and (f.oft_rank != 0) == (f.oft_block_size != 0):
+        problems.append(f"finetuning_type: oft takes either oft_rank or oft_block_size, not both and not neither "
+                        f"(blocks x block size = a layer's input size); got oft_rank {f.oft_rank} and "
+                        f"oft_block_size {f.oft_block_size}: with oft_rank set, set oft_block_size: 0")
+    if f.finetuning_type == "oft" and (f.oft_rank < 0 or f.oft_block_size < 0 or not 0 <= f.module_dropout < 1):
+        problems.append("oft_rank and oft_block_size must be 0 or more, module_dropout in [0, 1)")
+    lora_only = ("use_rslora", "use_dora", "pissa_init")
     if f.finetuning_type != "lora":
         problems += [f"{key} only works with finetuning_type: lora" for key in lora_only if getattr(f, key)]
         if f.loraplus_lr_ratio is not None:
             problems.append("loraplus_lr_ratio only works with finetuning_type: lora")
+    if f.finetuning_type not in ADAPTER_METHODS:
+        if f.create_new_adapter:
+            problems.append("create_new_adapter only works with finetuning_type: lora or oft")
         if m.adapter_name_or_path:
-            problems.append("adapter_name_or_path only works with finetuning_type: lora")
+            problems.append("adapter_name_or_path only works with finetuning_type: lora or oft")
     if f.use_dora and f.pissa_init:
         problems.append("use_dora and pissa_init cannot be combined")
     return problems
@@ -136,8 +144,8 @@ def quantization(c: RunConfig) -> list[str]:
     m, f, problems = c.model, c.finetuning, []
     if m.quantization_bit is None:
         return []
-    if c.training.do_train and f.finetuning_type != "lora":
-        problems.append(f"quantization_bit trains only adapters: use finetuning_type: lora (QLoRA), "
+    if c.training.do_train and f.finetuning_type not in ADAPTER_METHODS:
+        problems.append(f"quantization_bit trains only adapters: use finetuning_type: lora (QLoRA) or oft, "
                         f"not {f.finetuning_type!r}")
     if m.quantization_method == "bnb" and m.quantization_bit not in (4, 8):
         problems.append(f"quantization_bit for bitsandbytes must be 4 or 8, not {m.quantization_bit}")

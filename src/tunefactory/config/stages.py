@@ -129,8 +129,9 @@ def _grpo_settings(c: RunConfig) -> list[str]:
             problems.append(f"{key} must be 1 or more, not {getattr(f, key)}")
     if f.sync_ref_model and f.beta <= 0:
         problems.append("sync_ref_model moves the reference model, which exists only with beta > 0")
-    if f.sync_ref_model and f.finetuning_type == "lora":
-        problems.append("sync_ref_model does not work with finetuning_type: lora (the reference is the base model)")
+    if f.sync_ref_model and f.finetuning_type in ("lora", "oft"):
+        problems.append(f"sync_ref_model does not work with finetuning_type: {f.finetuning_type} (the reference is "
+                        "the base model)")
     return problems
 
 

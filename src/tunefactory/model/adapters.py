@@ -5,6 +5,8 @@
             plus named extra modules (e.g. the embeddings)
     lora    LoRA adapters (peft) on the chosen linear layers; rsLoRA, DoRA and PiSSA initialisation;
             earlier adapters merged first, or the last one resumed as the trainable adapter
+    oft     orthogonal fine-tuning adapters (peft's OFT: a block-diagonal orthogonal rotation of each
+            chosen linear layer's input), loaded, resumed, merged and exported as LoRA adapters are
 
 Trainable parameters are kept in float32 (the optimizer's master copy) unless ``pure_bf16``, or under DeepSpeed
 ZeRO-3, which keeps its own float32 master copy of the partitioned weights.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 
+from ..config.finetuning_args import ADAPTER_METHODS
 from ..errors import ConfigError, ModelError
 
 logger = logging.getLogger(__name__)
@@ -24,8 +27,8 @@ HEAD_MODULES = {"lm_head", "output_layer", "output", "score", "v_head"}  # never
 
 def apply_finetuning(model, model_args, finetuning, is_trainable: bool, resized_embeddings: bool = False):
     method = finetuning.finetuning_type
-    if method == "lora" or model_args.adapter_name_or_path:
-        model = _setup_lora(model, model_args, finetuning, is_trainable, resized_embeddings)
+    if method in ADAPTER_METHODS or model_args.adapter_name_or_path:
+        model = _setup_adapter(model, model_args, finetuning, is_trainable, resized_embeddings)
     elif is_trainable and method == "freeze":
         _setup_freeze(model, finetuning, resized_embeddings)
     elif is_trainable:
@@ -116,12 +119,12 @@ def all_linear_modules(model) -> list[str]:
     return sorted(names)
 
 
-def _setup_lora(model, model_args, finetuning, is_trainable: bool, resized_embeddings: bool):
+def _setup_adapter(model, model_args, finetuning, is_trainable: bool, resized_embeddings: bool):
     from peft import PeftModel
 
     adapters = list(model_args.adapter_name_or_path or [])
     quantized = getattr(model, "is_quantized", False)
-    resume_last = is_trainable and finetuning.finetuning_type == "lora" and not finetuning.create_new_adapter \
+    resume_last = is_trainable and finetuning.finetuning_type in ADAPTER_METHODS and not finetuning.create_new_adapter \
         and not quantized
     to_merge = adapters[:-1] if resume_last else adapters
     if quantized and len(adapters) > 1:
@@ -138,6 +141,11 @@ def _setup_lora(model, model_args, finetuning, is_trainable: bool, resized_embed
         return model
     if not is_trainable:
         return model
+    if finetuning.finetuning_type == "oft":
+        model = _new_oft_adapter(model, finetuning, resized_embeddings)
+        logger.info("fine-tuning method: OFT (%s)", f"{finetuning.oft_rank} blocks" if finetuning.oft_rank
+                    else f"block size {finetuning.oft_block_size}")
+        return model
     if finetuning.finetuning_type != "lora":
         return model  # adapters merged into a model that then trains fully or frozen
     model = _new_lora_adapter(model, finetuning, resized_embeddings)
@@ -147,19 +155,44 @@ def _setup_lora(model, model_args, finetuning, is_trainable: bool, resized_embed
     return model
 
 
-def _new_lora_adapter(model, finetuning, resized_embeddings: bool):
-    from peft import LoraConfig, TaskType, get_peft_model
-
-    targets = list(finetuning.lora_target)
+def _adapter_targets(model, targets: list[str], key: str) -> list[str]:
+    """The module names ``key`` (lora_target, oft_target) names, ``all`` being every linear layer but the heads."""
+    targets = list(targets)
     if targets == ["all"]:
-        targets = all_linear_modules(model)
+        return all_linear_modules(model)
     missing = [t for t in targets if not any(name.split(".")[-1] == t for name, _ in model.named_modules())]
     if missing:
-        raise ConfigError([f"lora_target: {', '.join(missing)} not found in this model; its linear layers are: "
-                           f"{', '.join(all_linear_modules(model))} (or use lora_target: all)"])
+        raise ConfigError([f"{key}: {', '.join(missing)} not found in this model; its linear layers are: "
+                           f"{', '.join(all_linear_modules(model))} (or use {key}: all)"])
+    return targets
+
+
+def _modules_to_save(model, finetuning, resized_embeddings: bool) -> list[str] | None:
     modules_to_save = list(finetuning.additional_target or [])
     if resized_embeddings:
         modules_to_save += [m for m in _embedding_module_names(model) if m not in modules_to_save]
+    return modules_to_save or None
+
+
+def _new_oft_adapter(model, finetuning, resized_embeddings: bool):
+    from peft import OFTConfig, TaskType, get_peft_model
+
+    oft_config = OFTConfig(
+        task_type=TaskType.CAUSAL_LM,
+        r=finetuning.oft_rank,
+        oft_block_size=finetuning.oft_block_size,
+        module_dropout=finetuning.module_dropout,
+        target_modules=_adapter_targets(model, finetuning.oft_target, "oft_target"),
+        modules_to_save=_modules_to_save(model, finetuning, resized_embeddings),
+    )
+    return get_peft_model(model, oft_config)
+
+
+def _new_lora_adapter(model, finetuning, resized_embeddings: bool):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    targets = _adapter_targets(model, finetuning.lora_target, "lora_target")
+    modules_to_save = _modules_to_save(model, finetuning, resized_embeddings)
     init = True
     if finetuning.pissa_init:
         init = "pissa" if finetuning.pissa_iter == -1 else f"pissa_niter_{finetuning.pissa_iter}"
@@ -169,7 +202,7 @@ def _new_lora_adapter(model, finetuning, resized_embeddings: bool):
         lora_alpha=finetuning.lora_alpha or finetuning.lora_rank * 2,
         lora_dropout=finetuning.lora_dropout,
         target_modules=targets,
-        modules_to_save=modules_to_save or None,
+        modules_to_save=modules_to_save,
         use_rslora=finetuning.use_rslora,
         use_dora=finetuning.use_dora,
         init_lora_weights=init,

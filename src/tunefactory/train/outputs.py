@@ -15,6 +15,7 @@ import logging
 import os
 from pathlib import Path
 
+from ..config.finetuning_args import ADAPTER_METHODS
 from ..errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def write_model_card(config, output_dir: str, metrics: dict | None = None) -> Pa
     model, data, finetuning, training = config.model, config.data, config.finetuning, config.training
     lines = [
         "---",
-        "library_name: " + ("peft" if finetuning.finetuning_type == "lora" else "transformers"),
+        "library_name: " + ("peft" if finetuning.finetuning_type in ADAPTER_METHODS else "transformers"),
         f"base_model: {model.model_name_or_path}",
         "tags: [tunefactory, " + f"{finetuning.stage}, {finetuning.finetuning_type}]",
         "---",
@@ -88,6 +89,9 @@ def write_model_card(config, output_dir: str, metrics: dict | None = None) -> Pa
     if finetuning.finetuning_type == "lora":
         lines.append(f"- LoRA rank {finetuning.lora_rank}, alpha {finetuning.lora_alpha or 2 * finetuning.lora_rank}, "
                      f"targets {', '.join(finetuning.lora_target)}")
+    if finetuning.finetuning_type == "oft":
+        size = f"{finetuning.oft_rank} blocks" if finetuning.oft_rank else f"block size {finetuning.oft_block_size}"
+        lines.append(f"- OFT {size}, targets {', '.join(finetuning.oft_target)}")
     if metrics:
         lines += ["", "## Results", "", "| metric | value |", "|---|---|"]
         lines += [f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |"

@@ -6,6 +6,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
+from ..config.finetuning_args import ADAPTER_METHODS
 from ..config.parser import save_run_config
 from ..config.stages import get_stage
 from ..data.collators import build_collator
@@ -122,9 +123,9 @@ def load_reference(tokenizer, config: RunConfig):
         logger.info("evaluation only: the reference is the model itself (all rewards 0); set ref_model to compare "
                     "with another model")
         return None
-    continues_adapter = f.finetuning_type == "lora" and m.adapter_name_or_path and not f.create_new_adapter
-    if f.finetuning_type == "lora" and not continues_adapter:
-        logger.info("reference model: the base model with the LoRA adapter switched off")
+    continues_adapter = f.finetuning_type in ADAPTER_METHODS and m.adapter_name_or_path and not f.create_new_adapter
+    if f.finetuning_type in ADAPTER_METHODS and not continues_adapter:
+        logger.info("reference model: the base model with the %s adapter switched off", f.finetuning_type.upper())
         return None
     # The reference is the policy as it starts: a frozen copy (for LoRA continuing an adapter, that
     # adapter merged in; LLaMA-Factory compares with the model *without* it instead, see docs/training.md).
