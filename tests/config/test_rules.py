@@ -19,7 +19,8 @@ def problems_of(**overrides) -> list[str]:
     [
         ({"stage": "dpo", "predict_with_generate": True}, "predict_with_generate only works with stage: sft"),
         ({"do_predict": True, "eval_dataset": "arith_test"}, "set predict_with_generate: true"),
-        ({"quantization_bit": 4, "finetuning_type": "full"}, "use finetuning_type: lora (QLoRA) or oft, not 'full'"),
+        ({"quantization_bit": 4, "finetuning_type": "full"}, "use finetuning_type: lora (QLoRA), not 'full'"),
+        ({"quantization_bit": 4, "finetuning_type": "oft"}, "use finetuning_type: lora (QLoRA), not 'oft'"),
         ({"stage": "rm", "packing": True}, "packing only works with stage: pt or sft"),
         ({"stage": "dpo", "neat_packing": True}, "neat_packing only works with stage: sft"),
         ({"stage": "ppo"}, "stage: ppo needs reward_model"),

@@ -144,8 +144,8 @@ def quantization(c: RunConfig) -> list[str]:
     m, f, problems = c.model, c.finetuning, []
     if m.quantization_bit is None:
         return []
-    if c.training.do_train and f.finetuning_type not in ADAPTER_METHODS:
-        problems.append(f"quantization_bit trains only adapters: use finetuning_type: lora (QLoRA) or oft, "
+    if c.training.do_train and f.finetuning_type != "lora":  # peft has no OFT layers for quantized weights
+        problems.append(f"quantization_bit trains only LoRA adapters: use finetuning_type: lora (QLoRA), "
                         f"not {f.finetuning_type!r}")
     if m.quantization_method == "bnb" and m.quantization_bit not in (4, 8):
         problems.append(f"quantization_bit for bitsandbytes must be 4 or 8, not {m.quantization_bit}")
