@@ -50,6 +50,9 @@ def problems_of(**overrides) -> list[str]:
         ({"finetuning_type": "oft", "oft_rank": 4}, "with oft_rank set, set oft_block_size: 0"),
         ({"finetuning_type": "oft", "oft_block_size": 0}, "takes either oft_rank or oft_block_size, not both and not neither"),
         ({"infer_backend": "vllm"}, "infer_backend: vllm is for chat/api only"),
+        ({"use_dft_loss": True, "use_asft_loss": True}, "use_dft_loss and use_asft_loss are alternative sft losses"),
+        ({"use_eaft_loss": True, "eaft_alpha": -1.0}, "eaft_alpha must be 0 or more"),
+        ({"stage": "rm", "use_eaft_loss": True}, "use_eaft_loss"),
     ],
 )
 def test_incompatible_combination_has_its_own_message(overrides, expected):

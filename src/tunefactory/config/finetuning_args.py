@@ -193,13 +193,14 @@ class FinetuningArguments:
         unsupported="the HyperParallel backend is not integrated; use DeepSpeed or FSDP",
     )
     use_muon: bool = arg(False, "Use the Muon optimiser.", unsupported="the Muon optimizer is not integrated")
-    use_dft_loss: bool = arg(
-        False, "Use the DFT (dynamic fine-tuning) loss.", unsupported="the DFT loss is not implemented"
-    )
-    use_asft_loss: bool = arg(False, "Use the ASFT loss.", unsupported="the ASFT loss is not implemented")
-    asft_alpha: float = arg(0.1, "Exponent controlling ASFT's adaptive weighting.")
-    use_eaft_loss: bool = arg(False, "Use the EAFT loss.", unsupported="the EAFT loss is not implemented")
-    eaft_alpha: float = arg(1.0, "Exponent controlling EAFT's adaptive weighting.")
+    use_dft_loss: bool = arg(False, "sft: weigh each answer token's cross-entropy by its (detached) probability "
+                                    "(DFT, dynamic fine-tuning).")
+    use_asft_loss: bool = arg(False, "sft: the DFT loss plus asft_alpha x KL(reference || model) per answer token "
+                                     "(ASFT, anchored sft; the reference is the starting model or ref_model).")
+    asft_alpha: float = arg(0.1, "Weight of ASFT's KL term.")
+    use_eaft_loss: bool = arg(False, "sft: weigh each answer token's cross-entropy by the entropy of its top-20 "
+                                     "logits / 3, to the power eaft_alpha (EAFT).")
+    eaft_alpha: float = arg(1.0, "Exponent of EAFT's entropy weight.")
     freeze_vision_tower: bool = arg(True, "Keep the vision encoder frozen when training multimodal models.")
     freeze_multi_modal_projector: bool = arg(True, "Keep the vision-to-text projector frozen in multimodal training.")
     freeze_language_model: bool = arg(False, "Keep the language backbone frozen in multimodal training.")

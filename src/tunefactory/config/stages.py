@@ -139,6 +139,22 @@ def _always(finetuning) -> bool:
     return True
 
 
+def _with_asft_loss(finetuning) -> bool:
+    return finetuning.use_asft_loss
+
+
+def _one_sft_loss(c) -> list[str]:
+    f, problems = c.finetuning, []
+    chosen = [key for key in ("use_dft_loss", "use_eaft_loss", "use_asft_loss") if getattr(f, key)]
+    if len(chosen) > 1:
+        problems.append(f"{' and '.join(chosen)} are alternative sft losses: set one")
+    if f.use_asft_loss and f.asft_alpha < 0:
+        problems.append(f"asft_alpha must be 0 or more, not {f.asft_alpha}")
+    if f.use_eaft_loss and f.eaft_alpha < 0:
+        problems.append(f"eaft_alpha must be 0 or more, not {f.eaft_alpha}")
+    return problems
+
+
 def _with_kl_penalty(finetuning) -> bool:
     return finetuning.beta > 0
 
@@ -152,8 +168,9 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           examples="pretrain", packs_by_default=True, can_pack=True),
     Stage("sft", "supervised fine-tuning on prompts and answers", "tunefactory.train.sft:run_sft",
           examples="supervised", generation_examples="unsupervised", can_pack=True,
-          own_keys=("predict_with_generate", "neat_packing", "train_on_prompt", "mask_history"),
-          rules=(_sft_predicts_by_generating,)),
+          own_keys=("predict_with_generate", "neat_packing", "train_on_prompt", "mask_history", "use_dft_loss",
+                    "use_asft_loss", "use_eaft_loss"),
+          reference=_with_asft_loss, rules=(_sft_predicts_by_generating, _one_sft_loss)),
     Stage("rm", "reward modelling on ranked pairs", "tunefactory.train.rm:run_rm",
           examples="pairwise", ranked_data=True, value_head=True, scores=True,
           plot_keys=("loss", "eval_loss", "eval_accuracy"), rules=(_no_best_model_reload,)),

@@ -93,7 +93,7 @@ def _chunk_rows(vocab_size: int) -> int:
     return max(1, CHUNK_BYTES // (4 * vocab_size))
 
 
-def _labelled_hidden(model, inputs: dict, labels: torch.Tensor):
+def labelled_hidden(model, inputs: dict, labels: torch.Tensor):
     """(head, hidden states of the labelled positions [N, H], their targets [N], the label mask [B, T-1])."""
     with hidden_states_as_logits(model) as head:
         hidden = model(**{k: inputs[k] for k in MODEL_INPUTS if k in inputs}, use_cache=False).logits
@@ -180,7 +180,7 @@ def labelled_lm_loss(model, inputs: dict, num_items_in_batch=None) -> torch.Tens
     """The causal-LM loss of ``inputs["labels"]``, as the model's own loss computes it: summed token
     cross-entropy over ``num_items_in_batch`` when given (gradient accumulation), else the mean."""
     labels = inputs["labels"]
-    head, hidden, targets, _ = _labelled_hidden(model, inputs, labels)
+    head, hidden, targets, _ = labelled_hidden(model, inputs, labels)
     total = _LinearCrossEntropySum.apply(hidden, head.weight, targets)
     if num_items_in_batch is None:
         return total / max(len(targets), 1) if len(targets) else total * 0.0
@@ -193,7 +193,7 @@ def labelled_token_logps(model, input_ids, attention_mask, labels):
     """``(token_logps [B, T-1], mask [B, T-1], mean logit per row over its labelled tokens [B])``: the
     log-probabilities of the labelled tokens (0 elsewhere), as ``log_softmax(logits)`` would give them."""
     inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
-    head, hidden, targets, mask = _labelled_hidden(model, inputs, labels)
+    head, hidden, targets, mask = labelled_hidden(model, inputs, labels)
     logps, mean_logits = _LinearTokenLogps.apply(hidden, head.weight, targets)
     token_logps = torch.zeros(mask.shape, dtype=logps.dtype, device=logps.device).masked_scatter(mask, logps)
     row_mean = torch.zeros(mask.shape, dtype=mean_logits.dtype, device=mask.device).masked_scatter(mask, mean_logits)

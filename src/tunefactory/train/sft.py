@@ -16,6 +16,7 @@ from . import steps
 from .labelled_head import use_labelled_head
 from .metrics import TextSimilarity, TokenAccuracy, logits_to_token_ids, save_predictions
 from .outputs import checkpoint_to_resume
+from .sft_losses import SftLoss
 from .trainer import GenerationTrainer
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ def run_sft(config: RunConfig) -> None:
     data = steps.load_data(config, template, tokenizer)
     model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=training.do_train)
     set_generation_defaults(model, template, tokenizer)
+    sft_loss = SftLoss.from_arguments(config.finetuning)
+    ref_model = steps.load_reference(tokenizer, config) if sft_loss and training.do_train else None
     collator = steps.make_collator(config, tokenizer, model)
     prompt_collator = steps.make_collator(config, tokenizer, model, for_generation=True)
     compute_metrics, reduce_logits = _metrics(config, tokenizer)
@@ -42,6 +45,7 @@ def run_sft(config: RunConfig) -> None:
         callbacks=steps.callbacks(config), generation_collator=prompt_collator,
         stop_token_ids=template.stop_token_ids(tokenizer),
         labelled_head=use_labelled_head(model, config.model.lm_head_on_labels_only and training.do_train),
+        sft_loss=sft_loss, ref_model=ref_model,
     )
     gen_kwargs = steps.generation_kwargs(config, template, tokenizer)
     metrics = {}

@@ -1,5 +1,6 @@
-"""The one place TuneFactory changes transformers' Seq2SeqTrainer: prediction by generation, and the loss
-computed with the LM head only on labelled positions (`labelled_head.py`)."""
+"""The one place TuneFactory changes transformers' Seq2SeqTrainer: prediction by generation, the loss
+computed with the LM head only on labelled positions (`labelled_head.py`), and sft's weighted loss variants
+(`sft_losses.py`: DFT, EAFT, ASFT)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from transformers import Seq2SeqTrainer
 
 from .labelled_head import MODEL_INPUTS, labelled_lm_loss
 from .padding import PaddingMeter
+from .sft_losses import SftLoss, labelled_logits, weighted_sft_loss
 
 
 class GenerationTrainer(PaddingMeter, Seq2SeqTrainer):
@@ -17,22 +19,39 @@ class GenerationTrainer(PaddingMeter, Seq2SeqTrainer):
     aside while generating, and only the new tokens are returned."""
 
     def __init__(self, *args, generation_collator=None, stop_token_ids: list[int] | None = None,
-                 labelled_head: bool = False, **kwargs):
+                 labelled_head: bool = False, sft_loss: SftLoss | None = None, ref_model=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.generation_collator = generation_collator
         self.stop_token_ids = stop_token_ids or []
         self.labelled_head = labelled_head
+        self.sft_loss = sft_loss
+        self.ref_model = ref_model.to(self.args.device).eval() if ref_model is not None else None
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        plain = (return_outputs or not self.labelled_head or "labels" not in inputs or self.label_smoother is not None
-                 or self.compute_loss_func is not None or set(inputs) - {*MODEL_INPUTS, "labels"})
-        if plain:  # evaluation that needs logits, label smoothing, custom losses, unusual inputs
+        unusual = (self.label_smoother is not None or self.compute_loss_func is not None
+                   or set(inputs) - {*MODEL_INPUTS, "labels"})
+        if self.sft_loss is not None and not return_outputs and "labels" in inputs and not unusual:
+            loss = self._weighted_loss(model, inputs, num_items_in_batch)  # evaluation keeps the plain loss
+        elif not return_outputs and self.labelled_head and "labels" in inputs and not unusual:
+            loss = labelled_lm_loss(model, inputs, num_items_in_batch)
+        else:  # evaluation that needs logits, label smoothing, custom losses, unusual inputs
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        loss = labelled_lm_loss(model, inputs, num_items_in_batch)
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:  # as Trainer.compute_loss
             loss = loss * (self.accelerator.num_processes // self.get_tp_size() if self.args.n_gpu <= 1
                            else self.args.n_gpu)
         return loss
+
+    def _weighted_loss(self, model, inputs, num_items_in_batch):
+        logits, targets = labelled_logits(model, inputs, self.labelled_head)
+        ref_logits = None
+        if self.sft_loss.needs_reference:
+            import torch
+
+            from .pair_trainers import reference_model
+
+            with torch.no_grad(), reference_model(self.accelerator.unwrap_model(model), self.ref_model) as reference:
+                ref_logits, _ = labelled_logits(reference, inputs, self.labelled_head)
+        return weighted_sft_loss(self.sft_loss, logits, targets, ref_logits, num_items_in_batch)
 
     def get_eval_dataloader(self, eval_dataset=None):
         with self._generation_batches():
