@@ -192,7 +192,8 @@ class FinetuningArguments:
         "JSON file with HyperParallel strategy settings.",
         unsupported="the HyperParallel backend is not integrated; use DeepSpeed or FSDP",
     )
-    use_muon: bool = arg(False, "Use the Muon optimiser.", unsupported="the Muon optimizer is not integrated")
+    use_muon: bool = arg(False, "Muon (torch.optim.Muon) on the hidden weight matrices, AdamW on the other "
+                                "parameters (stages pt, sft, rm, dpo, kto).")
     use_dft_loss: bool = arg(False, "sft: weigh each answer token's cross-entropy by its (detached) probability "
                                     "(DFT, dynamic fine-tuning).")
     use_asft_loss: bool = arg(False, "sft: the DFT loss plus asft_alpha x KL(reference || model) per answer token "

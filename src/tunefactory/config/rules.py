@@ -140,6 +140,18 @@ def finetuning_method(c: RunConfig) -> list[str]:
 
 
 @rule
+def optimizer_switches(c: RunConfig) -> list[str]:
+    f, problems = c.finetuning, []
+    if f.use_muon and f.stage in ("ppo", "grpo"):
+        problems.append(f"use_muon works with stages pt, sft, rm, dpo and kto, not {f.stage} (its trainer builds its "
+                        "own optimizer)")
+    if f.use_muon and c.training.deepspeed:
+        problems.append("use_muon cannot be combined with deepspeed (DeepSpeed builds its own optimizer); use FSDP or "
+                        "one process")
+    return problems
+
+
+@rule
 def quantization(c: RunConfig) -> list[str]:
     m, f, problems = c.model, c.finetuning, []
     if m.quantization_bit is None:

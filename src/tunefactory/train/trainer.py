@@ -19,8 +19,10 @@ class GenerationTrainer(PaddingMeter, Seq2SeqTrainer):
     aside while generating, and only the new tokens are returned."""
 
     def __init__(self, *args, generation_collator=None, stop_token_ids: list[int] | None = None,
-                 labelled_head: bool = False, sft_loss: SftLoss | None = None, ref_model=None, **kwargs):
+                 labelled_head: bool = False, sft_loss: SftLoss | None = None, ref_model=None,
+                 optimizer_cls_and_kwargs=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs  # Trainer takes it, Seq2SeqTrainer does not pass it
         self.generation_collator = generation_collator
         self.stop_token_ids = stop_token_ids or []
         self.labelled_head = labelled_head

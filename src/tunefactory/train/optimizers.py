@@ -1,0 +1,97 @@
+"""Optimizers beyond the Trainer's own (`optim`), chosen by LLaMA-Factory's one-key switches.
+
+    use_muon   Muon (torch.optim.Muon: momentum orthogonalised by Newton-Schulz) on the hidden 2-D weight
+               matrices, AdamW on everything else (embeddings, the output head, norms, biases), as
+               LLaMA-Factory splits them; learning rates scaled to match AdamW's update size
+               (``adjust_lr_fn="match_rms_adamw"``, Moonlight's rule, which LLaMA-Factory's copy applies)
+
+The Trainer builds the optimizer itself from ``optimizer_cls_and_kwargs`` when training starts, after the
+model is placed, with its usual weight-decay groups; checkpoints save and restore it like any optimizer.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+# parameter names LLaMA-Factory keeps out of Muon (embeddings and output heads), plus our value and score heads
+NON_MUON_NAMES = ("embed", "lm_head", "v_head", "score", "output_layer", "wte", "wpe")
+
+
+class MuonWithAdamW(torch.optim.Optimizer):
+    """Muon on the parameters in ``muon_params`` (ids of 2-D tensors), AdamW on the rest, as one optimizer: one
+    ``param_groups`` list (the same group dicts the two inner optimizers hold, so a scheduler drives both) and
+    one state dict."""
+
+    def __init__(self, params, *, muon_params: frozenset, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.95):
+        groups = [dict(group) if isinstance(group, dict) else {"params": [group]} for group in _as_groups(params)]
+        muon_groups, adamw_groups = [], []
+        for group in groups:
+            members = list(group["params"])
+            muon = [p for p in members if id(p) in muon_params]
+            other = [p for p in members if id(p) not in muon_params]
+            if muon:
+                muon_groups.append({**group, "params": muon})
+            if other:
+                adamw_groups.append({**group, "params": other})
+        self.muon = torch.optim.Muon(muon_groups, lr=lr, weight_decay=weight_decay, momentum=momentum,
+                                     nesterov=True, adjust_lr_fn="match_rms_adamw") if muon_groups else None
+        self.adamw = torch.optim.AdamW(adamw_groups, lr=lr, betas=betas, eps=eps,
+                                       weight_decay=weight_decay) if adamw_groups else None
+        inner_groups = [group for optimizer in self._inner() for group in optimizer.param_groups]
+        super().__init__(inner_groups, {"lr": lr})
+
+    def _inner(self) -> list[torch.optim.Optimizer]:
+        return [optimizer for optimizer in (self.muon, self.adamw) if optimizer is not None]
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for optimizer in self._inner():
+            optimizer.step()
+        return loss
+
+    def state_dict(self) -> dict:
+        return {"muon": self.muon.state_dict() if self.muon else None,
+                "adamw": self.adamw.state_dict() if self.adamw else None}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        for name in ("muon", "adamw"):
+            optimizer = getattr(self, name)
+            if (optimizer is None) != (state_dict.get(name) is None):
+                raise ValueError(f"this checkpoint's optimizer state has no matching {name} part: it was saved by "
+                                 "another optimizer or model")
+            if optimizer is not None:
+                optimizer.load_state_dict(state_dict[name])
+
+
+def _as_groups(params) -> list:
+    params = list(params)
+    return params if params and isinstance(params[0], dict) else [{"params": params}]
+
+
+def muon_parameter_ids(model) -> frozenset:
+    """The trainable 2-D weights Muon updates: every matrix but the embeddings and output heads."""
+    chosen = [param for name, param in model.named_parameters()
+              if param.requires_grad and param.ndim == 2 and not any(part in name for part in NON_MUON_NAMES)]
+    return frozenset(id(param) for param in chosen)
+
+
+def optimizer_choice(finetuning, training, model) -> tuple[type, dict] | None:
+    """``(optimizer class, its keyword arguments)`` for the Trainer's ``optimizer_cls_and_kwargs``, or None for the
+    Trainer's own choice (``optim``)."""
+    if not finetuning.use_muon:
+        return None
+    muon = muon_parameter_ids(model)
+    others = sum(1 for param in model.parameters() if param.requires_grad and id(param) not in muon)
+    logger.info("optimizer: Muon on %d weight matrices, AdamW on the other %d trainable tensors", len(muon), others)
+    return MuonWithAdamW, {"muon_params": muon, "lr": training.learning_rate,
+                           "betas": (training.adam_beta1, training.adam_beta2), "eps": training.adam_epsilon,
+                           "weight_decay": training.weight_decay}

@@ -1,0 +1,95 @@
+"""use_muon: Muon on the hidden matrices and AdamW on the rest, equal to the two torch optimizers run side by side."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from tunefactory.config.finetuning_args import FinetuningArguments
+from tunefactory.train.optimizers import MuonWithAdamW, muon_parameter_ids, optimizer_choice
+
+
+@pytest.fixture
+def model(tiny_llama):
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.float32)
+
+
+def batch_loss(model, seed: int):
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, model.config.vocab_size, (2, 12), generator=generator)
+    return model(input_ids=ids, labels=ids).loss
+
+
+def trainer_groups(model):
+    """The Trainer's two groups: weight decay on matrices, none on norms and biases."""
+    decay = [p for n, p in model.named_parameters() if p.ndim == 2]
+    rest = [p for n, p in model.named_parameters() if p.ndim != 2]
+    return [{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}]
+
+
+def test_muon_takes_hidden_matrices_not_embeddings_heads_or_norms(model):
+    chosen = {name for name, param in model.named_parameters() if id(param) in muon_parameter_ids(model)}
+    assert "model.layers.0.self_attn.q_proj.weight" in chosen and "model.layers.0.mlp.down_proj.weight" in chosen
+    assert not any("embed" in name or "lm_head" in name or "norm" in name for name in chosen)
+    hidden = {n for n, p in model.named_parameters() if p.ndim == 2 and "embed" not in n and "lm_head" not in n}
+    assert chosen == hidden
+
+
+def test_steps_equal_torch_muon_and_adamw_side_by_side(model):
+    reference = copy.deepcopy(model)
+    ids = muon_parameter_ids(model)
+    ours = MuonWithAdamW(trainer_groups(model), muon_params=ids, lr=0.02, betas=(0.9, 0.95), eps=1e-8)
+    ref_ids = muon_parameter_ids(reference)
+    ref_groups = trainer_groups(reference)
+    torch_muon = torch.optim.Muon([{**g, "params": [p for p in g["params"] if id(p) in ref_ids]} for g in ref_groups
+                                   if any(id(p) in ref_ids for p in g["params"])],
+                                  lr=0.02, adjust_lr_fn="match_rms_adamw")
+    torch_adamw = torch.optim.AdamW([{**g, "params": [p for p in g["params"] if id(p) not in ref_ids]}
+                                     for g in ref_groups], lr=0.02, betas=(0.9, 0.95), eps=1e-8)
+    before = model.model.layers[0].self_attn.q_proj.weight.detach().clone()
+    for step in range(3):
+        for optimizer, net in (([ours], model), ([torch_muon, torch_adamw], reference)):
+            batch_loss(net, step).backward()
+            for o in optimizer:
+                o.step()
+                o.zero_grad()
+    for (name, ours_param), theirs in zip(model.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(ours_param, theirs, atol=1e-6, rtol=0, msg=name)
+    assert not torch.allclose(model.model.layers[0].self_attn.q_proj.weight, before)
+    assert len(ours.param_groups) == 3  # decayed matrices (Muon), decayed embeddings/head (AdamW), the rest
+
+
+def test_a_scheduler_drives_both_and_the_state_round_trips(model):
+    ids = muon_parameter_ids(model)
+    optimizer = MuonWithAdamW(trainer_groups(model), muon_params=ids, lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 ** step)
+    batch_loss(model, 0).backward()
+    optimizer.step()
+    scheduler.step()
+    assert {g["lr"] for g in optimizer.muon.param_groups} == {g["lr"] for g in optimizer.adamw.param_groups} == {0.05}
+    state = optimizer.state_dict()
+    clone = copy.deepcopy(model)
+    resumed = MuonWithAdamW(trainer_groups(clone), muon_params=muon_parameter_ids(clone), lr=0.05)
+    resumed.load_state_dict(copy.deepcopy(state))
+    for net, opt in ((model, optimizer), (clone, resumed)):
+        opt.zero_grad()
+        batch_loss(net, 1).backward()
+        opt.step()
+    for ours, theirs in zip(model.parameters(), clone.parameters()):
+        torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="no matching muon part"):
+        resumed.load_state_dict({"muon": None, "adamw": state["adamw"]})
+
+
+def test_the_choice_follows_use_muon(model):
+    from transformers import TrainingArguments
+
+    training = TrainingArguments(output_dir="unused", learning_rate=3e-4, weight_decay=0.1, report_to="none")
+    assert optimizer_choice(FinetuningArguments(), training, model) is None
+    cls, kwargs = optimizer_choice(FinetuningArguments(use_muon=True), training, model)
+    assert cls is MuonWithAdamW and kwargs["lr"] == 3e-4 and kwargs["weight_decay"] == 0.1
+    assert kwargs["muon_params"] == muon_parameter_ids(model)
