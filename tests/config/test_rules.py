@@ -53,6 +53,7 @@ def problems_of(**overrides) -> list[str]:
         ({"use_dft_loss": True, "use_asft_loss": True}, "use_dft_loss and use_asft_loss are alternative sft losses"),
         ({"use_eaft_loss": True, "eaft_alpha": -1.0}, "eaft_alpha must be 0 or more"),
         ({"stage": "rm", "use_eaft_loss": True}, "use_eaft_loss"),
+        ({"stage": "ppo", "reward_model": "rm", "use_muon": True}, "use_muon works with stages pt, sft, rm, dpo, kto, not ppo"),
     ],
 )
 def test_incompatible_combination_has_its_own_message(overrides, expected):

@@ -142,9 +142,9 @@ def finetuning_method(c: RunConfig) -> list[str]:
 @rule
 def optimizer_switches(c: RunConfig) -> list[str]:
     f, problems = c.finetuning, []
-    if f.use_muon and f.stage in ("ppo", "grpo"):
-        problems.append(f"use_muon works with stages pt, sft, rm, dpo and kto, not {f.stage} (its trainer builds its "
-                        "own optimizer)")
+    if f.use_muon and not get_stage(f.stage).trainer_optimizer:
+        usable = ", ".join(name for name, stage in STAGES.items() if stage.trainer_optimizer)
+        problems.append(f"use_muon works with stages {usable}, not {f.stage} (its trainer builds its own optimizer)")
     if f.use_muon and c.training.deepspeed:
         problems.append("use_muon cannot be combined with deepspeed (DeepSpeed builds its own optimizer); use FSDP or "
                         "one process")

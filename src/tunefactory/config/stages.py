@@ -55,6 +55,7 @@ class Stage:
     preflight: str | None = None  # "module:function" checking files and folders before a run loads anything
     log_keys: tuple[str, ...] = ()  # metrics trainer_log.jsonl adds to LLaMA-Factory's (a trailing "/": a prefix)
     zero_loss_is_normal: bool = False  # a loss of exactly 0 is no sign of masked labels (the guard stays off)
+    trainer_optimizer: bool = True  # its Trainer builds the optimizer, so optimizer switches (use_muon) apply
 
     def examples_for(self, is_eval: bool = False, predict_with_generate: bool = False) -> str:
         if is_eval and predict_with_generate and self.generation_examples:
@@ -176,7 +177,7 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           plot_keys=("loss", "eval_loss", "eval_accuracy"), rules=(_no_best_model_reload,)),
     Stage("ppo", "PPO against a reward model", "tunefactory.train.ppo:run_ppo",
           examples="unsupervised", value_head=True, reward_model=True, reference=_always,
-          plot_keys=("loss", "reward"), rules=(_no_best_model_reload, _ppo_needs_a_reward),
+          plot_keys=("loss", "reward"), rules=(_no_best_model_reload, _ppo_needs_a_reward), trainer_optimizer=False,
           preflight="tunefactory.train.ppo:ppo_problems"),
     Stage("dpo", "preference optimisation on ranked pairs: DPO, IPO, hinge, ORPO, SimPO",
           "tunefactory.train.dpo:run_dpo", examples="pairwise", ranked_data=True, reference=_unless_reference_free,
@@ -189,7 +190,8 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           rules=(_no_best_model_reload, _grpo_settings), preflight="tunefactory.train.rewards:reward_problems",
           log_keys=("reward_std", "rewards/", "completions/mean_length", "completions/clipped_ratio", "kl",
                     "clip_ratio/region_mean", "entropy", "frac_reward_zero_std"),
-          zero_loss_is_normal=True),  # a group whose completions all score the same has no advantage, so no loss
+          # a group whose completions all score the same has no advantage, so no loss
+          zero_loss_is_normal=True, trainer_optimizer=False),
 )}
 STAGE_NAMES = tuple(STAGES)
 
