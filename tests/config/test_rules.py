@@ -54,6 +54,7 @@ def problems_of(**overrides) -> list[str]:
         ({"use_eaft_loss": True, "eaft_alpha": -1.0}, "eaft_alpha must be 0 or more"),
         ({"stage": "rm", "use_eaft_loss": True}, "use_eaft_loss"),
         ({"stage": "ppo", "reward_model": "rm", "use_muon": True}, "use_muon works with stages pt, sft, rm, dpo, kto, not ppo"),
+        ({"use_muon": True, "use_adam_mini": True}, "use_muon and use_adam_mini each choose the optimizer: set one"),
     ],
 )
 def test_incompatible_combination_has_its_own_message(overrides, expected):

@@ -1,4 +1,5 @@
-"""use_muon: Muon on the hidden matrices and AdamW on the rest, equal to the two torch optimizers run side by side."""
+"""use_muon: Muon on the hidden matrices and AdamW on the rest, equal to the two torch optimizers run side by side;
+use_adam_mini: the authors' Adam-mini on the whole model, with less state than AdamW."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from tunefactory.config.finetuning_args import FinetuningArguments
-from tunefactory.train.optimizers import MuonWithAdamW, muon_parameter_ids, optimizer_choice
+from tunefactory.train.optimizers import AdamMiniFactory, MuonWithAdamW, muon_parameter_ids, optimizer_choice
 
 
 @pytest.fixture
@@ -93,3 +94,30 @@ def test_the_choice_follows_use_muon(model):
     cls, kwargs = optimizer_choice(FinetuningArguments(use_muon=True), training, model)
     assert cls is MuonWithAdamW and kwargs["lr"] == 3e-4 and kwargs["weight_decay"] == 0.1
     assert kwargs["muon_params"] == muon_parameter_ids(model)
+
+
+def state_numel(optimizer) -> int:
+    return sum(v.numel() for state in optimizer.state.values() for v in state.values()
+               if torch.is_tensor(v) and v.numel() > 1)
+
+
+def test_adam_mini_keeps_about_half_of_adamws_state_and_learns(model):
+    from transformers import TrainingArguments
+
+    training = TrainingArguments(output_dir="unused", learning_rate=1e-2, report_to="none")
+    factory, kwargs = optimizer_choice(FinetuningArguments(use_adam_mini=True), training, model)
+    assert factory is AdamMiniFactory
+    mini = factory()(model, **kwargs)
+    assert type(mini).__name__ == "Adam_mini"
+    reference = copy.deepcopy(model)
+    adamw = torch.optim.AdamW(reference.parameters(), lr=1e-2)
+    first = batch_loss(model, 0).item()
+    for step in range(8):
+        for optimizer, net in ((mini, model), (adamw, reference)):
+            batch_loss(net, 0).backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    assert batch_loss(model, 0).item() < first - 1.0
+    weights = sum(p.numel() for p in model.parameters())
+    assert state_numel(adamw) == 2 * weights
+    assert state_numel(mini) < 0.6 * state_numel(adamw)

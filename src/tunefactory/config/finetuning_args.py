@@ -179,9 +179,8 @@ class FinetuningArguments:
     use_llama_pro: bool = arg(
         False, "Train only the expanded blocks (LLaMA Pro).", unsupported="LLaMA Pro block expansion is not implemented"
     )
-    use_adam_mini: bool = arg(
-        False, "Use the Adam-mini optimiser.", unsupported="the Adam-mini optimizer is not integrated"
-    )
+    use_adam_mini: bool = arg(False, "Adam-mini (pip install 'tunefactory[optimizers]'): one second-moment value "
+                                     "per parameter block, about half of AdamW's optimizer memory.")
     use_hyper_parallel: bool = arg(
         False,
         "Use the HyperParallel FSDP/TP backend (full-parameter SFT only).",

@@ -142,12 +142,18 @@ def finetuning_method(c: RunConfig) -> list[str]:
 @rule
 def optimizer_switches(c: RunConfig) -> list[str]:
     f, problems = c.finetuning, []
-    if f.use_muon and not get_stage(f.stage).trainer_optimizer:
-        usable = ", ".join(name for name, stage in STAGES.items() if stage.trainer_optimizer)
-        problems.append(f"use_muon works with stages {usable}, not {f.stage} (its trainer builds its own optimizer)")
-    if f.use_muon and c.training.deepspeed:
-        problems.append("use_muon cannot be combined with deepspeed (DeepSpeed builds its own optimizer); use FSDP or "
-                        "one process")
+    chosen = [key for key in ("use_muon", "use_adam_mini") if getattr(f, key)]
+    if len(chosen) > 1:
+        problems.append(f"{' and '.join(chosen)} each choose the optimizer: set one")
+    usable = ", ".join(name for name, stage in STAGES.items() if stage.trainer_optimizer)
+    for key in chosen:
+        if not get_stage(f.stage).trainer_optimizer:
+            problems.append(f"{key} works with stages {usable}, not {f.stage} (its trainer builds its own optimizer)")
+        if c.training.deepspeed:
+            problems.append(f"{key} cannot be combined with deepspeed (DeepSpeed builds its own optimizer); use FSDP "
+                            "or one process")
+    if f.use_adam_mini and find_spec("adam_mini") is None:
+        problems.append("use_adam_mini needs the adam-mini package: pip install 'tunefactory[optimizers]'")
     return problems
 
 

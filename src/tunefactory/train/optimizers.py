@@ -4,6 +4,8 @@
                matrices, AdamW on everything else (embeddings, the output head, norms, biases), as
                LLaMA-Factory splits them; learning rates scaled to match AdamW's update size
                (``adjust_lr_fn="match_rms_adamw"``, Moonlight's rule, which LLaMA-Factory's copy applies)
+    use_adam_mini  Adam-mini (the authors' ``adam-mini`` package): Adam with one second-moment value per block
+               (per attention head, per output neuron) instead of per weight, so about half of AdamW's state
 
 The Trainer builds the optimizer itself from ``optimizer_cls_and_kwargs`` when training starts, after the
 model is placed, with its usual weight-decay groups; checkpoints save and restore it like any optimizer.
@@ -84,14 +86,35 @@ def muon_parameter_ids(model) -> frozenset:
     return frozenset(id(param) for param in chosen)
 
 
+class AdamMiniFactory:
+    """Builds Adam-mini from the whole model (it reads parameter names to find its blocks): the Trainer calls
+    ``AdamMiniFactory()(model, **kwargs)`` for a factory in ``optimizer_cls_and_kwargs``."""
+
+    def __call__(self, model, **kwargs):
+        from adam_mini import Adam_mini
+
+        config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        heads = config.num_attention_heads
+        return Adam_mini(named_parameters=list(model.named_parameters()), dim=config.hidden_size, n_heads=heads,
+                         n_kv_heads=getattr(config, "num_key_value_heads", None) or heads, verbose=False, **kwargs)
+
+
 def optimizer_choice(finetuning, training, model) -> tuple[type, dict] | None:
-    """``(optimizer class, its keyword arguments)`` for the Trainer's ``optimizer_cls_and_kwargs``, or None for the
-    Trainer's own choice (``optim``)."""
+    """``(optimizer class or factory, its keyword arguments)`` for the Trainer's ``optimizer_cls_and_kwargs``, or
+    None for the Trainer's own choice (``optim``)."""
+    adam = {"lr": training.learning_rate, "betas": (training.adam_beta1, training.adam_beta2),
+            "eps": training.adam_epsilon, "weight_decay": training.weight_decay}
+    if finetuning.use_adam_mini:
+        logger.info("optimizer: Adam-mini (one second-moment value per parameter block)")
+        return AdamMiniFactory, {**adam, "model_sharding": _sharded(training)}
     if not finetuning.use_muon:
         return None
     muon = muon_parameter_ids(model)
     others = sum(1 for param in model.parameters() if param.requires_grad and id(param) not in muon)
     logger.info("optimizer: Muon on %d weight matrices, AdamW on the other %d trainable tensors", len(muon), others)
-    return MuonWithAdamW, {"muon_params": muon, "lr": training.learning_rate,
-                           "betas": (training.adam_beta1, training.adam_beta2), "eps": training.adam_epsilon,
-                           "weight_decay": training.weight_decay}
+    return MuonWithAdamW, {"muon_params": muon, **adam}
+
+
+def _sharded(training) -> bool:
+    """Parameters split across processes (FSDP, DeepSpeed ZeRO-3): Adam-mini must then gather its block sizes."""
+    return bool(getattr(training, "fsdp", None)) or "zero3" in str(getattr(training, "deepspeed", "") or "")

@@ -1,0 +1,48 @@
+"""`use_muon` and `use_adam_mini` in real `tunefactory train` runs: the optimizer is really the one asked for, it
+learns the memorisable set as AdamW does, and a run resumed from a checkpoint ends where the uninterrupted run ends."""
+
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from test_resume import assert_same_run, losses, settings, train
+
+pytestmark = pytest.mark.slow
+
+SWITCHES = {"muon": {"use_muon": True}, "adam_mini": {"use_adam_mini": True}}
+LOG_LINES = {"muon": "optimizer: Muon on", "adam_mini": "optimizer: Adam-mini"}
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_qwen2, tmp_path_factory):
+    root = tmp_path_factory.mktemp("optimizers")
+    out = {}
+    for name, extra in {"adamw": {}, **SWITCHES}.items():
+        result = train(settings(tiny_qwen2, root / name, **extra))
+        assert result.returncode == 0, result.stderr[-3000:]
+        out[name] = (root / name, result.stderr)
+    return out
+
+
+@pytest.mark.parametrize("name", SWITCHES)
+def test_the_optimizer_learns_like_adamw_with_its_own_updates(runs, name):
+    for run in ("adamw", name):
+        curve = list(losses(runs[run][0]).values())
+        assert sum(curve[-3:]) < sum(curve[:3]) - 0.9, (run, curve)  # 0.3 lower on average
+    assert LOG_LINES[name] in runs[name][1] and "optimizer: " not in runs["adamw"][1]
+    ours, theirs = (load_file(runs[run][0] / "model.safetensors") for run in (name, "adamw"))
+    changed = [n for n in ours if "layers.0.self_attn.q_proj.weight" in n]
+    assert changed and not torch.allclose(ours[changed[0]].float(), theirs[changed[0]].float(), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", SWITCHES)
+def test_a_run_resumes_to_the_same_weights(runs, tiny_qwen2, tmp_path, name):
+    reference = runs[name][0]
+    out = tmp_path / "run"
+    shutil.copytree(reference / "checkpoint-4", out / "checkpoint-4")
+    shutil.copy(reference / "trainer_log.jsonl", out / "trainer_log.jsonl")
+    result = train(settings(tiny_qwen2, out, **SWITCHES[name]))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming the run from its last checkpoint" in result.stderr
+    assert_same_run(out, reference)
