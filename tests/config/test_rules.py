@@ -54,7 +54,13 @@ def problems_of(**overrides) -> list[str]:
         ({"use_eaft_loss": True, "eaft_alpha": -1.0}, "eaft_alpha must be 0 or more"),
         ({"stage": "rm", "use_eaft_loss": True}, "use_eaft_loss"),
         ({"stage": "ppo", "reward_model": "rm", "use_muon": True}, "use_muon works with stages pt, sft, rm, dpo, kto, not ppo"),
-        ({"use_muon": True, "use_adam_mini": True}, "use_muon and use_adam_mini each choose the optimizer: set one"),
+        ({"use_muon": True, "use_adam_mini": True}, "use_adam_mini and use_muon each choose the optimizer: set one"),
+        ({"use_galore": True}, "use_galore works with finetuning_type: full or freeze"),  # the base config is LoRA
+        ({"use_galore": True, "finetuning_type": "full", "optim": "sgd"},
+         "use_galore runs in place of optim: adamw_torch, adamw_torch_fused, adafactor"),
+        ({"use_apollo": True, "finetuning_type": "full", "apollo_layerwise": True, "gradient_accumulation_steps": 2},
+         "apollo_layerwise steps each weight as soon as its gradient is ready: it needs gradient_accumulation_steps: 1"),
+        ({"use_apollo": True, "finetuning_type": "full", "apollo_scale_front": True}, "apollo_scale_front is not passed on"),
     ],
 )
 def test_incompatible_combination_has_its_own_message(overrides, expected):

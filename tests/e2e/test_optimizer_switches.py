@@ -1,4 +1,4 @@
-"""`use_muon` and `use_adam_mini` in real `tunefactory train` runs: the optimizer is really the one asked for, it
+"""`use_muon`, `use_adam_mini`, `use_galore` and `use_apollo` in real `tunefactory train` runs: the optimizer is really the one asked for, it
 learns the memorisable set as AdamW does, and a run resumed from a checkpoint ends where the uninterrupted run ends."""
 
 import shutil
@@ -10,8 +10,11 @@ from test_resume import assert_same_run, losses, settings, train
 
 pytestmark = pytest.mark.slow
 
-SWITCHES = {"muon": {"use_muon": True}, "adam_mini": {"use_adam_mini": True}}
-LOG_LINES = {"muon": "optimizer: Muon on", "adam_mini": "optimizer: Adam-mini"}
+SWITCHES = {"muon": {"use_muon": True}, "adam_mini": {"use_adam_mini": True},
+            "galore": {"use_galore": True, "galore_rank": 8, "galore_update_interval": 5},
+            "apollo": {"use_apollo": True, "apollo_rank": 8, "apollo_update_interval": 5, "apollo_scale": 1.0}}
+LOG_LINES = {"muon": "optimizer: Muon on", "adam_mini": "optimizer: Adam-mini",
+             "galore": "optimizer: galore_adamw on ", "apollo": "optimizer: apollo_adamw on "}
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +49,13 @@ def test_a_run_resumes_to_the_same_weights(runs, tiny_qwen2, tmp_path, name):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resuming the run from its last checkpoint" in result.stderr
     assert_same_run(out, reference)
+
+
+def test_layerwise_galore_steps_each_weight_as_its_gradient_arrives(runs, tiny_qwen2, tmp_path):
+    out = tmp_path / "run"
+    result = train(settings(tiny_qwen2, out, use_galore=True, galore_layerwise=True, galore_rank=8, max_steps=6))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "optimizer: galore_adamw_layerwise on " in result.stderr
+    curve = list(losses(out).values())
+    reference = list(losses(runs["galore"][0]).values())[:6]
+    assert sum(curve[-2:]) < sum(curve[:2]) and curve != reference  # it learns, in its own way

@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from tunefactory.config.finetuning_args import FinetuningArguments
-from tunefactory.train.optimizers import AdamMiniFactory, MuonWithAdamW, muon_parameter_ids, optimizer_choice
+from tunefactory.train.optimizers import AdamMiniFactory, MuonWithAdamW, muon_parameter_ids, configure_optimizer
 
 
 @pytest.fixture
@@ -90,8 +90,8 @@ def test_the_choice_follows_use_muon(model):
     from transformers import TrainingArguments
 
     training = TrainingArguments(output_dir="unused", learning_rate=3e-4, weight_decay=0.1, report_to="none")
-    assert optimizer_choice(FinetuningArguments(), training, model) is None
-    cls, kwargs = optimizer_choice(FinetuningArguments(use_muon=True), training, model)
+    assert configure_optimizer(FinetuningArguments(), training, model) is None
+    cls, kwargs = configure_optimizer(FinetuningArguments(use_muon=True), training, model)
     assert cls is MuonWithAdamW and kwargs["lr"] == 3e-4 and kwargs["weight_decay"] == 0.1
     assert kwargs["muon_params"] == muon_parameter_ids(model)
 
@@ -105,7 +105,7 @@ def test_adam_mini_keeps_about_half_of_adamws_state_and_learns(model):
     from transformers import TrainingArguments
 
     training = TrainingArguments(output_dir="unused", learning_rate=1e-2, report_to="none")
-    factory, kwargs = optimizer_choice(FinetuningArguments(use_adam_mini=True), training, model)
+    factory, kwargs = configure_optimizer(FinetuningArguments(use_adam_mini=True), training, model)
     assert factory is AdamMiniFactory
     mini = factory()(model, **kwargs)
     assert type(mini).__name__ == "Adam_mini"

@@ -13,6 +13,26 @@ from .fields import arg
 from .stages import STAGE_NAMES, stages_help
 
 ADAPTER_METHODS = ("lora", "oft")  # finetuning types that train a peft adapter
+OPTIMIZER_SWITCHES = ("use_galore", "use_apollo", "use_badam", "use_adam_mini", "use_muon")  # one at a time
+# GaLore and APOLLO run through transformers' own `optim` integration, in the kind of optimizer `optim` names
+_ADAMW = ("adamw_torch", "adamw_torch_fused")
+LOW_RANK_OPTIMS = {
+    "use_galore": {**dict.fromkeys(_ADAMW, "galore_adamw"), "adafactor": "galore_adafactor",
+                   **dict.fromkeys(("adamw_8bit", "adamw_bnb_8bit", "paged_adamw_8bit"), "galore_adamw_8bit")},
+    "use_apollo": dict.fromkeys(_ADAMW, "apollo_adamw"),
+}
+
+
+def low_rank_optim(finetuning, optim) -> str | None:
+    """The transformers ``optim`` that runs GaLore or APOLLO (layer-wise when asked) in place of ``optim``;
+    None when neither is on, or ``optim`` has no GaLore/APOLLO counterpart."""
+    optim = str(getattr(optim, "value", optim)).removesuffix("_layerwise")
+    for key, prefix, layerwise in (("use_galore", "galore_", finetuning.galore_layerwise),
+                                   ("use_apollo", "apollo_", finetuning.apollo_layerwise)):
+        if getattr(finetuning, key):
+            name = optim if optim.startswith(prefix) else LOW_RANK_OPTIMS[key].get(optim)  # (from a saved run)
+            return name and name + ("_layerwise" if layerwise else "")
+    return None
 
 
 @dataclass
@@ -121,9 +141,8 @@ class FinetuningArguments:
     )
     vllm_gpu_memory_utilization: float = arg(0.3, "GPU memory share vLLM may take in colocate mode.")
     # --- Galore ---
-    use_galore: bool = arg(
-        False, "Use GaLore gradient low-rank projection.", unsupported="the GaLore optimizer is not integrated"
-    )
+    use_galore: bool = arg(False, "GaLore: AdamW (or the optim's kind) on gradients projected to galore_rank "
+                                  "(pip install 'tunefactory[optimizers]'; full or freeze tuning).")
     galore_target: list[str] = arg(
         None, "Comma-separated modules GaLore applies to ('all' = every linear layer).", factory=lambda: ["all"]
     )
@@ -133,7 +152,8 @@ class FinetuningArguments:
     galore_proj_type: Literal["std", "reverse_std", "right", "left", "full"] = arg("std", "GaLore projection variant.")
     galore_layerwise: bool = arg(False, "Apply GaLore updates layer by layer to save memory.")
     # --- Apollo ---
-    use_apollo: bool = arg(False, "Use the APOLLO optimiser.", unsupported="the APOLLO optimizer is not integrated")
+    use_apollo: bool = arg(False, "APOLLO: AdamW with learning rates scaled from a random low-rank projection of "
+                                  "the gradients (pip install 'tunefactory[optimizers]'; full or freeze tuning).")
     apollo_target: list[str] = arg(
         None, "Comma-separated modules APOLLO applies to ('all' = every linear layer).", factory=lambda: ["all"]
     )

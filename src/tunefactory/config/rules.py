@@ -13,7 +13,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Callable
 
-from .finetuning_args import ADAPTER_METHODS
+from .finetuning_args import ADAPTER_METHODS, LOW_RANK_OPTIMS, OPTIMIZER_SWITCHES, low_rank_optim
 from .run_config import RunConfig
 from .stages import STAGES, get_stage
 
@@ -142,9 +142,28 @@ def finetuning_method(c: RunConfig) -> list[str]:
 @rule
 def optimizer_switches(c: RunConfig) -> list[str]:
     f, problems = c.finetuning, []
-    chosen = [key for key in ("use_muon", "use_adam_mini") if getattr(f, key)]
+    chosen = [key for key in OPTIMIZER_SWITCHES if getattr(f, key)]
     if len(chosen) > 1:
         problems.append(f"{' and '.join(chosen)} each choose the optimizer: set one")
+    for key, package in (("use_galore", "galore_torch"), ("use_apollo", "apollo_torch")):
+        if not getattr(f, key):
+            continue
+        name = key.removeprefix("use_")
+        if f.finetuning_type not in ("full", "freeze"):
+            problems.append(f"{key} works with finetuning_type: full or freeze (it projects the weights' gradients), "
+                            f"not {f.finetuning_type}")
+        optim = str(getattr(c.training.optim, "value", c.training.optim))
+        if low_rank_optim(f, optim) is None:
+            problems.append(f"{key} runs in place of optim: {', '.join(LOW_RANK_OPTIMS[key])}; not {optim}")
+        if getattr(f, f"{name}_layerwise") and c.training.gradient_accumulation_steps != 1:
+            problems.append(f"{name}_layerwise steps each weight as soon as its gradient is ready: it needs "
+                            f"gradient_accumulation_steps: 1, not {c.training.gradient_accumulation_steps}")
+        if find_spec(package) is None:
+            problems.append(f"{key} needs the {package.replace('_', '-')} package: pip install "
+                            "'tunefactory[optimizers]'")
+    if f.use_apollo and f.apollo_scale_front:
+        problems.append("apollo_scale_front is not passed on by transformers' APOLLO integration, which TuneFactory "
+                        "uses; leave it false")
     usable = ", ".join(name for name, stage in STAGES.items() if stage.trainer_optimizer)
     for key in chosen:
         if not get_stage(f.stage).trainer_optimizer:

@@ -13,7 +13,7 @@ from ..model.loader import ModelSpec, load_model, set_generation_defaults
 from . import steps
 from .labelled_head import use_labelled_head
 from .losses import PreferenceLossSettings
-from .optimizers import optimizer_choice
+from .optimizers import configure_optimizer
 from .outputs import checkpoint_to_resume
 from .pair_trainers import PreferenceTrainer
 
@@ -42,7 +42,7 @@ def run_against_reference(config: RunConfig, trainer_class) -> None:
         processing_class=tokenizer, callbacks=steps.callbacks(config), ref_model=ref_model,
         loss_settings=PreferenceLossSettings.from_arguments(config.finetuning),
         labelled_head=use_labelled_head(model, config.model.lm_head_on_labels_only),
-        optimizer_cls_and_kwargs=optimizer_choice(config.finetuning, training, model),
+        optimizer_cls_and_kwargs=configure_optimizer(config.finetuning, training, model),
     )
     metrics = {}
     if training.do_train:

@@ -6,6 +6,10 @@
                (``adjust_lr_fn="match_rms_adamw"``, Moonlight's rule, which LLaMA-Factory's copy applies)
     use_adam_mini  Adam-mini (the authors' ``adam-mini`` package): Adam with one second-moment value per block
                (per attention head, per output neuron) instead of per weight, so about half of AdamW's state
+    use_galore     GaLore (``galore-torch``) and APOLLO (``apollo-torch``) on the chosen linear layers' weights,
+    use_apollo     AdamW on the rest, through transformers' own ``optim`` integration (``galore_adamw``,
+                   ``apollo_adamw``, their ``_layerwise`` forms, GaLore's 8-bit and Adafactor kinds), which also
+                   runs the layer-wise mode (each weight stepped as its gradient is ready)
 
 The Trainer builds the optimizer itself from ``optimizer_cls_and_kwargs`` when training starts, after the
 model is placed, with its usual weight-decay groups; checkpoints save and restore it like any optimizer.
@@ -99,9 +103,12 @@ class AdamMiniFactory:
                          n_kv_heads=getattr(config, "num_key_value_heads", None) or heads, verbose=False, **kwargs)
 
 
-def optimizer_choice(finetuning, training, model) -> tuple[type, dict] | None:
+def configure_optimizer(finetuning, training, model) -> tuple[type, dict] | None:
     """``(optimizer class or factory, its keyword arguments)`` for the Trainer's ``optimizer_cls_and_kwargs``, or
-    None for the Trainer's own choice (``optim``)."""
+    None for the Trainer's own choice (``optim``), which GaLore and APOLLO set here (logged)."""
+    if finetuning.use_galore or finetuning.use_apollo:
+        _use_low_rank_optim(finetuning, training, model)
+        return None
     adam = {"lr": training.learning_rate, "betas": (training.adam_beta1, training.adam_beta2),
             "eps": training.adam_epsilon, "weight_decay": training.weight_decay}
     if finetuning.use_adam_mini:
@@ -118,3 +125,44 @@ def optimizer_choice(finetuning, training, model) -> tuple[type, dict] | None:
 def _sharded(training) -> bool:
     """Parameters split across processes (FSDP, DeepSpeed ZeRO-3): Adam-mini must then gather its block sizes."""
     return bool(getattr(training, "fsdp", None)) or "zero3" in str(getattr(training, "deepspeed", "") or "")
+
+
+def _use_low_rank_optim(finetuning, training, model) -> None:
+    from transformers.training_args import OptimizerNames
+
+    from ..config.finetuning_args import low_rank_optim
+    from ..model.adapters import all_linear_modules
+
+    if finetuning.use_galore:
+        targets = finetuning.galore_target
+        args = {"rank": finetuning.galore_rank, "update_proj_gap": finetuning.galore_update_interval,
+                "scale": finetuning.galore_scale, "proj_type": finetuning.galore_proj_type}
+    else:
+        targets = finetuning.apollo_target
+        args = {"rank": finetuning.apollo_rank, "proj": finetuning.apollo_proj,
+                "scale_type": finetuning.apollo_scale_type, "update_proj_gap": finetuning.apollo_update_interval, "scale": finetuning.apollo_scale,
+                "proj_type": finetuning.apollo_proj_type}
+    name = low_rank_optim(finetuning, training.optim)
+    _allow_projectors_in_checkpoints()
+    if training.optim_args:
+        logger.warning("optim_args %r replaced by the %s settings", training.optim_args, name.split("_")[0])
+    training.optim = OptimizerNames(name)
+    training.optim_target_modules = all_linear_modules(model) if list(targets) == ["all"] else list(targets)
+    training.optim_args = ",".join(f"{key}={value}" for key, value in args.items())
+    logger.info("optimizer: %s on %s (%s)", name, ", ".join(training.optim_target_modules), training.optim_args)
+
+
+def _allow_projectors_in_checkpoints() -> None:
+    """GaLore's and APOLLO's optimizer state holds their projector objects; resuming loads `optimizer.pt` with
+    ``weights_only=True``, which refuses any class not allowed by name. Allow exactly these."""
+    import importlib
+
+    allowed = []
+    for module, name in (("galore_torch.galore_projector", "GaLoreProjector"),
+                         ("apollo_torch.random_projector", "GradientProjector"),
+                         ("apollo_torch.svd_projector", "GaLoreProjector")):
+        try:
+            allowed.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):  # another release of the package: resuming will say what it lacks
+            continue
+    torch.serialization.add_safe_globals(allowed)

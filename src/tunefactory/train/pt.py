@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..model.loader import ModelSpec, load_model
 from . import steps
-from .optimizers import optimizer_choice
+from .optimizers import configure_optimizer
 from .outputs import checkpoint_to_resume
 from .trainer import GenerationTrainer
 
@@ -31,7 +31,7 @@ def run_pt(config: RunConfig) -> None:
     trainer = GenerationTrainer(
         model=model, args=training, data_collator=collator, train_dataset=data.train, eval_dataset=data.eval,
         processing_class=tokenizer, callbacks=steps.callbacks(config),
-        optimizer_cls_and_kwargs=optimizer_choice(config.finetuning, training, model),
+        optimizer_cls_and_kwargs=configure_optimizer(config.finetuning, training, model),
     )
     metrics = {}
     if training.do_train:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ..model.loader import ModelSpec, load_model
 from . import steps
 from .metrics import pairwise_accuracy
-from .optimizers import optimizer_choice
+from .optimizers import configure_optimizer
 from .outputs import checkpoint_to_resume
 from .pair_trainers import RewardTrainer
 
@@ -39,7 +39,7 @@ def run_rm(config: RunConfig) -> None:
     trainer = RewardTrainer(
         model=model, args=training, data_collator=collator, train_dataset=data.train, eval_dataset=data.eval,
         processing_class=tokenizer, compute_metrics=pairwise_accuracy, callbacks=steps.callbacks(config),
-        optimizer_cls_and_kwargs=optimizer_choice(config.finetuning, training, model),
+        optimizer_cls_and_kwargs=configure_optimizer(config.finetuning, training, model),
     )
     metrics = {}
     if training.do_train:

@@ -15,7 +15,7 @@ from ..model.loader import ModelSpec, load_model, set_generation_defaults
 from . import steps
 from .labelled_head import use_labelled_head
 from .metrics import TextSimilarity, TokenAccuracy, logits_to_token_ids, save_predictions
-from .optimizers import optimizer_choice
+from .optimizers import configure_optimizer
 from .outputs import checkpoint_to_resume
 from .sft_losses import SftLoss
 from .trainer import GenerationTrainer
@@ -47,7 +47,7 @@ def run_sft(config: RunConfig) -> None:
         stop_token_ids=template.stop_token_ids(tokenizer),
         labelled_head=use_labelled_head(model, config.model.lm_head_on_labels_only and training.do_train),
         sft_loss=sft_loss, ref_model=ref_model,
-        optimizer_cls_and_kwargs=optimizer_choice(config.finetuning, training, model),
+        optimizer_cls_and_kwargs=configure_optimizer(config.finetuning, training, model),
     )
     gen_kwargs = steps.generation_kwargs(config, template, tokenizer)
     metrics = {}
