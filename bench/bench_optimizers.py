@@ -2,8 +2,8 @@
 
 Each run is a fresh `tunefactory train` process (bench_train.run_train: peak RSS and CPU time are its own) on
 the `bench` tiny Llama (full fine-tuning, `alpaca_demo` + `arith_train` packed at cutoff_len 512, batch 4,
-fp32 on the CPU, lr 1e-5 constant, --steps steps): AdamW (the Trainer's default), `use_muon` and
-`use_adam_mini`. A checkpoint is saved at the last step; the size of its `optimizer.pt` is the optimizer's
+fp32 on the CPU, lr 1e-5 constant, --steps steps): AdamW (the Trainer's default), `use_muon`,
+`use_adam_mini`, `use_galore` (rank 16, and layer-wise) and `use_apollo` (rank 16), at their defaults. A checkpoint is saved at the last step; the size of its `optimizer.pt` is the optimizer's
 state. Per optimizer: state bytes (and as a multiple of the float32 weights), peak RSS, tokens/s after the
 warm-up steps, first and last loss. Medians of --repeat runs, in rotation.
 
@@ -23,7 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_train  # noqa: E402
 from common import write_result  # noqa: E402
 
-OPTIMIZERS = {"adamw": {}, "muon": {"use_muon": True}, "adam_mini": {"use_adam_mini": True}}
+OPTIMIZERS = {"adamw": {}, "muon": {"use_muon": True}, "adam_mini": {"use_adam_mini": True},
+              "galore": {"use_galore": True}, "galore_layerwise": {"use_galore": True, "galore_layerwise": True},
+              "apollo": {"use_apollo": True}}
 
 
 def main(steps: int = 8, warmup: int = 2, repeat: int = 1) -> dict:
@@ -45,6 +47,7 @@ def main(steps: int = 8, warmup: int = 2, repeat: int = 1) -> dict:
                           "save_strategy": "steps", "save_steps": steps, "save_only_model": False}
                 result = bench_train.run_train(config, run_dir, env)
                 result.update(bench_train.step_figures(out, warmup))
+                # layer-wise GaLore's Trainer holds a placeholder: its real state is not in the checkpoint
                 result["optimizer_state_bytes"] = (out / f"checkpoint-{steps}" / "optimizer.pt").stat().st_size
                 figures["runs"].setdefault(optimizer, []).append(
                     {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()})
