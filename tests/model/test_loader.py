@@ -132,3 +132,29 @@ def test_custom_code_models_need_trust_remote_code(tmp_path):
     assert f"{str(folder)!r} ships its own modelling code" in message and "trust_remote_code: true" in message
     with pytest.raises(ModelError, match="trust_remote_code: true"):
         load_model(None, ModelSpec.from_config(config), is_trainable=True)
+
+
+def test_liger_kernels_are_a_machine_note_where_they_cannot_run():
+    import importlib.util
+
+    from tunefactory.config import parse_dict
+
+    config = parse_dict({"model_name_or_path": "m", "stage": "sft", "do_train": True, "dataset": "alpaca_demo",
+                         "output_dir": "out", "enable_liger_kernel": True})
+    notes = [n for n in config.environment_notes if n.startswith("enable_liger_kernel")]
+    runnable = importlib.util.find_spec("liger_kernel") and importlib.util.find_spec("triton")
+    assert bool(notes) != bool(runnable)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU and pip install liger-kernel")
+def test_liger_kernels_patch_the_model(tiny_llama):
+    from tunefactory.config import parse_dict
+    from tunefactory.model.loader import ModelSpec, load_model
+    from tunefactory.model.tokenizer import load_tokenizer
+
+    config = parse_dict({"model_name_or_path": str(tiny_llama), "stage": "sft", "do_train": True,
+                         "dataset": "alpaca_demo", "output_dir": "out", "finetuning_type": "full",
+                         "template": "llama3", "enable_liger_kernel": True})
+    model = load_model(load_tokenizer(config.model), ModelSpec.from_config(config), is_trainable=True)
+    assert "Liger" in type(model.model.norm).__name__

@@ -46,7 +46,8 @@ class ModelArguments:
     shift_attn: bool = arg(
         False,
         "Turn on LongLoRA's shifted sparse attention.",
-        unsupported="LongLoRA's shifted sparse attention is not implemented; use rope_scaling for longer contexts",
+        unsupported="LongLoRA's shifted sparse attention is not implemented (LLaMA-Factory's own patch needs "
+                    "transformers < 4.48, so it fails there too); use rope_scaling for longer contexts",
     )
     mixture_of_depths: Literal["convert", "load"] | None = arg(
         None,
@@ -63,7 +64,9 @@ class ModelArguments:
         "Use Unsloth-style activation checkpointing (works without Unsloth installed).",
         unsupported="Unsloth's checkpointing is not integrated; the standard gradient checkpointing is on by default",
     )
-    enable_liger_kernel: bool = arg(False, "Swap in Liger fused kernels.")
+    enable_liger_kernel: bool = arg(False, "Training: patch Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, "
+                                           "fused linear cross-entropy) into the model (CUDA GPU, pip install "
+                                           "liger-kernel).")
     lm_head_on_labels_only: bool = arg(
         True, "Training (sft, dpo, kto): run the LM head only on labelled positions, a chunk at a time, so the full "
               "[tokens x vocab] logits never exist; the loss and gradients are the model's own (false: its own path)."

@@ -370,6 +370,9 @@ def environment_notes(c: RunConfig) -> list[str]:
         notes.append("quantization_bit with bitsandbytes needs a CUDA GPU and pip install 'tunefactory[bitsandbytes]'")
     if c.model.infer_backend == "vllm" and find_spec("vllm") is None:
         notes.append("infer_backend: vllm needs a GPU and pip install 'tunefactory[vllm]'")
+    if c.model.enable_liger_kernel and (find_spec("liger_kernel") is None or find_spec("triton") is None):
+        notes.append("enable_liger_kernel patches Triton kernels into the model: it needs a CUDA GPU and pip install "
+                     "liger-kernel (leave it false here)")
     if c.model.flash_attn in ("fa2", "fa3") and find_spec("flash_attn") is None:
         notes.append(f"flash_attn: {c.model.flash_attn} needs the flash-attn package and a CUDA GPU")
     if c.finetuning is not None and c.finetuning.use_vllm and find_spec("vllm") is None:

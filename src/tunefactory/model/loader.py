@@ -306,6 +306,11 @@ def prepare_for_training(model, model_args) -> None:
     import torch
 
     model.config.use_cache = False  # a KV cache is useless in training and hides packed sequences from the mask
+    if model_args.enable_liger_kernel:  # GPU only: validate's machine notes, and so train, refuse it elsewhere
+        from liger_kernel.transformers import _apply_liger_kernel_to_instance
+
+        _apply_liger_kernel_to_instance(model=model)  # the package's own patching, as transformers' Trainer does
+        logger.info("enable_liger_kernel: Liger's fused kernels patched into the %s model", model.config.model_type)
     if not model_args.disable_gradient_checkpointing and getattr(model, "supports_gradient_checkpointing", False):
         reentrant = {"use_reentrant": model_args.use_reentrant_gc}
         if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5 name
