@@ -41,6 +41,8 @@ COMMANDS = {
              "score a model on MMLU, C-Eval or CMMLU (task: mmlu_test ...; docs/evaluation.md)"),
     "predict": ("tunefactory.commands:predict",
                 "answer every row of a dataset in batches: generated_predictions.jsonl, BLEU/ROUGE, resumable"),
+    "llama-pro": ("tunefactory.commands:llama_pro",
+                  "LLaMA Pro: copy a model with N identity blocks inserted, to train with use_llama_pro"),
     "env": ("tunefactory.commands:env", "print versions, devices and optional packages (paste it into bug reports)"),
     "version": ("tunefactory.commands:version", "print the TuneFactory version"),
     "help": ("tunefactory.commands:help_command", "show this message, or `help <command>` for its arguments"),

@@ -367,6 +367,24 @@ def export(argv: list[str]) -> int:
     return 0
 
 
+def llama_pro(argv: list[str]) -> int:
+    """LLaMA Pro block expansion (LLaMA-Factory's scripts/llama_pro.py, as a command)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="tunefactory llama-pro", description=(
+        "Write a copy of a model with num_expand new decoder blocks, one after every layers/num_expand layers, "
+        "each starting as an identity (its o_proj and down_proj zeroed). Then train it with finetuning_type: "
+        "freeze, use_llama_pro: true, freeze_trainable_layers: num_expand (docs/training.md)."))
+    parser.add_argument("--model_name_or_path", required=True, help="the model folder to expand")
+    parser.add_argument("--output_dir", required=True, help="a new (or empty) folder for the expanded model")
+    parser.add_argument("--num_expand", type=int, required=True, help="how many blocks to insert")
+    args = parser.parse_args(argv)
+    from .export.llama_pro import expand_blocks
+
+    expand_blocks(args.model_name_or_path, args.output_dir, args.num_expand)
+    return 0
+
+
 def api(argv: list[str]) -> int:
     """An OpenAI-compatible HTTP server for a model (see `api/server.py`)."""
     if not argv or any(flag in argv for flag in HELP_FLAGS):

@@ -61,6 +61,7 @@ def problems_of(**overrides) -> list[str]:
         ({"use_apollo": True, "finetuning_type": "full", "apollo_layerwise": True, "gradient_accumulation_steps": 2},
          "apollo_layerwise steps each weight as soon as its gradient is ready: it needs gradient_accumulation_steps: 1"),
         ({"use_apollo": True, "finetuning_type": "full", "apollo_scale_front": True}, "apollo_scale_front is not passed on"),
+        ({"use_llama_pro": True, "finetuning_type": "full"}, "use_llama_pro trains only the expanded blocks"),
     ],
 )
 def test_incompatible_combination_has_its_own_message(overrides, expected):

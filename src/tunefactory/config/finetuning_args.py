@@ -196,9 +196,8 @@ class FinetuningArguments:
     finetuning_type: Literal["lora", "oft", "freeze", "full"] = arg(
         "lora", "Parameter-update method: LoRA, OFT, freeze (partial) or full."
     )
-    use_llama_pro: bool = arg(
-        False, "Train only the expanded blocks (LLaMA Pro).", unsupported="LLaMA Pro block expansion is not implemented"
-    )
+    use_llama_pro: bool = arg(False, "LLaMA Pro: train only the blocks `tunefactory llama-pro` inserted; "
+                                     "freeze_trainable_layers is their number (freeze, lora or oft).")
     use_adam_mini: bool = arg(False, "Adam-mini (pip install 'tunefactory[optimizers]'): one second-moment value "
                                      "per parameter block, about half of AdamW's optimizer memory.")
     use_hyper_parallel: bool = arg(

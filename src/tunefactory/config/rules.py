@@ -134,6 +134,12 @@ def finetuning_method(c: RunConfig) -> list[str]:
             problems.append("create_new_adapter only works with finetuning_type: lora or oft")
         if m.adapter_name_or_path:
             problems.append("adapter_name_or_path only works with finetuning_type: lora or oft")
+    if f.use_llama_pro and f.finetuning_type == "full":
+        problems.append("use_llama_pro trains only the expanded blocks: use finetuning_type freeze, lora or oft, "
+                        "not full")
+    if f.use_llama_pro and f.freeze_trainable_layers < 1:
+        problems.append(f"use_llama_pro reads freeze_trainable_layers as the number of expanded blocks: it must be 1 "
+                        f"or more, not {f.freeze_trainable_layers}")
     if f.use_dora and f.pissa_init:
         problems.append("use_dora and pissa_init cannot be combined")
     return problems

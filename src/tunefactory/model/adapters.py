@@ -60,10 +60,23 @@ def decoder_layer_count(model) -> int:
                      "use lora or full")
 
 
+def llama_pro_layer_ids(model, expanded: int) -> list[int]:
+    """LLaMA Pro: the blocks `tunefactory llama-pro` inserted, the last of every ``layers / expanded`` layers."""
+    layers = decoder_layer_count(model)
+    if expanded < 1 or layers % expanded:
+        raise ConfigError([f"use_llama_pro: freeze_trainable_layers ({expanded}) is the number of expanded blocks and "
+                           f"must divide the model's {layers} layers (the expansion added one block per "
+                           f"layers / freeze_trainable_layers)"])
+    stride = layers // expanded
+    return list(range(stride - 1, layers, stride))
+
+
 def _setup_freeze(model, finetuning, resized_embeddings: bool) -> None:
     layers = decoder_layer_count(model)
     n = finetuning.freeze_trainable_layers
     layer_ids = range(max(0, layers - n), layers) if n > 0 else range(min(-n, layers))
+    if finetuning.use_llama_pro:
+        layer_ids = llama_pro_layer_ids(model, n)
     layer_modules, other_modules = _module_names(model)
     patterns = []
     for module in finetuning.freeze_trainable_modules:
@@ -81,8 +94,10 @@ def _setup_freeze(model, finetuning, resized_embeddings: bool) -> None:
     for name, param in model.named_parameters():
         inside = any(pattern in name for pattern in patterns)
         param.requires_grad_(inside or any(f"{module}." in f"{name}." for module in extra))
-    logger.info("fine-tuning method: freeze (layers %s of %d%s)", f"{layer_ids.start}-{layer_ids.stop - 1}", layers,
-                f", plus {', '.join(extra)}" if extra else "")
+    shown = (", ".join(map(str, layer_ids)) if finetuning.use_llama_pro
+             else f"{layer_ids.start}-{layer_ids.stop - 1}" if layer_ids else "none")
+    logger.info("fine-tuning method: freeze%s (layers %s of %d%s)", " (LLaMA Pro)" if finetuning.use_llama_pro else "",
+                shown, layers, f", plus {', '.join(extra)}" if extra else "")
 
 
 def _module_names(model) -> tuple[set[str], set[str]]:
@@ -155,15 +170,20 @@ def _setup_adapter(model, model_args, finetuning, is_trainable: bool, resized_em
     return model
 
 
-def _adapter_targets(model, targets: list[str], key: str) -> list[str]:
-    """The module names ``key`` (lora_target, oft_target) names, ``all`` being every linear layer but the heads."""
-    targets = list(targets)
+def _adapter_targets(model, finetuning, key: str) -> list[str]:
+    """The module names ``key`` (lora_target, oft_target) names, ``all`` being every linear layer but the heads;
+    with use_llama_pro, the full names of those modules inside the expanded blocks only."""
+    targets = list(getattr(finetuning, key))
     if targets == ["all"]:
-        return all_linear_modules(model)
+        targets = all_linear_modules(model)
     missing = [t for t in targets if not any(name.split(".")[-1] == t for name, _ in model.named_modules())]
     if missing:
         raise ConfigError([f"{key}: {', '.join(missing)} not found in this model; its linear layers are: "
                            f"{', '.join(all_linear_modules(model))} (or use {key}: all)"])
+    if finetuning.use_llama_pro:
+        blocks = [f".{i}." for i in llama_pro_layer_ids(model, finetuning.freeze_trainable_layers)]
+        return [name for name, _ in model.named_modules()
+                if name.split(".")[-1] in targets and any(block in name for block in blocks)]
     return targets
 
 
@@ -182,7 +202,7 @@ def _new_oft_adapter(model, finetuning, resized_embeddings: bool):
         r=finetuning.oft_rank,
         oft_block_size=finetuning.oft_block_size,
         module_dropout=finetuning.module_dropout,
-        target_modules=_adapter_targets(model, finetuning.oft_target, "oft_target"),
+        target_modules=_adapter_targets(model, finetuning, "oft_target"),
         modules_to_save=_modules_to_save(model, finetuning, resized_embeddings),
     )
     return get_peft_model(model, oft_config)
@@ -191,7 +211,7 @@ def _new_oft_adapter(model, finetuning, resized_embeddings: bool):
 def _new_lora_adapter(model, finetuning, resized_embeddings: bool):
     from peft import LoraConfig, TaskType, get_peft_model
 
-    targets = _adapter_targets(model, finetuning.lora_target, "lora_target")
+    targets = _adapter_targets(model, finetuning, "lora_target")
     modules_to_save = _modules_to_save(model, finetuning, resized_embeddings)
     init = True
     if finetuning.pissa_init:
