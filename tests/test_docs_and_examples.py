@@ -106,7 +106,7 @@ def test_example_config_parses(path, tiny_llama):
 def test_readme_shows_the_two_commands_and_only_real_subcommands():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make demo" in readme and "make test" in readme
-    for command in set(re.findall(r"`tunefactory (\w+)", readme)):
+    for command in set(re.findall(r"`tunefactory ([\w-]+)", readme)):
         assert command in COMMANDS, f"README mentions `tunefactory {command}`, which does not exist"
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
