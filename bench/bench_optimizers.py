@@ -3,7 +3,8 @@
 Each run is a fresh `tunefactory train` process (bench_train.run_train: peak RSS and CPU time are its own) on
 the `bench` tiny Llama (full fine-tuning, `alpaca_demo` + `arith_train` packed at cutoff_len 512, batch 4,
 fp32 on the CPU, lr 1e-5 constant, --steps steps): AdamW (the Trainer's default), `use_muon`,
-`use_adam_mini`, `use_galore` (rank 16, and layer-wise) and `use_apollo` (rank 16), at their defaults. A checkpoint is saved at the last step; the size of its `optimizer.pt` is the optimizer's
+`use_adam_mini`, `use_galore` (rank 16, and layer-wise), `use_apollo` (rank 16) and `use_badam` (layer mode),
+at their defaults. A checkpoint is saved at the last step; the size of its `optimizer.pt` is the optimizer's
 state. Per optimizer: state bytes (and as a multiple of the float32 weights), peak RSS, tokens/s after the
 warm-up steps, first and last loss. Medians of --repeat runs, in rotation.
 
@@ -25,7 +26,7 @@ from common import write_result  # noqa: E402
 
 OPTIMIZERS = {"adamw": {}, "muon": {"use_muon": True}, "adam_mini": {"use_adam_mini": True},
               "galore": {"use_galore": True}, "galore_layerwise": {"use_galore": True, "galore_layerwise": True},
-              "apollo": {"use_apollo": True}}
+              "apollo": {"use_apollo": True}, "badam": {"use_badam": True}}
 
 
 def main(steps: int = 8, warmup: int = 2, repeat: int = 1) -> dict:

@@ -62,6 +62,8 @@ def problems_of(**overrides) -> list[str]:
          "apollo_layerwise steps each weight as soon as its gradient is ready: it needs gradient_accumulation_steps: 1"),
         ({"use_apollo": True, "finetuning_type": "full", "apollo_scale_front": True}, "apollo_scale_front is not passed on"),
         ({"use_llama_pro": True, "finetuning_type": "full"}, "use_llama_pro trains only the expanded blocks"),
+        ({"use_badam": True}, "use_badam updates whole decoder layers in turn: use finetuning_type: full"),
+        ({"use_badam": True, "finetuning_type": "full", "badam_mode": "ratio"}, "badam_mode: ratio is not integrated"),
     ],
 )
 def test_incompatible_combination_has_its_own_message(overrides, expected):

@@ -1,4 +1,4 @@
-"""`use_muon`, `use_adam_mini`, `use_galore` and `use_apollo` in real `tunefactory train` runs: the optimizer is really the one asked for, it
+"""`use_muon`, `use_adam_mini`, `use_galore`, `use_apollo` and `use_badam` in real `tunefactory train` runs: the optimizer is really the one asked for, it
 learns the memorisable set as AdamW does, and a run resumed from a checkpoint ends where the uninterrupted run ends."""
 
 import shutil
@@ -12,9 +12,11 @@ pytestmark = pytest.mark.slow
 
 SWITCHES = {"muon": {"use_muon": True}, "adam_mini": {"use_adam_mini": True},
             "galore": {"use_galore": True, "galore_rank": 8, "galore_update_interval": 5},
-            "apollo": {"use_apollo": True, "apollo_rank": 8, "apollo_update_interval": 5, "apollo_scale": 1.0}}
+            "apollo": {"use_apollo": True, "apollo_rank": 8, "apollo_update_interval": 5, "apollo_scale": 1.0},
+            "badam": {"use_badam": True, "badam_switch_interval": 3}}
 LOG_LINES = {"muon": "optimizer: Muon on", "adam_mini": "optimizer: Adam-mini",
-             "galore": "optimizer: galore_adamw on ", "apollo": "optimizer: apollo_adamw on "}
+             "galore": "optimizer: galore_adamw on ", "apollo": "optimizer: apollo_adamw on ",
+             "badam": "optimizer: BAdam, one decoder layer at a time"}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,8 @@ def runs(tiny_qwen2, tmp_path_factory):
 def test_the_optimizer_learns_like_adamw_with_its_own_updates(runs, name):
     for run in ("adamw", name):
         curve = list(losses(runs[run][0]).values())
-        assert sum(curve[-3:]) < sum(curve[:3]) - 0.9, (run, curve)  # 0.3 lower on average
+        # 0.3 lower on average (BAdam: 0.05, it trains one of the two layers at a time, never the embeddings)
+        assert sum(curve[-3:]) < sum(curve[:3]) - (0.15 if run == "badam" else 0.9), (run, curve)
     assert LOG_LINES[name] in runs[name][1] and "optimizer: " not in runs["adamw"][1]
     ours, theirs = (load_file(runs[run][0] / "model.safetensors") for run in (name, "adamw"))
     changed = [n for n in ours if "layers.0.self_attn.q_proj.weight" in n]

@@ -121,3 +121,46 @@ def test_adam_mini_keeps_about_half_of_adamws_state_and_learns(model):
     weights = sum(p.numel() for p in model.parameters())
     assert state_numel(adamw) == 2 * weights
     assert state_numel(mini) < 0.6 * state_numel(adamw)
+
+
+def test_badam_trains_one_layer_at_a_time_and_its_checkpoint_resumes_the_schedule(model):
+    from tunefactory.train.optimizers import BAdamFactory
+
+    settings = FinetuningArguments(use_badam=True, badam_switch_interval=2, finetuning_type="full", badam_verbose=0)
+    kwargs = {"finetuning": settings, "lr": 1e-2, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+
+    def trainable_layers(net):
+        return {int(n.split(".layers.")[1].split(".")[0]) for n, p in net.named_parameters()
+                if p.requires_grad and ".layers." in n} | ({"other"} if any(
+                    p.requires_grad for n, p in net.named_parameters() if ".layers." not in n) else set())
+
+    optimizer = BAdamFactory()(model, **kwargs)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1 + step))
+    seen = []
+    for step in range(3):
+        seen.append(trainable_layers(model))
+        batch_loss(model, step).backward()
+        optimizer.step()
+        scheduler.step()
+        model.zero_grad()
+    # ascending, switching every 2 steps (the package counts the first block's steps from 1, so it switches after
+    # step 1, 3, 5, ...); the embeddings and the head stay frozen
+    assert seen == [{0}, {1}, {1}]
+    state, weights = copy.deepcopy(optimizer.state_dict()), copy.deepcopy(model.state_dict())
+    sched_state = scheduler.state_dict()
+    clone = copy.deepcopy(model)
+    clone.load_state_dict(weights)
+    resumed = BAdamFactory()(clone, **kwargs)
+    resumed_scheduler = torch.optim.lr_scheduler.LambdaLR(resumed, lambda step: 1.0 / (1 + step))
+    resumed_scheduler.load_state_dict(sched_state)
+    resumed.load_state_dict(copy.deepcopy(state))
+    for net, opt, sched in ((model, optimizer, scheduler), (clone, resumed, resumed_scheduler)):
+        for step in range(3, 6):
+            batch_loss(net, step).backward()
+            opt.step()
+            sched.step()
+            net.zero_grad()
+    for ours, theirs in zip(model.parameters(), clone.parameters()):
+        torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="not saved by BAdam"):
+        resumed.load_state_dict(state["base"])

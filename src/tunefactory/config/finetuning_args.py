@@ -166,9 +166,8 @@ class FinetuningArguments:
     apollo_layerwise: bool = arg(False, "Apply APOLLO updates layer by layer to save memory.")
     apollo_scale_front: bool = arg(False, "Apply the norm-growth limiter before gradient scaling.")
     # --- BAdam ---
-    use_badam: bool = arg(
-        False, "Use the BAdam block-coordinate optimiser.", unsupported="the BAdam optimizer is not integrated"
-    )
+    use_badam: bool = arg(False, "BAdam (pip install 'tunefactory[optimizers]'): Adam on one decoder layer at a time, "
+                                 "switching every badam_switch_interval steps (full fine-tuning, badam_mode: layer).")
     badam_mode: Literal["layer", "ratio"] = arg("layer", "BAdam partitioning: by layer blocks or by parameter ratio.")
     badam_start_block: int | None = arg(None, "Index of the block layer-wise BAdam updates first.")
     badam_switch_mode: Literal["ascending", "descending", "random", "fixed"] | None = arg(

@@ -167,6 +167,17 @@ def optimizer_switches(c: RunConfig) -> list[str]:
         if find_spec(package) is None:
             problems.append(f"{key} needs the {package.replace('_', '-')} package: pip install "
                             "'tunefactory[optimizers]'")
+    if f.use_badam:
+        if f.finetuning_type != "full":
+            problems.append(f"use_badam updates whole decoder layers in turn: use finetuning_type: full, not "
+                            f"{f.finetuning_type}")
+        if f.badam_mode != "layer":
+            problems.append("badam_mode: ratio is not integrated (its sparse state cannot be checkpointed and "
+                            "resumed); use badam_mode: layer")
+        if f.badam_switch_interval is not None and f.badam_switch_interval == 0:
+            problems.append("badam_switch_interval must be 1 or more steps, or -1 to stay on one block")
+        if find_spec("badam") is None:
+            problems.append("use_badam needs the badam package: pip install 'tunefactory[optimizers]'")
     if f.use_apollo and f.apollo_scale_front:
         problems.append("apollo_scale_front is not passed on by transformers' APOLLO integration, which TuneFactory "
                         "uses; leave it false")

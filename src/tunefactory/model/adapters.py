@@ -34,7 +34,8 @@ def apply_finetuning(model, model_args, finetuning, is_trainable: bool, resized_
     elif is_trainable:
         model.requires_grad_(True)
         logger.info("fine-tuning method: full")
-    if is_trainable and not finetuning.pure_bf16 and not _partitioned(model):
+    # BAdam keeps its own float32 copy of the one block it trains (as in LLaMA-Factory, weights stay as loaded)
+    if is_trainable and not finetuning.pure_bf16 and not finetuning.use_badam and not _partitioned(model):
         _trainable_to_float32(model)
     return model
 

@@ -6,6 +6,9 @@
                (``adjust_lr_fn="match_rms_adamw"``, Moonlight's rule, which LLaMA-Factory's copy applies)
     use_adam_mini  Adam-mini (the authors' ``adam-mini`` package): Adam with one second-moment value per block
                (per attention head, per output neuron) instead of per weight, so about half of AdamW's state
+    use_badam      BAdam (the authors' ``badam`` package, layer mode): AdamW on one decoder layer at a time, switching
+                   every ``badam_switch_interval`` steps, with a float32 copy of that layer only; its block position
+                   is saved in checkpoints, so a resumed run continues on the same block (`ResumableBlockOptimizer`)
     use_galore     GaLore (``galore-torch``) and APOLLO (``apollo-torch``) on the chosen linear layers' weights,
     use_apollo     AdamW on the rest, through transformers' own ``optim`` integration (``galore_adamw``,
                    ``apollo_adamw``, their ``_layerwise`` forms, GaLore's 8-bit and Adafactor kinds), which also
@@ -103,6 +106,54 @@ class AdamMiniFactory:
                          n_kv_heads=getattr(config, "num_key_value_heads", None) or heads, verbose=False, **kwargs)
 
 
+class BAdamFactory:
+    """Builds BAdam's layer-wise block optimizer around AdamW from the whole model (it reads parameter names)."""
+
+    def __call__(self, model, *, finetuning, lr, betas, eps, weight_decay):
+        named = list(model.named_parameters())
+        decay = [p for n, p in named if p.ndim >= 2]
+        rest = [p for n, p in named if p.ndim < 2]
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        base = torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps)
+        return _resumable_block_optimizer()(
+            base, named, switch_block_every=finetuning.badam_switch_interval, start_block=finetuning.badam_start_block,
+            switch_mode=finetuning.badam_switch_mode or "ascending", verbose=finetuning.badam_verbose)
+
+
+def _resumable_block_optimizer():
+    from badam import BlockOptimizer
+
+    class ResumableBlockOptimizer(BlockOptimizer):
+        """BAdam's BlockOptimizer, whose checkpoints also hold its step count and block position (the package
+        saves only the active block's Adam state, so a resumed run would restart the block schedule)."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            del self.state_dict  # the package points it at the base optimizer's; ours adds the schedule
+
+        def switch_trainable_params(self, verbose=1):
+            self.active_block = self.current_block_idx  # the switch moves current_block_idx on to the next one
+            super().switch_trainable_params(verbose)
+
+        def state_dict(self) -> dict:
+            return {"base": self.base_optimizer.state_dict(), "global_step": self.global_step,
+                    "active_block": self.active_block, "block_order": list(getattr(self, "block_order", [])),
+                    "lr": [group["lr"] for group in self.param_groups]}  # the scheduler's value, copied to the block
+
+        def load_state_dict(self, state_dict: dict) -> None:
+            if "active_block" not in state_dict:
+                raise ValueError("this checkpoint's optimizer state was not saved by BAdam (use_badam)")
+            self.global_step = state_dict["global_step"]
+            for group, lr in zip(self.param_groups, state_dict["lr"], strict=True):
+                group["lr"] = lr
+            self.block_order = list(state_dict["block_order"])
+            self.current_block_idx = state_dict["active_block"]
+            self.switch_trainable_params(verbose=0)  # the same block, its float32 copy taken from the loaded weights
+            self.base_optimizer.load_state_dict(state_dict["base"])
+
+    return ResumableBlockOptimizer
+
+
 def configure_optimizer(finetuning, training, model) -> tuple[type, dict] | None:
     """``(optimizer class or factory, its keyword arguments)`` for the Trainer's ``optimizer_cls_and_kwargs``, or
     None for the Trainer's own choice (``optim``), which GaLore and APOLLO set here (logged)."""
@@ -111,6 +162,10 @@ def configure_optimizer(finetuning, training, model) -> tuple[type, dict] | None
         return None
     adam = {"lr": training.learning_rate, "betas": (training.adam_beta1, training.adam_beta2),
             "eps": training.adam_epsilon, "weight_decay": training.weight_decay}
+    if finetuning.use_badam:
+        logger.info("optimizer: BAdam, one decoder layer at a time (%s, switching every %s steps)",
+                    finetuning.badam_switch_mode, finetuning.badam_switch_interval)
+        return BAdamFactory, {**adam, "finetuning": finetuning}
     if finetuning.use_adam_mini:
         logger.info("optimizer: Adam-mini (one second-moment value per parameter block)")
         return AdamMiniFactory, {**adam, "model_sharding": _sharded(training)}
@@ -140,8 +195,8 @@ def _use_low_rank_optim(finetuning, training, model) -> None:
     else:
         targets = finetuning.apollo_target
         args = {"rank": finetuning.apollo_rank, "proj": finetuning.apollo_proj,
-                "scale_type": finetuning.apollo_scale_type, "update_proj_gap": finetuning.apollo_update_interval, "scale": finetuning.apollo_scale,
-                "proj_type": finetuning.apollo_proj_type}
+                "scale_type": finetuning.apollo_scale_type, "update_proj_gap": finetuning.apollo_update_interval,
+                "scale": finetuning.apollo_scale, "proj_type": finetuning.apollo_proj_type}
     name = low_rank_optim(finetuning, training.optim)
     _allow_projectors_in_checkpoints()
     if training.optim_args:
