@@ -61,7 +61,7 @@ def test_asft_starts_as_dft_then_pays_for_leaving_its_reference(runs):
     assert asft[1] == pytest.approx(dft[1], abs=1e-6)  # the LoRA adapter starts at zero: KL(reference || model) = 0
     assert asft[12] != pytest.approx(dft[12], abs=1e-4)
     log = (runs["asft"].parent / "asft.stderr").read_text()
-    assert "reference model: the base model with the LORA adapter switched off" in log
+    assert "reference model: the base model with the LoRA adapter switched off" in log
 
 
 def test_a_dft_run_resumes_to_the_same_adapter(runs, tiny_qwen2, tmp_path):

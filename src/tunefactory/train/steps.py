@@ -125,7 +125,8 @@ def load_reference(tokenizer, config: RunConfig):
         return None
     continues_adapter = f.finetuning_type in ADAPTER_METHODS and m.adapter_name_or_path and not f.create_new_adapter
     if f.finetuning_type in ADAPTER_METHODS and not continues_adapter:
-        logger.info("reference model: the base model with the %s adapter switched off", f.finetuning_type.upper())
+        logger.info("reference model: the base model with the %s adapter switched off",
+                    {"lora": "LoRA", "oft": "OFT"}[f.finetuning_type])
         return None
     # The reference is the policy as it starts: a frozen copy (for LoRA continuing an adapter, that
     # adapter merged in; LLaMA-Factory compares with the model *without* it instead, see docs/training.md).
