@@ -52,7 +52,8 @@ class ModelArguments:
     mixture_of_depths: Literal["convert", "load"] | None = arg(
         None,
         "Convert the model to, or load it as, a mixture-of-depths model.",
-        unsupported="mixture-of-depths conversion is not implemented",
+        unsupported="mixture-of-depths needs the mixture-of-depth package, whose latest release (1.2.0) does not "
+                    "import with transformers 5 (it imports TRANSFORMERS_CACHE, which transformers removed)",
     )
     use_unsloth: bool = arg(
         False,
