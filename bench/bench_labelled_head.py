@@ -75,9 +75,7 @@ def main(steps: int, warmup: int, repeat: int, sizes: list[str]) -> dict:
 
 def parse_cli(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=12, help="max_steps of every run (12)")
-    parser.add_argument("--warmup", type=int, default=2, help="first steps left out of the timing (2)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per setting, alternating the order (3)")
+    bench_train.add_step_options(parser, steps=12, repeat=3, repeat_help="runs per setting, alternating the order")
     parser.add_argument("--sizes", default="small,bench", help="tiny model sizes (small,bench)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "labelled_head.json", help="JSON output")
     return parser.parse_args(argv)

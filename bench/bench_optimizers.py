@@ -67,9 +67,7 @@ def main(steps: int = 8, warmup: int = 2, repeat: int = 1) -> dict:
 
 def parse_cli(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=8, help="max_steps of every run (8)")
-    parser.add_argument("--warmup", type=int, default=2, help="first steps left out of the timing (2)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per optimizer, in rotation (1)")
+    bench_train.add_step_options(parser, steps=8, repeat=1, repeat_help="runs per optimizer, in rotation")
     return parser.parse_args(argv)
 
 

@@ -108,6 +108,13 @@ def _numel(shape) -> int:
     return count
 
 
+def add_step_options(parser, steps: int, repeat: int, repeat_help: str) -> None:
+    """--steps, --warmup and --repeat, as every training bench reads them."""
+    parser.add_argument("--steps", type=int, default=steps, help=f"max_steps of every run ({steps})")
+    parser.add_argument("--warmup", type=int, default=2, help="first steps left out of the timing (2)")
+    parser.add_argument("--repeat", type=int, default=repeat, help=f"{repeat_help} ({repeat})")
+
+
 def run_train(config: dict, folder: Path, env: dict) -> dict:
     """One `tunefactory train` in a fresh process: wall and CPU seconds, peak RSS, exit code."""
     config_path = folder / "config.json"

@@ -174,7 +174,7 @@ def optimizer_switches(c: RunConfig) -> list[str]:
         if f.badam_mode != "layer":
             problems.append("badam_mode: ratio is not integrated (its sparse state cannot be checkpointed and "
                             "resumed); use badam_mode: layer")
-        if f.badam_switch_interval is not None and f.badam_switch_interval == 0:
+        if f.badam_switch_interval == 0:
             problems.append("badam_switch_interval must be 1 or more steps, or -1 to stay on one block")
         if find_spec("badam") is None:
             problems.append("use_badam needs the badam package: pip install 'tunefactory[optimizers]'")
