@@ -35,6 +35,8 @@ COMMANDS = {
     "chat": ("tunefactory.commands:chat", "chat with a model in the terminal (or answer piped lines, one per line)"),
     "api": ("tunefactory.commands:api", "serve a model over an OpenAI-compatible HTTP API (docs/api.md)"),
     "webchat": ("tunefactory.commands:webchat", "a chat page in the browser (Gradio) on the same model"),
+    "webui": ("tunefactory.commands:webui",
+              "the web board: train, evaluate, chat and export from the browser; jobs outlive the page (docs/webui.md)"),
     "export": ("tunefactory.commands:export",
                "merge adapters into the base model and write a standalone folder (weights, tokenizer, Modelfile)"),
     "eval": ("tunefactory.commands:evaluate",

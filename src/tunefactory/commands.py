@@ -327,6 +327,36 @@ def webchat(argv: list[str]) -> int:
     return 0
 
 
+WEBUI_USAGE = """usage: tunefactory webui [--saves_dir DIR] [--board_dir DIR]
+The web board (LLaMA Board's tabs: Train, Evaluate & Predict, Chat, Export) at http://127.0.0.1:7860.
+  --saves_dir DIR   where runs are written, saves/<model>/<finetuning type>/<name> (default: saves,
+                    or TUNEFACTORY_SAVES_DIR)
+  --board_dir DIR   the job registry and saved arguments (default: tunefactory_webui, or TUNEFACTORY_WEBUI_DIR)
+Environment: GRADIO_SERVER_NAME (default 127.0.0.1; 0.0.0.0 opens it to the network), GRADIO_SERVER_PORT
+(default 7860), GRADIO_SHARE=1 for a public Gradio link. Jobs keep running when the page or the server closes;
+restarting the board finds them again. See docs/webui.md."""
+
+
+def webui(argv: list[str]) -> int:
+    """The web board (see `webui/app.py`): every job is a `tunefactory` subprocess recorded on disk."""
+    if any(flag in argv for flag in HELP_FLAGS):
+        print(WEBUI_USAGE)
+        return 0
+    from .errors import ConfigError
+
+    options = {"--saves_dir": None, "--board_dir": None}
+    rest = list(argv)
+    while rest:
+        flag = rest.pop(0)
+        if flag not in options or not rest:
+            raise ConfigError([f"webui: unexpected argument {flag!r}; it takes --saves_dir DIR and --board_dir DIR"])
+        options[flag] = rest.pop(0)
+    from .webui.app import run_webui
+
+    run_webui(options["--saves_dir"], options["--board_dir"])
+    return 0
+
+
 def parse_checked(argv: list[str], command: str):
     """The command's config, refused before anything loads if the command could not run it; warnings logged."""
     from .config import parse_args
