@@ -285,8 +285,8 @@ def _build_job_panel(gr, board: Board, widgets: dict, lang, kind: str) -> dict[s
     timer.tick(refresh, inputs, outputs, show_progress="hidden")
     panel["job"].change(refresh, inputs, outputs, show_progress="hidden")
     list_timer = gr.Timer(5 * POLL_SECONDS)
-    list_timer.tick(lambda job_id: gr.update(choices=_job_choices(board, kind), value=job_id), panel["job"],
-                    panel["job"], show_progress="hidden")
+    # choices only: a tick that carried the selection could undo a selection made while it was in flight
+    list_timer.tick(lambda: gr.update(choices=_job_choices(board, kind)), None, panel["job"], show_progress="hidden")
     return panel
 
 

@@ -1,0 +1,53 @@
+"""The Chat tab's session: answers equal the model's own, thoughts fold, tool calls become function turns."""
+
+from __future__ import annotations
+
+import pytest
+
+from tunefactory.errors import TuneFactoryError
+from tunefactory.webui.chat import ChatSession, checked_tools, displayed
+
+
+@pytest.fixture(scope="module")
+def session(tiny_llama):
+    chat = ChatSession()
+    chat.load({"model_name_or_path": str(tiny_llama), "template": "llama3", "temperature": 0,
+               "max_new_tokens": 8})
+    yield chat
+    chat.unload()
+
+
+def test_streamed_reply_equals_the_models_greedy_answer(session):
+    conversation = [{"role": "user", "content": "Name a colour."}]
+    *_, reply = session.stream(conversation, max_new_tokens=8, temperature=0)
+    expected = session.model.chat(conversation, max_new_tokens=8, temperature=0)[0].text
+    assert reply == expected
+    assert session.finish(reply) == {"role": "assistant", "content": reply}
+
+
+def test_unloaded_session_refuses_to_chat():
+    with pytest.raises(TuneFactoryError, match="Load model"):
+        next(ChatSession().stream([{"role": "user", "content": "hi"}]))
+
+
+def test_tools_box_is_checked():
+    assert checked_tools("") is None
+    with pytest.raises(TuneFactoryError, match="tools: invalid JSON at line 1"):
+        checked_tools("[{")
+    with pytest.raises(TuneFactoryError, match="JSON list"):
+        checked_tools('{"name": "f"}')
+
+
+def test_thoughts_fold_and_tool_turns_are_labelled():
+    shown = displayed([
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "<think>\nadd them\n</think>\n\n4"},
+        {"role": "function", "content": '{"name": "calc", "arguments": {"x": 1}}'},
+        {"role": "observation", "content": "1"},
+        {"role": "assistant", "content": "<think>\nstill going"},
+    ])
+    assert shown[1] == {"role": "assistant", "content": "add them", "metadata": {"title": "Thinking",
+                                                                                  "status": "done"}}
+    assert shown[2] == {"role": "assistant", "content": "4"}
+    assert shown[3]["metadata"]["title"] == "Tool call" and shown[4]["metadata"]["title"] == "Tool result"
+    assert shown[5]["metadata"]["status"] == "pending" and len(shown) == 6
