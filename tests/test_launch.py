@@ -39,3 +39,33 @@ def test_torchrun_command_follows_llamafactory_variables():
     assert defaults[defaults.index("--master_addr") + 1] == "127.0.0.1"
     assert int(defaults[defaults.index("--master_port") + 1]) > 0
 
+
+
+def test_the_relaunching_process_passes_sigterm_on_to_torchrun(monkeypatch, tmp_path):
+    """The web board's Abort signals `tunefactory train`; under torchrun the workers must hear it."""
+    import os
+    import signal
+    import threading
+    import time
+
+    marker = tmp_path / "torchrun-got-sigterm"
+    fake_torchrun = ("import pathlib, signal, sys, time\n"
+                     f"signal.signal(signal.SIGTERM, lambda *_: (pathlib.Path({str(marker)!r}).touch(), sys.exit(5)))\n"
+                     f"pathlib.Path({str(tmp_path / 'ready')!r}).touch()\n"
+                     "time.sleep(30)\n")
+    monkeypatch.setattr(launch, "torchrun_command", lambda argv: [sys.executable, "-c", fake_torchrun,
+                                                                  "--nproc_per_node", "2"])
+    ours = signal.getsignal(signal.SIGTERM)
+
+    def abort_when_ready():
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if (tmp_path / "ready").exists() and signal.getsignal(signal.SIGTERM) is not ours:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.01)
+
+    threading.Thread(target=abort_when_ready, daemon=True).start()
+    assert launch.relaunch_with_torchrun(["cfg.yaml"]) == 5
+    assert marker.exists()
+    assert signal.getsignal(signal.SIGTERM) is ours

@@ -35,3 +35,8 @@ class DataError(TuneFactoryError):
 
 class ModelError(TuneFactoryError):
     """A model, tokenizer or adapter cannot be loaded or prepared as configured."""
+
+
+class TrainingStopped(TuneFactoryError):
+    """Training was asked to stop (SIGTERM: the web board's Abort, ``kill``) and stopped; the message says where
+    the run can resume from."""

@@ -8,12 +8,16 @@
 - Otherwise: one process.
 
 ``USE_RAY=1`` is handled by the train command itself (Ray Train starts the workers), never torchrun.
+
+A SIGTERM to the relaunching process (the web board's Abort) is passed on to torchrun, which passes it to the
+workers: they save a checkpoint and stop, as a single process does (train.callbacks.StopOnSignal).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -67,4 +71,10 @@ def relaunch_with_torchrun(argv: list[str]) -> int:
     command = torchrun_command(argv)
     logger.info("starting %s process(es) per node with torchrun: %s", command[command.index("--nproc_per_node") + 1],
                 " ".join(command[1:]))
-    return subprocess.run(command, check=False).returncode
+    process = subprocess.Popen(command)
+    # Without this the relaunching process would die on SIGTERM and leave torchrun and its workers running.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signum))
+    try:
+        return process.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)

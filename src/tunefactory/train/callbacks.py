@@ -4,9 +4,16 @@
                   can follow our runs) and logs a one-line progress message
     LossGuard     stops training with a TuneFactoryError when the training loss is NaN/inf, or exactly 0
                   for several logs in a row (every label masked)
+    StopOnSignal  on SIGTERM (the web board's Abort, ``kill``, a scheduler's pre-emption) finishes the current
+                  step, saves checkpoint-N there and stops with TrainingStopped, so the same command resumes
+                  from checkpoint-N; the final model is not written, so the run never looks complete.
+                  Trainers with a loop of their own that save no checkpoint on request (PPO) stop without one,
+                  also with TrainingStopped. Not under Ray (training runs outside the main thread, where no
+                  signal handler can be set). A second SIGTERM is handled the same way: kill -9 to end at once.
 
 Add LogCallback before LossGuard: the Trainer calls callbacks in order, so the bad loss is still
-written to ``trainer_log.jsonl`` before LossGuard stops the run.
+written to ``trainer_log.jsonl`` before LossGuard stops the run. Add StopOnSignal last: it raises in
+on_save/on_train_end, which skips the callbacks after it.
 """
 
 from __future__ import annotations
@@ -14,6 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -22,7 +32,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from ..errors import TuneFactoryError
+from ..errors import TrainingStopped, TuneFactoryError
 
 logger = logging.getLogger(__name__)
 
@@ -199,3 +209,85 @@ def zero_loss_message(count: int, step: int) -> str:
             "(-100): check cutoff_len, train_on_prompt/mask_history and the template "
             "(tunefactory data <config> --tokenized shows the labels). With logging_nan_inf_filter on (the default), "
             "NaN/inf losses are also logged as 0: set logging_nan_inf_filter: false to see them")
+
+
+class StopOnSignal(TrainerCallback):
+    """On SIGTERM, save a checkpoint at the end of the current step and stop with TrainingStopped.
+
+    The handler only sets a flag: the step in progress finishes, then the Trainer saves ``checkpoint-N`` (as at a
+    ``save_steps`` step) and on_save raises. The previous handler is back once training ends or stops.
+    """
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        self.signum = signum
+        self.requested = False
+        self.previous_handler = None
+        self.installed = False
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self.requested = False
+        if self.installed:  # train() again after a failed one: keep the handler remembered before it
+            return
+        if threading.current_thread() is not threading.main_thread():  # signal.signal works in the main thread only
+            logger.debug("training outside the main thread: %s stops it at once", signal.Signals(self.signum).name)
+            return
+        self.previous_handler = signal.signal(self.signum, self._request_stop)
+        self.installed = True
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self.requested = any_process_requested(self.requested, args.device)
+        if self.requested:
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if self.requested:
+            self.restore_handler()
+            raise TrainingStopped(stopped_message(state.global_step, args.output_dir))
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self.restore_handler()
+        if self.requested:  # a trainer that stopped without saving what on_step_end asked for (PPO's own loop)
+            raise TrainingStopped(stopped_unsaved_message(state.global_step, args.output_dir))
+
+    def restore_handler(self) -> None:
+        if self.installed:
+            signal.signal(self.signum, self.previous_handler)
+            self.installed = False
+
+    def _request_stop(self, signum, frame) -> None:
+        self.requested = True
+        logger.warning("%s received: stopping after this step, once its checkpoint is saved",
+                       signal.Signals(signum).name)
+
+
+def restore_signal_handlers(trainer) -> None:
+    """Give SIGTERM its old meaning back after training failed (StopOnSignal restores it only on a clean end)."""
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, StopOnSignal):
+            callback.restore_handler()
+
+
+def any_process_requested(requested: bool, device) -> bool:
+    """Whether any process was asked to stop: all of them must save the checkpoint of the same step together."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return requested
+    flag = torch.tensor([int(requested)], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def stopped_message(step: int, output_dir: str) -> str:
+    checkpoint = os.path.join(output_dir, f"checkpoint-{step}")
+    return (f"training stopped on request at step {step}; {checkpoint} holds the run so far. Run the same command "
+            "again to resume from it (TuneFactory resumes from the last checkpoint in output_dir unless "
+            "overwrite_output_dir is set)")
+
+
+def stopped_unsaved_message(step: int, output_dir: str) -> str:
+    return (f"training stopped on request at step {step} without saving a checkpoint there; the final model was not "
+            f"written. Run the same command again to start over, or to resume from the last checkpoint in "
+            f"{output_dir} where the stage can resume")

@@ -13,7 +13,7 @@ from ..data.collators import build_collator
 from ..data.pipeline import get_dataset
 from ..data.template import get_template
 from ..model.tokenizer import load_tokenizer
-from .callbacks import LogCallback, LossGuard
+from .callbacks import LogCallback, LossGuard, StopOnSignal, restore_signal_handlers
 from .outputs import write_model_card
 from .pissa import SavePissaStart, save_converted_adapter
 
@@ -68,6 +68,7 @@ def callbacks(config: RunConfig) -> list:
         found.append(SavePissaStart(config.training.output_dir))
     if config.finetuning.early_stopping_steps:
         found.append(EarlyStoppingCallback(early_stopping_patience=config.finetuning.early_stopping_steps))
+    found.append(StopOnSignal())  # last: it raises in on_save/on_train_end, which skips the callbacks after it
     return found
 
 
@@ -141,7 +142,10 @@ def train_and_save(trainer, config: RunConfig, resume_from: str | None) -> dict:
     training = config.training
     if trainer.is_world_process_zero():
         save_run_config(config, training.output_dir)
-    result = trainer.train(resume_from_checkpoint=resume_from)
+    try:
+        result = trainer.train(resume_from_checkpoint=resume_from)
+    finally:  # in a process that goes on after a failed run (a notebook, tests), SIGTERM ends it again
+        restore_signal_handlers(trainer)
     trainer.save_model()
     if config.finetuning.pissa_init and config.finetuning.pissa_convert and trainer.is_world_process_zero():
         save_converted_adapter(trainer.accelerator.unwrap_model(trainer.model), training.output_dir)
