@@ -34,11 +34,16 @@ def run_cli(*args, env=None):
 def test_help_lists_only_working_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("train", "validate", "data", "template", "chat", "api", "webchat", "export", "eval", "predict", "env",
-                    "version", "help"):
+    for command in ("train", "validate", "data", "template", "chat", "api", "webchat", "webui", "export", "eval",
+                    "predict", "env", "version", "help"):
         assert f"  {command}" in result.stdout
-    for planned in ("webui",):
-        assert f"  {planned} " not in result.stdout
+
+
+def test_webui_help_and_bad_arguments_load_nothing():
+    result = run_cli("webui", "--help")
+    assert result.returncode == 0 and "--saves_dir" in result.stdout and "127.0.0.1" in result.stdout
+    result = run_cli("webui", "--port", "80")
+    assert result.returncode != 0 and "unexpected argument '--port'" in result.stderr
 
 
 def test_version():

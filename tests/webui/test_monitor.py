@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -49,3 +50,15 @@ def test_grpo_curves_include_reward_and_kl():
     names = monitor.curve_names("grpo")
     assert names["reward"] == "reward" and names["kl"] == "KL" and "completions/mean_length" in names
     assert "kl" not in monitor.curve_names("sft")
+
+
+def test_the_chart_draws_one_line_per_series_through_every_point():
+    rows = monitor.curve_rows([{"current_steps": s, "loss": 4.0 - s} for s in (1, 2, 3)], "loss", "loss", 0.5)
+    svg = monitor.svg_chart(rows, "Loss")
+    assert svg.count("<polyline") == 2 and "data-series='loss (smoothed)'" in svg
+    first = re.findall(r" points='([^']*)'", svg)[0].split()
+    assert len(first) == 3
+    xs = [float(p.split(",")[0]) for p in first]
+    ys = [float(p.split(",")[1]) for p in first]
+    assert xs == sorted(xs) and ys == sorted(ys)  # steps go right, a falling loss goes down the chart (SVG y grows)
+    assert "no points yet" in monitor.svg_chart([], "Loss")

@@ -26,7 +26,7 @@ from .locales import LABELS, LANGUAGES, label, message
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
-EMPTY_CURVE = {"step": [], "value": [], "series": []}
+CHART_TITLES = ("Loss", "Stage metrics", "Learning rate")
 
 
 class Board:
@@ -268,8 +268,7 @@ def _build_job_panel(gr, board: Board, widgets: dict, lang, kind: str) -> dict[s
                                        elem_id="tf-_smoothing")
         with gr.Row():
             for key in ("_loss_plot", "_metric_plot", "_lr_plot"):
-                panel[key] = gr.LinePlot(EMPTY_CURVE, x="step", y="value", color="series", label=label(key, "en"),
-                                         elem_id=f"tf-{key}")
+                panel[key] = gr.HTML(monitor.svg_chart([], label(key, "en")), elem_id=f"tf-{key}")
                 widgets[key] = panel[key]
         inputs.append(panel["smoothing"])
         outputs += [panel["_loss_plot"], panel["_metric_plot"], panel["_lr_plot"]]
@@ -291,11 +290,9 @@ def _build_job_panel(gr, board: Board, widgets: dict, lang, kind: str) -> dict[s
 
 
 def _panel_values(board: Board, job_id: str | None, kind: str, smoothing: float) -> list[Any]:
-    import pandas as pd
-
     if not job_id:
         empty = ["", "", ""]
-        return empty + ([pd.DataFrame(EMPTY_CURVE)] * 3 if kind == "train" else [None])
+        return empty + ([monitor.svg_chart([], title) for title in CHART_TITLES] if kind == "train" else [None])
     job = board.jobs.get(job_id)
     status = job.status()
     records = monitor.read_log(job.output_dir)
@@ -307,7 +304,7 @@ def _panel_values(board: Board, job_id: str | None, kind: str, smoothing: float)
         loss = charts.pop("loss", [])
         lr = charts.pop("lr", [])
         metrics = [row for rows in charts.values() for row in rows]
-        values += [pd.DataFrame(rows or EMPTY_CURVE) for rows in (loss, metrics, lr)]
+        values += [monitor.svg_chart(rows, title) for rows, title in zip((loss, metrics, lr), CHART_TITLES)]
     else:
         values.append(_results(job.output_dir) if status in ("finished", "failed", "aborted") else None)
     return values
@@ -495,15 +492,10 @@ def _wire_top_bar(gr, demo, board: Board, widgets: dict) -> None:
 
 def _wire_language(gr, widgets: dict, lang) -> None:
     keys = [key for key in widgets if key in LABELS]
+    buttons = {key for key in keys if isinstance(widgets[key], gr.Button)}  # a button's label is its value
 
     def switch(lang_value):
-        updates = []
-        for key in keys:
-            if key.endswith("_btn") or key == "_preview_rows":
-                updates.append(gr.update(value=label(key, lang_value)))
-            else:
-                updates.append(gr.update(label=label(key, lang_value)))
-        return updates
+        return [gr.update(**{"value" if key in buttons else "label": label(key, lang_value)}) for key in keys]
 
     lang.change(switch, lang, [widgets[k] for k in keys])
 

@@ -95,3 +95,50 @@ def curves(records: list[dict[str, Any]], stage: str, smoothing: float = 0.0) ->
         if rows:
             charts.setdefault("loss" if key in ("loss", "eval_loss") else key, []).extend(rows)
     return charts
+
+
+# --- drawing -------------------------------------------------------------------------------------------------------
+
+COLOURS = ("#f97316", "#2563eb", "#16a34a", "#9333ea", "#dc2626", "#0891b2")
+WIDTH, HEIGHT, MARGIN = 420, 240, 44
+
+
+def svg_chart(rows: list[dict[str, Any]], title: str) -> str:
+    """A line chart as inline SVG, one polyline per series (drawn here: no plotting library or network)."""
+    if not rows:
+        return f"<div class='tf-chart' data-points='0'><b>{_escape(title)}</b><p>no points yet</p></div>"
+    series: dict[str, list[tuple[float, float]]] = {}
+    for row in rows:
+        series.setdefault(row["series"], []).append((float(row["step"]), float(row["value"])))
+    xs = [x for points in series.values() for x, _ in points]
+    ys = [y for points in series.values() for _, y in points]
+    x_low, x_high = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    y_low, y_high = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+
+    def place(x: float, y: float) -> str:
+        px = MARGIN + (x - x_low) / (x_high - x_low) * (WIDTH - 2 * MARGIN)
+        py = HEIGHT - MARGIN - (y - y_low) / (y_high - y_low) * (HEIGHT - 2 * MARGIN)
+        return f"{px:.1f},{py:.1f}"
+
+    lines, legend = [], []
+    for index, (name, points) in enumerate(series.items()):
+        colour = COLOURS[index % len(COLOURS)]
+        lines.append(f"<polyline data-series='{_escape(name)}' data-points='{len(points)}' fill='none' "
+                     f"stroke='{colour}' stroke-width='2' points='{' '.join(place(x, y) for x, y in points)}'/>")
+        legend.append(f"<text x='{MARGIN + 150 * index}' y='14' fill='{colour}' font-size='11'>{_escape(name)}</text>")
+    axes = (f"<line x1='{MARGIN}' y1='{HEIGHT - MARGIN}' x2='{WIDTH - MARGIN}' y2='{HEIGHT - MARGIN}' stroke='#999'/>"
+            f"<line x1='{MARGIN}' y1='{MARGIN}' x2='{MARGIN}' y2='{HEIGHT - MARGIN}' stroke='#999'/>"
+            f"<text x='2' y='{MARGIN + 4}' font-size='10'>{y_high:.4g}</text>"
+            f"<text x='2' y='{HEIGHT - MARGIN}' font-size='10'>{y_low:.4g}</text>"
+            f"<text x='{MARGIN}' y='{HEIGHT - MARGIN + 14}' font-size='10'>{x_low:g}</text>"
+            f"<text x='{WIDTH - MARGIN - 10}' y='{HEIGHT - MARGIN + 14}' font-size='10'>{x_high:g}</text>"
+            f"<text x='{WIDTH / 2 - 10}' y='{HEIGHT - 8}' font-size='10'>step</text>")
+    return (f"<div class='tf-chart' data-points='{len(rows)}'><b>{_escape(title)}</b>"
+            f"<svg viewBox='0 0 {WIDTH} {HEIGHT}' width='100%' role='img' aria-label='{_escape(title)}'>"
+            f"{axes}{''.join(lines)}{''.join(legend)}</svg></div>")
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(str(text), quote=True)
