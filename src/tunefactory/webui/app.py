@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import html
 import json
+import itertools
 import logging
 import os
+import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import yaml
 
 from ..errors import TuneFactoryError
@@ -25,7 +29,8 @@ from .locales import LABELS, LANGUAGES, label, message
 
 logger = logging.getLogger(__name__)
 
-POLL_SECONDS = 1.0
+WATCH_SECONDS = 0.5  # how often the server looks at a running job's files (the page is sent changes only)
+LIST_SECONDS = 5.0  # how often the page refreshes its job lists
 CHART_TITLES = ("Loss", "Stage metrics", "Learning rate")
 
 
@@ -38,6 +43,7 @@ class Board:
         self.jobs = JobStore(self.home / "jobs")
         self.configs_dir = self.home / "configs"
         self.chat = ChatSession()
+        self.followers = Followers()
 
     def start(self, kind: str, config: dict[str, Any], lang: str) -> tuple[str, str]:
         """Check the config as the command will, then launch it; (job id, message)."""
@@ -50,39 +56,53 @@ class Board:
         return job.id, message("started", lang, id=job.id, command=job.command_line())
 
 
+class Followers:
+    """Which follower is current for each page panel, so following a new job ends the old follower."""
+
+    def __init__(self):
+        self._current: dict[tuple, int] = {}
+        self._tokens = itertools.count()
+
+    def start(self, follower: tuple) -> int:
+        token = next(self._tokens)
+        self._current[follower] = token
+        return token
+
+    def is_current(self, follower: tuple, token: int) -> bool:
+        return self._current.get(follower) == token
+
+
 def new_run_name(prefix: str = "train") -> str:
     return f"{prefix}_{datetime.now().strftime('%Y-%m-%d-%H-%M-%S')}"
 
 
 def create_ui(saves_dir: str | Path = "saves", home: str | Path = "tunefactory_webui"):
-    import gradio as gr
-
     board = Board(saves_dir, home)
     widgets: dict[str, Any] = {}  # locale key -> component, for the language switch
     with gr.Blocks(title="TuneFactory board") as demo:
         gr.HTML("<h1 style='text-align:center'>TuneFactory board</h1>")
         lang = gr.Dropdown(list(LANGUAGES), value="en", label=label("_lang", "en"), elem_id="tf-_lang", scale=1)
         widgets["_lang"] = lang
-        top_keys = _build_fields(gr, widgets, form.fields("top"), per_row=5)
+        top_keys = _build_fields(widgets, form.fields("top"), per_row=5)
         tabs = {}
         with gr.Tabs():
             with gr.Tab(label("_tab_train", "en"), id="train") as tabs["_tab_train"]:
-                _build_train_tab(gr, board, widgets, lang, top_keys)
+                _build_train_tab(board, widgets, lang, top_keys)
             with gr.Tab(label("_tab_eval", "en"), id="eval") as tabs["_tab_eval"]:
-                _build_eval_tab(gr, board, widgets, lang, top_keys)
+                _build_eval_tab(board, widgets, lang, top_keys)
             with gr.Tab(label("_tab_chat", "en"), id="chat") as tabs["_tab_chat"]:
-                _build_chat_tab(gr, board, widgets, lang, top_keys)
+                _build_chat_tab(board, widgets, lang, top_keys)
             with gr.Tab(label("_tab_export", "en"), id="export") as tabs["_tab_export"]:
-                _build_export_tab(gr, board, widgets, lang, top_keys)
+                _build_export_tab(board, widgets, lang, top_keys)
         widgets.update(tabs)
-        _wire_top_bar(gr, demo, board, widgets)
-        _wire_language(gr, widgets, lang)
+        _wire_top_bar(demo, board, widgets)
+        _wire_language(widgets, lang)
     return demo
 
 
 # --- widgets from their declarations ----------------------------------------------------------------------------
 
-def _widget(gr, f: form.Field):
+def _widget(f: form.Field):
     common = {"label": label(f.key, "en"), "elem_id": f"tf-{f.key}"}
     if f.kind == "text":
         return gr.Textbox(value=f.default, **common)
@@ -107,12 +127,12 @@ def _dynamic_choices(key: str) -> list[str]:
     return []
 
 
-def _build_fields(gr, widgets: dict, fields: list[form.Field], per_row: int) -> list[str]:
+def _build_fields(widgets: dict, fields: list[form.Field], per_row: int) -> list[str]:
     keys = []
     for start in range(0, len(fields), per_row):
         with gr.Row():
             for f in fields[start:start + per_row]:
-                widgets[f.key] = _widget(gr, f)
+                widgets[f.key] = _widget(f)
                 keys.append(f.key)
     return keys
 
@@ -130,8 +150,8 @@ def _notice(text: str, error: bool = False) -> str:
 SECTIONS = ("extra", "freeze", "lora", "rlhf", "multimodal", "galore", "apollo", "badam", "swanlab")
 
 
-def _build_train_tab(gr, board: Board, widgets: dict, lang, top_keys: list[str]) -> list[str]:
-    keys = _build_fields(gr, widgets, [f for f in form.fields("train", "") if not f.key.startswith("_ds")
+def _build_train_tab(board: Board, widgets: dict, lang, top_keys: list[str]) -> list[str]:
+    keys = _build_fields(widgets, [f for f in form.fields("train", "") if not f.key.startswith("_ds")
                                        and f.key != "_output_name"], per_row=5)
     with gr.Row():
         preview_rows = gr.Button(label("_preview_rows", "en"), elem_id="tf-_preview_rows", size="sm")
@@ -140,20 +160,20 @@ def _build_train_tab(gr, board: Board, widgets: dict, lang, top_keys: list[str])
     for section in SECTIONS:
         with gr.Accordion(label(f"_section_{section}", "en"), open=False,
                           elem_id=f"tf-section-{section}") as widgets[f"_section_{section}"]:
-            keys += _build_fields(gr, widgets, form.fields("train", section), per_row=5)
+            keys += _build_fields(widgets, form.fields("train", section), per_row=5)
     with gr.Row():
         for key in ("_preview_btn", "_save_btn", "_load_btn", "_start_btn", "_abort_btn"):
             widgets[key] = gr.Button(label(key, "en"), elem_id=f"tf-{key}",
                                      variant="primary" if key == "_start_btn" else "secondary")
     with gr.Row():
-        keys += _build_fields(gr, widgets, [form.FIELD_BY_KEY[k] for k in ("_output_name", "_ds_stage", "_ds_offload")],
+        keys += _build_fields(widgets, [form.FIELD_BY_KEY[k] for k in ("_output_name", "_ds_stage", "_ds_offload")],
                               per_row=3)
         widgets["_config_path"] = gr.Textbox("config.yaml", label=label("_config_path", "en"), elem_id="tf-_config_path")
     notice = gr.Markdown(elem_id="tf-train-notice")
     with gr.Row():
         widgets["_command"] = gr.Textbox(label=label("_command", "en"), elem_id="tf-_command", interactive=False)
     widgets["_yaml"] = gr.Code(language="yaml", label=label("_yaml", "en"), elem_id="tf-_yaml", interactive=False)
-    panel = _build_job_panel(gr, board, widgets, lang, "train")
+    panel = _build_job_panel(board, widgets, lang, "train")
 
     inputs = [widgets[k] for k in top_keys + keys]
     all_keys = top_keys + keys
@@ -251,7 +271,7 @@ def _job_choices(board: Board, kind: str) -> list[tuple[str, str]]:
     return [(f"{job.id} · {job.label} · {job.status()}", job.id) for job in board.jobs.list() if job.kind == kind]
 
 
-def _build_job_panel(gr, board: Board, widgets: dict, lang, kind: str) -> dict[str, Any]:
+def _build_job_panel(board: Board, widgets: dict, lang, kind: str) -> dict[str, Any]:
     panel = {}
     with gr.Row():
         panel["job"] = gr.Dropdown(choices=[], value=None, label=label("_jobs", "en"), elem_id=f"tf-{kind}-jobs",
@@ -277,16 +297,45 @@ def _build_job_panel(gr, board: Board, widgets: dict, lang, kind: str) -> dict[s
         outputs.append(panel["results"])
     widgets["_jobs" if kind == "train" else f"_jobs_{kind}"] = panel["job"]
 
-    def refresh(job_id, smoothing=0.0):
-        return _panel_values(board, job_id, kind, smoothing)
+    def follow(job_id, smoothing=0.0, request: gr.Request = None):
+        yield from _follow(board, (getattr(request, "session_hash", None), kind), job_id, kind, smoothing)
 
-    timer = gr.Timer(POLL_SECONDS)
-    timer.tick(refresh, inputs, outputs, show_progress="hidden")
-    panel["job"].change(refresh, inputs, outputs, show_progress="hidden")
-    list_timer = gr.Timer(5 * POLL_SECONDS)
+    # pushed from the server as the files change (no polling by the page); one follower per page and panel
+    for trigger in (panel["job"].change, *((panel["smoothing"].release,) if kind == "train" else ())):
+        trigger(follow, inputs, outputs, show_progress="hidden", concurrency_limit=None)
+    list_timer = gr.Timer(LIST_SECONDS)
     # choices only: a tick that carried the selection could undo a selection made while it was in flight
     list_timer.tick(lambda: gr.update(choices=_job_choices(board, kind)), None, panel["job"], show_progress="hidden")
     return panel
+
+
+def _follow(board: Board, follower: tuple, job_id: str | None, kind: str, smoothing: float) -> Iterator[list[Any]]:
+    """The panel's values each time the job's files change, until it ends or its page follows another job."""
+    token = board.followers.start(follower)
+    last = None
+    while board.followers.is_current(follower, token):
+        job = board.jobs.get(job_id) if job_id else None
+        signature = _files_signature(job, smoothing)
+        if signature != last:
+            last = signature
+            yield _panel_values(board, job_id, kind, smoothing)
+        if job is None or signature[0] != "running":
+            return
+        time.sleep(WATCH_SECONDS)
+
+
+def _files_signature(job, smoothing: float) -> tuple:
+    """What the panel shows changes only when one of these does."""
+    if job is None:
+        return ("none",)
+    sizes = []
+    for path in (job.log_path, Path(job.output_dir) / monitor.TRAINER_LOG):
+        try:
+            stat = path.stat()
+            sizes.append((stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            sizes.append(None)
+    return (job.status(), *sizes, smoothing)
 
 
 def _panel_values(board: Board, job_id: str | None, kind: str, smoothing: float) -> list[Any]:
@@ -338,11 +387,11 @@ def _results(output_dir: str) -> dict[str, Any] | None:
 
 # --- evaluate & predict -----------------------------------------------------------------------------------------
 
-def _build_eval_tab(gr, board: Board, widgets: dict, lang, top_keys: list[str]) -> None:
-    keys = _build_fields(gr, widgets, form.fields("eval"), per_row=5)
+def _build_eval_tab(board: Board, widgets: dict, lang, top_keys: list[str]) -> None:
+    keys = _build_fields(widgets, form.fields("eval"), per_row=5)
     widgets["_start_btn_eval"] = gr.Button(label("_start_btn", "en"), elem_id="tf-_start_btn_eval", variant="primary")
     notice = gr.Markdown(elem_id="tf-eval-notice")
-    panel = _build_job_panel(gr, board, widgets, lang, "eval")
+    panel = _build_job_panel(board, widgets, lang, "eval")
     all_keys = top_keys + keys
 
     def start(lang_value, *args):
@@ -362,8 +411,8 @@ def _build_eval_tab(gr, board: Board, widgets: dict, lang, top_keys: list[str]) 
 
 # --- chat -------------------------------------------------------------------------------------------------------
 
-def _build_chat_tab(gr, board: Board, widgets: dict, lang, top_keys: list[str]) -> None:
-    keys = _build_fields(gr, widgets, form.fields("chat"), per_row=3)
+def _build_chat_tab(board: Board, widgets: dict, lang, top_keys: list[str]) -> None:
+    keys = _build_fields(widgets, form.fields("chat"), per_row=3)
     with gr.Row():
         widgets["_load_model_btn"] = gr.Button(label("_load_model_btn", "en"), elem_id="tf-_load_model_btn")
         widgets["_unload_model_btn"] = gr.Button(label("_unload_model_btn", "en"), elem_id="tf-_unload_model_btn")
@@ -437,11 +486,11 @@ def _build_chat_tab(gr, board: Board, widgets: dict, lang, top_keys: list[str]) 
 
 # --- export -----------------------------------------------------------------------------------------------------
 
-def _build_export_tab(gr, board: Board, widgets: dict, lang, top_keys: list[str]) -> None:
-    keys = _build_fields(gr, widgets, form.fields("export"), per_row=4)
+def _build_export_tab(board: Board, widgets: dict, lang, top_keys: list[str]) -> None:
+    keys = _build_fields(widgets, form.fields("export"), per_row=4)
     widgets["_export_btn"] = gr.Button(label("_export_btn", "en"), elem_id="tf-_export_btn", variant="primary")
     notice = gr.Markdown(elem_id="tf-export-notice")
-    panel = _build_job_panel(gr, board, widgets, lang, "export")
+    panel = _build_job_panel(board, widgets, lang, "export")
     all_keys = top_keys + keys
 
     def start(lang_value, *args):
@@ -459,7 +508,7 @@ def _build_export_tab(gr, board: Board, widgets: dict, lang, top_keys: list[str]
 
 # --- the top bar and the language switch -------------------------------------------------------------------------
 
-def _wire_top_bar(gr, demo, board: Board, widgets: dict) -> None:
+def _wire_top_bar(demo, board: Board, widgets: dict) -> None:
     def pick_model(name, path, template):
         if name in form.KNOWN_MODELS:
             hub_id, known_template = form.KNOWN_MODELS[name]
@@ -490,7 +539,7 @@ def _wire_top_bar(gr, demo, board: Board, widgets: dict) -> None:
                widgets["_jobs"], widgets["_jobs_eval"], widgets["_jobs_export"]])
 
 
-def _wire_language(gr, widgets: dict, lang) -> None:
+def _wire_language(widgets: dict, lang) -> None:
     keys = [key for key in widgets if key in LABELS]
     buttons = {key for key in keys if isinstance(widgets[key], gr.Button)}  # a button's label is its value
 
