@@ -1,0 +1,60 @@
+"""The board's job panels: what a job shows, pushed each time its files change, and only to the page following it."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from tunefactory.webui import app
+from tunefactory.webui.jobs import JobStore
+
+WRITER = """
+import json, sys, time
+from pathlib import Path
+out = Path(sys.argv[1])
+out.mkdir(parents=True, exist_ok=True)
+for step in (1, 2, 3):
+    with open(out / "trainer_log.jsonl", "a") as f:
+        f.write(json.dumps({"current_steps": step, "total_steps": 3, "loss": 4.0 - step,
+                            "percentage": round(step / 3 * 100, 2)}) + "\\n")
+    print("step", step, flush=True)
+    time.sleep(0.3)
+"""
+
+
+def board_with_fake_training(tmp_path):
+    board = app.Board(tmp_path / "saves", tmp_path / "board")
+    board.jobs = JobStore(tmp_path / "board" / "jobs",
+                          command_for=lambda job: [sys.executable, "-c", WRITER, job.output_dir])
+    return board
+
+
+def test_a_follower_sends_each_change_and_stops_when_the_job_ends(tmp_path):
+    board = board_with_fake_training(tmp_path)
+    job = board.jobs.start("train", {"stage": "sft", "output_dir": str(tmp_path / "run")})
+    updates = list(app._follow(board, ("page", "train"), job.id, "train", 0.0))
+    status, progress, log, loss_chart, _, _ = updates[-1]
+    assert status == "finished" and "step 3/3 (100%)" in progress and "step 3" in log
+    assert "data-series='loss' data-points='3'" in loss_chart
+    steps_seen = [u[1].split("data-step='")[1].split("'")[0] for u in updates if "data-step" in u[1]]
+    assert steps_seen == sorted(steps_seen) and len(updates) >= 2  # sent as it trained, not only at the end
+    assert len(updates) == len({tuple(u[:3]) for u in updates})  # nothing sent twice without a change
+
+
+def test_following_another_job_ends_the_first_follower(tmp_path):
+    board = board_with_fake_training(tmp_path)
+    job = board.jobs.start("train", {"stage": "sft", "output_dir": str(tmp_path / "run")})
+    first = app._follow(board, ("page", "train"), job.id, "train", 0.0)
+    next(first)
+    list(app._follow(board, ("page", "train"), None, "train", 0.0))  # the page picks no job
+    assert list(first) == []  # the old follower stops at once instead of following to the end
+    other_page = app._follow(board, ("other page", "train"), job.id, "train", 0.0)
+    assert next(other_page)[0] in ("running", "finished")
+
+
+def test_results_of_an_evaluation_are_shown(tmp_path):
+    (tmp_path / "all_results.json").write_text(json.dumps({"predict_bleu-4": 12.5}))
+    assert app._results(str(tmp_path)) == {"predict_bleu-4": 12.5}
+    (tmp_path / "all_results.json").unlink()
+    (tmp_path / "config.json").write_text("{}")
+    assert app._results(str(tmp_path)) == {"files": ["config.json"]}
