@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 from tunefactory.webui import app
 from tunefactory.webui.jobs import JobStore
@@ -58,3 +59,19 @@ def test_results_of_an_evaluation_are_shown(tmp_path):
     (tmp_path / "all_results.json").unlink()
     (tmp_path / "config.json").write_text("{}")
     assert app._results(str(tmp_path)) == {"files": ["config.json"]}
+
+
+def test_the_hub_picked_on_the_page_reaches_the_job(tmp_path):
+    from tunefactory.webui import form
+
+    values = {**form.defaults(), "_hub": "modelscope"}
+    assert form.job_environment(values) == {"USE_MODELSCOPE_HUB": "1"}
+    command, _ = form.preview({}, "x.yaml", env=form.job_environment(values))
+    assert command == "USE_MODELSCOPE_HUB=1 tunefactory train x.yaml"
+    printer = "import os; print('hub', os.environ.get('USE_MODELSCOPE_HUB'))"
+    store = JobStore(tmp_path, command_for=lambda job: [sys.executable, "-c", printer])
+    job = store.start("train", {"output_dir": "x"}, env=form.job_environment(values))
+    deadline = time.monotonic() + 10
+    while job.status() == "running" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "hub 1" in job.log_tail()

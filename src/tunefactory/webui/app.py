@@ -45,14 +45,14 @@ class Board:
         self.chat = ChatSession()
         self.followers = Followers()
 
-    def start(self, kind: str, config: dict[str, Any], lang: str) -> tuple[str, str]:
+    def start(self, kind: str, config: dict[str, Any], lang: str, env: dict[str, str] | None = None) -> tuple[str, str]:
         """Check the config as the command will, then launch it; (job id, message)."""
         from ..config import parse_dict
 
         command = "export" if kind == "export" else "train"
         parse_dict(config, command=command, source=f"the {kind} form")  # refused here with every problem listed
         target = config.get("export_dir") or config.get("output_dir")
-        job = self.jobs.start(kind, config, label=f"{config.get('stage', kind)} · {target}")
+        job = self.jobs.start(kind, config, label=f"{config.get('stage', kind)} · {target}", env=env)
         return job.id, message("started", lang, id=job.id, command=job.command_line())
 
 
@@ -183,7 +183,8 @@ def _build_train_tab(board: Board, widgets: dict, lang, top_keys: list[str]) -> 
             config = form.train_args(_values(all_keys, args), board.saves_dir)
         except TuneFactoryError as exc:
             return gr.update(), gr.update(), _notice(str(exc), error=True)
-        command, text = form.preview(config, "<job folder>/training_args.yaml")
+        command, text = form.preview(config, "<job folder>/training_args.yaml",
+                                     env=form.job_environment(_values(all_keys, args)))
         return command, text, ""
 
     def start(lang_value, *args):
@@ -194,7 +195,7 @@ def _build_train_tab(board: Board, widgets: dict, lang, top_keys: list[str]) -> 
             return gr.update(), _notice(message("no_dataset", lang_value), True), gr.update(), gr.update()
         try:
             config = form.train_args(values, board.saves_dir)
-            job_id, text = board.start("train", config, lang_value)
+            job_id, text = board.start("train", config, lang_value, form.job_environment(values))
         except TuneFactoryError as exc:
             return gr.update(), _notice(str(exc), error=True), gr.update(), gr.update()
         _, yaml_text = form.preview(config, "")
@@ -399,7 +400,8 @@ def _build_eval_tab(board: Board, widgets: dict, lang, top_keys: list[str]) -> N
         if not values["_eval_dataset"]:
             return gr.update(), _notice(message("no_dataset", lang_value), True)
         try:
-            job_id, text = board.start("eval", form.eval_args(values, board.saves_dir), lang_value)
+            job_id, text = board.start("eval", form.eval_args(values, board.saves_dir), lang_value,
+                                       form.job_environment(values))
         except TuneFactoryError as exc:
             return gr.update(), _notice(str(exc), error=True)
         return gr.update(choices=_job_choices(board, "eval"), value=job_id), text
@@ -498,7 +500,8 @@ def _build_export_tab(board: Board, widgets: dict, lang, top_keys: list[str]) ->
         if not values["export_dir"].strip():
             return gr.update(), _notice(message("no_export_dir", lang_value), True)
         try:
-            job_id, text = board.start("export", form.export_args(values), lang_value)
+            job_id, text = board.start("export", form.export_args(values), lang_value,
+                                       form.job_environment(values))
         except TuneFactoryError as exc:
             return gr.update(), _notice(str(exc), error=True)
         return gr.update(choices=_job_choices(board, "export"), value=job_id), text

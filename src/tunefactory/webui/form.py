@@ -46,6 +46,8 @@ KNOWN_MODELS = {
     "Phi-4": ("microsoft/phi-4", "phi4"),
 }
 CUSTOM_MODEL = "Custom"
+# The hub models and datasets come from: LLaMA-Factory's switches, set in the job's environment.
+HUB_SWITCHES = {"huggingface": {}, "modelscope": {"USE_MODELSCOPE_HUB": "1"}, "openmind": {"USE_OPENMIND_HUB": "1"}}
 FINETUNING_TYPES = ("lora", "freeze", "full", "oft")
 BOOSTERS = ("auto", "flashattn2", "liger_kernel", "unsloth")
 COMPUTE_TYPES = ("bf16", "fp16", "fp32", "pure_bf16")
@@ -58,6 +60,7 @@ FIELDS: tuple[Field, ...] = (
     # --- the top bar, shared by every tab ---
     Field("_model_name", "choice", CUSTOM_MODEL, "top", choices=(CUSTOM_MODEL, *KNOWN_MODELS)),
     Field("model_name_or_path", "text", "", "top"),
+    Field("_hub", "choice", "huggingface", "top", choices=tuple(HUB_SWITCHES)),
     Field("finetuning_type", "choice", "lora", "top", choices=FINETUNING_TYPES),
     Field("_checkpoints", "multi", (), "top"),
     Field("quantization_bit", "choice", "none", "top", choices=("none", "8", "4")),
@@ -213,6 +216,11 @@ def model_args(values: dict[str, Any]) -> dict[str, Any]:
     config.update(_booster_keys(values["_booster"]))
     config["finetuning_type"] = ft
     return config
+
+
+def job_environment(values: dict[str, Any]) -> dict[str, str]:
+    """What a job needs in its environment besides its YAML: the hub switch."""
+    return dict(HUB_SWITCHES[values.get("_hub") or "huggingface"])
 
 
 def _booster_keys(booster: str) -> dict[str, Any]:
@@ -408,9 +416,12 @@ def datasets_for_stage(dataset_dir: str | Path, stage: str) -> list[str]:
     return names
 
 
-def preview(config: dict[str, Any], config_path: str | Path, command: str = "train") -> tuple[str, str]:
+def preview(config: dict[str, Any], config_path: str | Path, command: str = "train",
+            env: dict[str, str] | None = None) -> tuple[str, str]:
     """(the shell command a job runs, the YAML it reads): what the page shows before Start."""
-    return f"tunefactory {command} {config_path}", yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+    variables = "".join(f"{name}={value} " for name, value in (env or {}).items())
+    return f"{variables}tunefactory {command} {config_path}", yaml.safe_dump(config, sort_keys=False,
+                                                                              allow_unicode=True)
 
 
 def saves_dir_default() -> str:

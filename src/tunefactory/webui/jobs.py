@@ -137,15 +137,17 @@ class JobStore:
         self.command_for = command_for or (lambda job: job.argv)
         self._runners: list[subprocess.Popen] = []  # polled now and then, so ended runners leave no zombies
 
-    def start(self, kind: str, config: dict, label: str = "") -> Job:
-        """Write the config and job.json, launch the runner and return once it has recorded its pid."""
+    def start(self, kind: str, config: dict, label: str = "", env: dict[str, str] | None = None) -> Job:
+        """Write the config and job.json, launch the runner and return once it has recorded its pid.
+
+        ``env``: variables the command gets on top of the server's (e.g. USE_MODELSCOPE_HUB=1 for the hub picked)."""
         if kind not in JOB_KINDS:
             raise ValueError(f"unknown job kind {kind!r}; choose one of {', '.join(JOB_KINDS)}")
         output_dir = config.get("export_dir" if kind == "export" else "output_dir") or ""
         job = self._new_job(kind, label, str(output_dir))
         job.config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
         write_json_atomically(job.job_dir / JOB_FILE,
-                              {**job.to_json(), "argv": self.command_for(job), "cwd": os.getcwd()})
+                              {**job.to_json(), "argv": self.command_for(job), "cwd": os.getcwd(), "env": dict(env or {})})
         runner = subprocess.Popen(
             [sys.executable, "-m", "tunefactory.webui.job_runner", str(job.job_dir)], start_new_session=True,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)

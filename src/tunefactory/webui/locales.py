@@ -9,6 +9,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "_lang": ("Language", "语言"),
     "_model_name": ("Model name", "模型名称"),
     "model_name_or_path": ("Model path", "模型路径"),
+    "_hub": ("Hub", "模型下载源"),
     "finetuning_type": ("Finetuning method", "微调方法"),
     "_checkpoints": ("Checkpoint path", "检查点路径"),
     "quantization_bit": ("Quantization bit", "量化等级"),
