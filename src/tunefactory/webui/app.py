@@ -8,8 +8,8 @@ second. Only the Chat tab holds a model in this process.
 from __future__ import annotations
 
 import html
-import json
 import itertools
+import json
 import logging
 import os
 import time
@@ -138,7 +138,7 @@ def _build_fields(widgets: dict, fields: list[form.Field], per_row: int) -> list
 
 
 def _values(keys: list[str], args: tuple) -> dict[str, Any]:
-    return dict(zip(keys, args))
+    return dict(zip(keys, args, strict=True))
 
 
 def _notice(text: str, error: bool = False) -> str:
@@ -168,7 +168,8 @@ def _build_train_tab(board: Board, widgets: dict, lang, top_keys: list[str]) -> 
     with gr.Row():
         keys += _build_fields(widgets, [form.FIELD_BY_KEY[k] for k in ("_output_name", "_ds_stage", "_ds_offload")],
                               per_row=3)
-        widgets["_config_path"] = gr.Textbox("config.yaml", label=label("_config_path", "en"), elem_id="tf-_config_path")
+        widgets["_config_path"] = gr.Textbox("config.yaml", label=label("_config_path", "en"),
+                                             elem_id="tf-_config_path")
     notice = gr.Markdown(elem_id="tf-train-notice")
     with gr.Row():
         widgets["_command"] = gr.Textbox(label=label("_command", "en"), elem_id="tf-_command", interactive=False)
@@ -354,7 +355,8 @@ def _panel_values(board: Board, job_id: str | None, kind: str, smoothing: float)
         loss = charts.pop("loss", [])
         lr = charts.pop("lr", [])
         metrics = [row for rows in charts.values() for row in rows]
-        values += [monitor.svg_chart(rows, title) for rows, title in zip((loss, metrics, lr), CHART_TITLES)]
+        charts_in_order = zip((loss, metrics, lr), CHART_TITLES, strict=True)
+        values += [monitor.svg_chart(rows, title) for rows, title in charts_in_order]
     else:
         values.append(_results(job.output_dir) if status in ("finished", "failed", "aborted") else None)
     return values

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from ..data.template.tools import function_message

@@ -80,7 +80,8 @@ def run_command(job_dir: Path, record: dict, runner: dict, forwarder: SignalForw
             return -signal.SIGTERM
         try:
             child = subprocess.Popen(record["argv"], cwd=record.get("cwd"), stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, env={**os.environ, **record.get("env", {}), "PYTHONUNBUFFERED": "1"})
+                                     stderr=subprocess.STDOUT,
+                                     env={**os.environ, **record.get("env", {}), "PYTHONUNBUFFERED": "1"})
         except OSError as exc:  # no such program or working folder: say so where the user looks
             log.write(f"could not start {record['argv']}: {exc}\n".encode())
             return 127

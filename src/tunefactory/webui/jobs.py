@@ -147,7 +147,8 @@ class JobStore:
         job = self._new_job(kind, label, str(output_dir))
         job.config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
         write_json_atomically(job.job_dir / JOB_FILE,
-                              {**job.to_json(), "argv": self.command_for(job), "cwd": os.getcwd(), "env": dict(env or {})})
+                              {**job.to_json(), "argv": self.command_for(job), "cwd": os.getcwd(),
+                               "env": dict(env or {})})
         runner = subprocess.Popen(
             [sys.executable, "-m", "tunefactory.webui.job_runner", str(job.job_dir)], start_new_session=True,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)

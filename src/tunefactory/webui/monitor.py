@@ -82,7 +82,7 @@ def curve_rows(records: list[dict[str, Any]], key: str, name: str, smoothing: fl
     if smoothing > 0 and len(points) > 1:
         values = smooth([value for _, value in points], smoothing)
         rows += [{"step": step, "value": value, "series": f"{name} (smoothed)"}
-                 for (step, _), value in zip(points, values)]
+                 for (step, _), value in zip(points, values, strict=True)]
     return rows
 
 
