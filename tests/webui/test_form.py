@@ -58,7 +58,9 @@ def test_each_train_widget_changes_its_own_key():
                "mask_history": (True, True), "resize_vocab": (True, True), "enable_thinking": (False, False),
                "lora_rank": (4, 4), "lora_alpha": (8, 8), "lora_dropout": (0.1, 0.1), "use_dora": (True, True),
                "use_rslora": (True, True), "lora_target": ("q_proj,v_proj", "q_proj,v_proj"),
-               "dataset_dir": ("mydata", "mydata"), "template": ("qwen", "qwen")}
+               "dataset_dir": ("mydata", "mydata"), "template": ("qwen", "qwen"), "use_muon": (True, True),
+               "use_adam_mini": (True, True), "use_dft_loss": (True, True), "use_eaft_loss": (True, True),
+               "use_asft_loss": (True, True)}
     for key, (widget_value, config_value) in changes.items():
         config = form.train_args(board_values(finetuning_type="lora", **{key: widget_value}), "saves")
         assert config[key] == config_value, key
@@ -98,6 +100,7 @@ def test_accordions_write_only_what_applies_to_the_run():
     assert "galore_rank" not in full
     # sft-only keys are never written for a stage that would refuse them
     assert "train_on_prompt" not in form.train_args(board_values(stage="dpo", train_on_prompt=True), "saves")
+    assert "use_dft_loss" not in form.train_args(board_values(stage="dpo", use_dft_loss=True), "saves")
 
 
 def test_full_finetuning_checkpoint_replaces_the_model():
@@ -168,3 +171,58 @@ def test_checkpoints_are_the_finished_runs_of_the_model_and_method(tmp_path):
     assert form.list_checkpoints(tmp_path, {**values, "finetuning_type": "full"}) == []
     known = board_values(_model_name="Qwen3-8B")
     assert form.output_dir("saves", known, "x").as_posix() == "saves/Qwen3-8B/lora/x"
+
+
+NUMBER_TEXTS = {"learning_rate": ("2e-4", 2e-4), "num_train_epochs": ("2.5", 2.5), "max_grad_norm": ("0.5", 0.5),
+                "max_samples": ("7", 7), "quantization_bit": ("4", 4), "template": ("qwen", "qwen")}
+
+
+def changed_value(f: form.Field):
+    if f.key in NUMBER_TEXTS:
+        return NUMBER_TEXTS[f.key][0]
+    if f.kind == "check":
+        return not f.default
+    if f.kind == "int":
+        return f.default + 1
+    if f.kind == "number":
+        return f.default + 0.5
+    if f.kind == "choice":
+        return next(c for c in f.choices if c != f.default and c != "none")
+    if f.kind == "multi":
+        return [next(c for c in f.choices if c not in f.default)]
+    return {"image_max_pixels": "1024", "image_min_pixels": "64", "video_max_pixels": "512",
+            "video_min_pixels": "32"}.get(f.key, "q_proj")
+
+
+def context_for(f: form.Field) -> dict:
+    """The other widgets a field needs to apply: its finetuning type, stage or switch."""
+    if f.key == "quantization_method":
+        return {"quantization_bit": "4"}
+    if f.section in ("freeze", "lora"):
+        return {"finetuning_type": f.section}
+    if f.section in form.OWNED_SECTIONS:
+        return {f"use_{f.section}": True, "finetuning_type": "full"}
+    for stage, keys in form.RLHF_KEYS_BY_STAGE.items():
+        if f.key in keys:
+            return {"stage": stage}
+    return {}
+
+
+@pytest.mark.parametrize("f", [f for f in form.FIELDS if f.tab in ("top", "train") and not f.key.startswith("_")
+                               and f.key not in ("stage", "finetuning_type", "dataset")], ids=lambda f: f.key)
+def test_every_train_widget_reaches_its_key(f):
+    value = changed_value(f)
+    config = form.train_args(board_values(**{**context_for(f), f.key: value}), "saves")
+    assert config[f.key] == NUMBER_TEXTS.get(f.key, (value, value))[1]
+
+
+TAB_BUILDERS = {"eval": lambda v: form.eval_args(v, "saves"), "export": form.export_args, "chat": form.chat_args}
+
+
+@pytest.mark.parametrize("f", [f for f in form.FIELDS if f.tab in TAB_BUILDERS and not f.key.startswith("_")],
+                         ids=lambda f: f.key)
+def test_every_eval_chat_and_export_widget_reaches_its_key(f):
+    value = "8" if f.key == "export_quantization_bit" else changed_value(f)
+    context = {"export_quantization_bit": "8"} if f.key == "export_quantization_dataset" else {}
+    values = board_values(**{"_eval_dataset": ["alpaca_demo"], "export_dir": "out", **context, f.key: value})
+    assert TAB_BUILDERS[f.tab](values)[f.key] == (8 if f.key == "export_quantization_bit" else value)

@@ -98,6 +98,11 @@ FIELDS: tuple[Field, ...] = (
     Field("use_llama_pro", "check", False, "train", "extra"),
     Field("enable_thinking", "check", True, "train", "extra"),
     Field("report_to", "multi", ("none",), "train", "extra", choices=REPORT_TARGETS),
+    Field("use_muon", "check", False, "train", "extra"),
+    Field("use_adam_mini", "check", False, "train", "extra"),
+    Field("use_dft_loss", "check", False, "train", "extra"),
+    Field("use_eaft_loss", "check", False, "train", "extra"),
+    Field("use_asft_loss", "check", False, "train", "extra"),
     Field("_extra_args", "json", '{"optim": "adamw_torch"}', "train", "extra"),
     # --- train: freeze ---
     Field("freeze_trainable_layers", "int", 2, "train", "freeze"),
