@@ -1,12 +1,14 @@
-"""`use_muon`, `use_adam_mini`, `use_galore`, `use_apollo` and `use_badam` in real `tunefactory train` runs: the optimizer is really the one asked for, it
-learns the memorisable set as AdamW does, and a run resumed from a checkpoint ends where the uninterrupted run ends."""
+"""`use_muon`, `use_adam_mini`, `use_galore`, `use_apollo` and `use_badam` in real `tunefactory train` runs: the
+optimizer is really the one asked for, it learns the memorisable set as AdamW does, and a run resumed from a checkpoint
+ends where the uninterrupted run ends. The runs go through the CLI's entry point in this process (`train_in_process`,
+one thread): no interpreter start-up per run, which was most of each run's time."""
 
 import shutil
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_resume import assert_same_run, losses, settings, train
+from test_resume import assert_same_run, losses, settings, train_in_process
 
 pytestmark = pytest.mark.slow
 
@@ -24,9 +26,7 @@ def runs(tiny_qwen2, tmp_path_factory):
     root = tmp_path_factory.mktemp("optimizers")
     out = {}
     for name, extra in {"adamw": {}, **SWITCHES}.items():
-        result = train(settings(tiny_qwen2, root / name, **extra))
-        assert result.returncode == 0, result.stderr[-3000:]
-        out[name] = (root / name, result.stderr)
+        out[name] = (root / name, train_in_process(settings(tiny_qwen2, root / name, **extra)))
     return out
 
 
@@ -48,17 +48,16 @@ def test_a_run_resumes_to_the_same_weights(runs, tiny_qwen2, tmp_path, name):
     out = tmp_path / "run"
     shutil.copytree(reference / "checkpoint-4", out / "checkpoint-4")
     shutil.copy(reference / "trainer_log.jsonl", out / "trainer_log.jsonl")
-    result = train(settings(tiny_qwen2, out, **SWITCHES[name]))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "resuming the run from its last checkpoint" in result.stderr
+    log = train_in_process(settings(tiny_qwen2, out, **SWITCHES[name]))
+    assert "resuming the run from its last checkpoint" in log
     assert_same_run(out, reference)
 
 
 def test_layerwise_galore_steps_each_weight_as_its_gradient_arrives(runs, tiny_qwen2, tmp_path):
     out = tmp_path / "run"
-    result = train(settings(tiny_qwen2, out, use_galore=True, galore_layerwise=True, galore_rank=8, max_steps=6))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "optimizer: galore_adamw_layerwise on " in result.stderr
+    log = train_in_process(settings(tiny_qwen2, out, use_galore=True, galore_layerwise=True, galore_rank=8,
+                                    max_steps=6))
+    assert "optimizer: galore_adamw_layerwise on " in log
     curve = list(losses(out).values())
     reference = list(losses(runs["galore"][0]).values())[:6]
     assert sum(curve[-2:]) < sum(curve[:2]) and curve != reference  # it learns, in its own way

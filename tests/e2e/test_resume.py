@@ -1,6 +1,7 @@
 """Resuming a run ends where the uninterrupted run ends: same losses, same weights (full and LoRA)."""
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -32,6 +33,34 @@ def train(config: dict, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
+class _LogLines(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"[{record.levelname}|{record.name}] {record.getMessage()}")
+
+
+def train_in_process(config: dict) -> str:
+    """`tunefactory train` through the CLI's own entry point, in this process (no interpreter and import start-up,
+    the e2e conftest's one thread); returns the run's log lines, as its stderr would hold them."""
+    from tunefactory.cli import main
+
+    handler, logger = _LogLines(), logging.getLogger("tunefactory")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        code = main(["train", *(f"{k}={v}" for k, v in config.items())])
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    log = "\n".join(handler.lines)
+    assert code == 0, log[-3000:]
+    return log
+
+
 def losses(output_dir: Path) -> dict[int, float]:
     state = json.loads((output_dir / "trainer_state.json").read_text())
     return {entry["step"]: entry["loss"] for entry in state["log_history"] if "loss" in entry}
@@ -42,7 +71,8 @@ LORA = {"finetuning_type": "lora", "lora_target": "all", "lora_rank": 4, "lora_d
 
 def assert_same_run(resumed: Path, reference: Path) -> None:
     assert losses(resumed) == pytest.approx(losses(reference), abs=1e-6)
-    weights = "adapter_model.safetensors" if (reference / "adapter_model.safetensors").is_file() else "model.safetensors"
+    weights = "adapter_model.safetensors" if (reference / "adapter_model.safetensors").is_file() \
+        else "model.safetensors"
     ours, theirs = load_file(resumed / weights), load_file(reference / weights)
     assert ours.keys() == theirs.keys()
     for name in ours:
