@@ -1,12 +1,13 @@
 """`use_dft_loss`, `use_eaft_loss` and `use_asft_loss` in real `tunefactory train` runs: each lowers its loss on a
 memorisable set, ASFT starts exactly at DFT (the model is its own reference at step 1), and a resumed run ends
-where the uninterrupted one ends."""
+where the uninterrupted one ends. The runs go through the CLI's entry point in this process (`train_in_process`):
+no interpreter start-up per run."""
 
 import json
 import shutil
 
 import pytest
-from test_resume import REPO_ROOT, assert_same_run, losses, train
+from test_resume import REPO_ROOT, assert_same_run, losses, train_in_process
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +31,9 @@ def runs(tiny_qwen2, tmp_path_factory):
                 "asft": {"use_asft_loss": True}}
     out = {}
     for name, extra in variants.items():
-        result = train(settings(tiny_qwen2, root / name, **extra))
-        assert result.returncode == 0, result.stderr[-3000:]
+        log = train_in_process(settings(tiny_qwen2, root / name, **extra))
         out[name] = root / name
-        (root / f"{name}.stderr").write_text(result.stderr)
+        (root / f"{name}.log").write_text(log)
     return out
 
 
@@ -60,7 +60,7 @@ def test_asft_starts_as_dft_then_pays_for_leaving_its_reference(runs):
     dft, asft = losses(runs["dft"]), losses(runs["asft"])
     assert asft[1] == pytest.approx(dft[1], abs=1e-6)  # the LoRA adapter starts at zero: KL(reference || model) = 0
     assert asft[12] != pytest.approx(dft[12], abs=1e-4)
-    log = (runs["asft"].parent / "asft.stderr").read_text()
+    log = (runs["asft"].parent / "asft.log").read_text()
     assert "reference model: the base model with the LoRA adapter switched off" in log
 
 
@@ -68,16 +68,14 @@ def test_a_dft_run_resumes_to_the_same_adapter(runs, tiny_qwen2, tmp_path):
     out = tmp_path / "resumed"
     shutil.copytree(runs["dft"] / "checkpoint-4", out / "checkpoint-4")
     shutil.copy(runs["dft"] / "trainer_log.jsonl", out / "trainer_log.jsonl")
-    result = train(settings(tiny_qwen2, out, use_dft_loss=True))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "resuming the run from its last checkpoint" in result.stderr
+    log = train_in_process(settings(tiny_qwen2, out, use_dft_loss=True))
+    assert "resuming the run from its last checkpoint" in log
     assert_same_run(out, runs["dft"])
 
 
 def test_asft_with_full_fine_tuning_compares_with_a_frozen_copy(tiny_qwen2, tmp_path):
-    result = train(settings(tiny_qwen2, tmp_path / "run", finetuning_type="full", use_asft_loss=True,
-                            learning_rate=1e-3, max_steps=4))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "reference model: a frozen copy of the starting model" in result.stderr
+    log = train_in_process(settings(tiny_qwen2, tmp_path / "run", finetuning_type="full", use_asft_loss=True,
+                                    learning_rate=1e-3, max_steps=4))
+    assert "reference model: a frozen copy of the starting model" in log
     state = json.loads((tmp_path / "run" / "trainer_state.json").read_text())
     assert state["global_step"] == 4
