@@ -1,7 +1,7 @@
 """`tunefactory webui` in a real browser: Debian's Chromium driven by Playwright against a live board on localhost.
 
 A user fills the form, previews the command, trains a LoRA sft run while a second run starts beside it, aborts the
-second, reloads the page and finds both, chats with the trained adapter and exports it. Screenshots of each tab go
+second, reloads the page and finds both, chats with the trained adapter, exports it and predicts with it. Screenshots of each tab go
 to build/webui-screenshots (TUNEFACTORY_SCREENSHOT_DIR) for the docs and for a failed run's post-mortem.
 """
 
@@ -136,9 +136,12 @@ def started_job(page, kind: str = "train") -> tuple[str, Path]:
     return found.group(1), Path(found.group(2))
 
 
-def progress_step(page, kind: str = "train") -> int:
+def progress_step(page, job_id: str, kind: str = "train") -> int:
+    """The step the page shows for this job (0 while it shows another job or no step yet)."""
     node = page.locator(f"#tf-{kind}-progress .tf-progress")
-    return int(node.get_attribute("data-step") or 0) if node.count() else 0
+    if not node.count() or node.get_attribute("data-job") != job_id:
+        return 0
+    return int(node.get_attribute("data-step") or 0)
 
 
 def select_job(page, kind: str, job_id: str) -> None:
@@ -182,7 +185,7 @@ def test_a_user_trains_aborts_reloads_chats_and_exports(page, board, tiny_llama)
     first_id, first_config = started_job(page)
     assert yaml.safe_load(first_config.read_text()) == preview  # what was previewed is what runs
     fill(page, "_output_name", "second")
-    fill(page, "max_samples", "400")
+    fill(page, "num_train_epochs", "50")
     fill(page, "save_steps", 5)
     page.locator("#tf-_start_btn").click()
     page.wait_for_function(f"!document.querySelector('#tf-train-notice')?.innerText.includes('{first_id}')")
@@ -190,7 +193,7 @@ def test_a_user_trains_aborts_reloads_chats_and_exports(page, board, tiny_llama)
     assert second_id != first_id
 
     # 4. the second run's progress moves while it trains; abort it
-    wait_until(page, lambda: progress_step(page) >= 6, 150, "the second run's step 6", folder)
+    wait_until(page, lambda: progress_step(page, second_id) >= 6, 150, "the second run's step 6", folder)
     assert text_of(page, "train-status") == "running"
     page.screenshot(path=str(SCREENSHOTS / "train-running.png"), full_page=True)
     page.locator("#tf-_abort_btn").click()
@@ -201,7 +204,7 @@ def test_a_user_trains_aborts_reloads_chats_and_exports(page, board, tiny_llama)
     # 5. the first run: finished, its curve drawn from trainer_log.jsonl
     select_job(page, "train", first_id)
     wait_until(page, lambda: text_of(page, "train-status") == "finished", 150, "the first run", folder)
-    wait_until(page, lambda: progress_step(page) == 8, 10, "the progress of the first run", folder)
+    wait_until(page, lambda: progress_step(page, first_id) == 8, 10, "the progress of the first run", folder)
     assert "step 8/8 (100%)" in page.locator("#tf-train-progress").inner_text()
     loss_line = page.locator("#tf-_loss_plot polyline[data-series='loss']")
     loss_line.wait_for()
@@ -252,7 +255,20 @@ def test_a_user_trains_aborts_reloads_chats_and_exports(page, board, tiny_llama)
     assert (folder / "exported" / "model.safetensors").is_file()
     page.screenshot(path=str(SCREENSHOTS / "export.png"), full_page=True)
 
+    # 9. predict with the adapter on a few rows: the metrics file appears when the job is done
     page.get_by_role("tab", name="Evaluate & Predict").click()
+    fill(page, "_eval_dataset_dir", REPO_ROOT / "data")
+    choose(page, "_eval_dataset", "alpaca_demo")
+    for key, value in {"_eval_max_samples": "4", "max_new_tokens": "8", "_eval_cutoff_len": "128",
+                       "_eval_output_name": "predicted"}.items():
+        fill(page, key, value)
+    page.locator("#tf-_start_btn_eval").click()
+    page.wait_for_function("document.querySelector('#tf-eval-notice')?.innerText.includes('Started job')")
+    wait_until(page, lambda: text_of(page, "eval-status") in ("finished", "failed"), 120, "the prediction", folder)
+    assert text_of(page, "eval-status") == "finished"
+    predicted = folder / "saves" / tiny_llama.name / "lora" / "predicted"
+    assert len((predicted / "generated_predictions.jsonl").read_text().splitlines()) == 4
+    page.locator("#tf-eval-results", has_text="predict_bleu-4").wait_for()
     page.screenshot(path=str(SCREENSHOTS / "evaluate.png"), full_page=True)
 
 

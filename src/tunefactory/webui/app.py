@@ -320,7 +320,10 @@ def _follow(board: Board, follower: tuple, job_id: str | None, kind: str, smooth
         signature = _files_signature(job, smoothing)
         if signature != last:
             last = signature
-            yield _panel_values(board, job_id, kind, smoothing)
+            values = _panel_values(board, job_id, kind, smoothing)
+            if not board.followers.is_current(follower, token):
+                return  # the page moved on while these were read: they would overwrite the new job's
+            yield values
         if job is None or signature[0] != "running":
             return
         time.sleep(WATCH_SECONDS)
@@ -348,7 +351,7 @@ def _panel_values(board: Board, job_id: str | None, kind: str, smoothing: float)
     status = job.status()
     records = monitor.read_log(job.output_dir)
     done = monitor.progress(records)
-    values = [status, _progress_html(done, status), job.log_tail()]
+    values = [status, _progress_html(done, status, job.id), job.log_tail()]
     if kind == "train":
         stage = _job_stage(job)
         charts = monitor.curves(records, stage, smoothing)
@@ -369,10 +372,11 @@ def _job_stage(job) -> str:
         return "sft"
 
 
-def _progress_html(done: monitor.Progress | None, status: str) -> str:
+def _progress_html(done: monitor.Progress | None, status: str, job_id: str) -> str:
+    marks = f"class='tf-progress' data-job='{html.escape(job_id)}' data-status='{html.escape(status)}'"
     if done is None:
-        return f"<div class='tf-progress' data-status='{html.escape(status)}'>{html.escape(status)}</div>"
-    return (f"<div class='tf-progress' data-status='{html.escape(status)}' data-step='{done.step}'>"
+        return f"<div {marks}>{html.escape(status)}</div>"
+    return (f"<div {marks} data-step='{done.step}'>"
             f"<progress value='{done.percentage}' max='100' style='width:100%'></progress>"
             f"<span>{html.escape(done.label())}</span></div>")
 
