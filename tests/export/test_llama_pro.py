@@ -1,10 +1,12 @@
-"""`tunefactory llama-pro` expands a model with identity blocks, and use_llama_pro trains only those blocks."""
+"""`tunefactory llama-pro` expands a model with identity blocks, and use_llama_pro trains only those blocks.
+
+Both commands go through the CLI's entry point in this process (no interpreter start-up per command), and each
+architecture is expanded once for the whole module."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import logging
 from pathlib import Path
 
 import pytest
@@ -12,10 +14,10 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
+from tunefactory.cli import main
 from tunefactory.errors import ConfigError
 from tunefactory.export.llama_pro import expand_blocks
 
-CLI = [sys.executable, "-m", "tunefactory.cli"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,20 +27,32 @@ def expand(arch, tiny_model_cache, tmp_path_factory):
     base = ensure_tiny_model(tiny_model_cache, arch=arch, size="tiny")
     layers = AutoModelForCausalLM.from_pretrained(base).config.num_hidden_layers
     out = tmp_path_factory.mktemp(f"llama-pro-{arch}") / "expanded"
-    result = subprocess.run([*CLI, "llama-pro", "--model_name_or_path", str(base), "--output_dir", str(out),
-                             "--num_expand", str(layers)], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert main(["llama-pro", "--model_name_or_path", str(base), "--output_dir", str(out),
+                 "--num_expand", str(layers)]) == 0
     return base, out, layers
 
 
+@pytest.fixture(scope="module")
+def expansions(tiny_model_cache, tmp_path_factory):
+    """arch -> (base, expanded folder, base layers), each expanded once (the tests only read the folders)."""
+    done = {}
+
+    def get(arch):
+        if arch not in done:
+            done[arch] = expand(arch, tiny_model_cache, tmp_path_factory)
+        return done[arch]
+
+    return get
+
+
 @pytest.fixture(scope="module", params=["llama", "qwen2"])
-def expanded(request, tiny_model_cache, tmp_path_factory):
-    return expand(request.param, tiny_model_cache, tmp_path_factory)
+def expanded(request, expansions):
+    return expansions(request.param)
 
 
 @pytest.fixture(scope="module")
-def expanded_llama(tiny_model_cache, tmp_path_factory):
-    return expand("llama", tiny_model_cache, tmp_path_factory)
+def expanded_llama(expansions):
+    return expansions("llama")
 
 
 def test_the_expanded_model_computes_what_the_original_did(expanded):
@@ -67,21 +81,21 @@ def test_expansion_refuses_a_used_folder_and_an_uneven_split(expanded, tmp_path)
         expand_blocks(str(base), str(tmp_path / "new"), layers + 1)
 
 
-def train(config: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, "train", *(f"{k}={v}" for k, v in config.items())], capture_output=True, text=True,
-                          timeout=300)
+def train(config: dict) -> int:
+    return main(["train", *(f"{k}={v}" for k, v in config.items())])
 
 
 @pytest.mark.parametrize("method", ["freeze", "lora"])
-def test_use_llama_pro_trains_only_the_new_blocks(expanded_llama, tmp_path, method):
+def test_use_llama_pro_trains_only_the_new_blocks(expanded_llama, tmp_path, method, caplog):
     base, model, layers = expanded_llama
     out = tmp_path / "run"
-    result = train({"model_name_or_path": str(model), "stage": "sft", "do_train": True, "finetuning_type": method,
-                    "use_llama_pro": True, "freeze_trainable_layers": layers, "dataset": "alpaca_demo",
-                    "dataset_dir": str(REPO_ROOT / "data"), "template": "default", "cutoff_len": 64,
-                    "max_samples": 16, "per_device_train_batch_size": 4, "max_steps": 4, "learning_rate": 1e-2,
-                    "output_dir": str(out), "report_to": "none", "use_cpu": True, "logging_steps": 1})
-    assert result.returncode == 0, result.stderr[-3000:]
+    with caplog.at_level(logging.INFO, logger="tunefactory"):
+        code = train({"model_name_or_path": str(model), "stage": "sft", "do_train": True, "finetuning_type": method,
+                      "use_llama_pro": True, "freeze_trainable_layers": layers, "dataset": "alpaca_demo",
+                      "dataset_dir": str(REPO_ROOT / "data"), "template": "default", "cutoff_len": 64,
+                      "max_samples": 16, "per_device_train_batch_size": 4, "max_steps": 4, "learning_rate": 1e-2,
+                      "output_dir": str(out), "report_to": "none", "use_cpu": True, "logging_steps": 1})
+    assert code == 0, caplog.text[-3000:]
     new = {index for index in range(1, 2 * layers, 2)}
     if method == "lora":
         names = load_file(out / "adapter_model.safetensors").keys()
@@ -94,5 +108,5 @@ def test_use_llama_pro_trains_only_the_new_blocks(expanded_llama, tmp_path, meth
         layer = int(name.split(".layers.")[1].split(".")[0]) if ".layers." in name else None
         moved = not torch.equal(weight.float(), before[name].float())
         assert moved == (layer in new), name
-    assert "LLaMA Pro" in result.stderr
+    assert "LLaMA Pro" in caplog.text
     assert json.loads((out / "config.json").read_text())["num_hidden_layers"] == 2 * layers
