@@ -75,3 +75,21 @@ def test_the_hub_picked_on_the_page_reaches_the_job(tmp_path):
     while job.status() == "running" and time.monotonic() < deadline:
         time.sleep(0.02)
     assert "hub 1" in job.log_tail()
+
+
+def test_start_refuses_what_train_would_refuse_and_starts_nothing(tmp_path, tiny_llama):
+    import pytest
+
+    from tunefactory.errors import ConfigError
+    from tunefactory.webui import form
+
+    board = board_with_fake_training(tmp_path)
+    values = {**form.defaults(), "model_name_or_path": str(tiny_llama), "dataset": ["alpaca_demo"],
+              "_compute_type": "fp32", "_output_name": "taken", "template": "llama3"}
+    config = form.train_args(values, board.saves_dir)
+    taken = tmp_path / "saves" / tiny_llama.name / "lora" / "taken"
+    taken.mkdir(parents=True)
+    (taken / "notes.txt").write_text("a user's file")
+    with pytest.raises(ConfigError, match="is not empty and holds no checkpoint"):
+        board.start("train", config, "en")
+    assert board.jobs.list() == [] and (taken / "notes.txt").read_text() == "a user's file"

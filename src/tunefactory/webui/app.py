@@ -48,9 +48,11 @@ class Board:
     def start(self, kind: str, config: dict[str, Any], lang: str, env: dict[str, str] | None = None) -> tuple[str, str]:
         """Check the config as the command will, then launch it; (job id, message)."""
         from ..config import parse_dict
+        from ..preflight import check_before_loading
 
         command = "export" if kind == "export" else "train"
-        parse_dict(config, command=command, source=f"the {kind} form")  # refused here with every problem listed
+        # refused here, with every problem listed, exactly as `tunefactory validate --command <command>` would
+        check_before_loading(parse_dict(config, command=command, source=f"the {kind} form"), command)
         target = config.get("export_dir") or config.get("output_dir")
         job = self.jobs.start(kind, config, label=f"{config.get('stage', kind)} · {target}", env=env)
         return job.id, message("started", lang, id=job.id, command=job.command_line())
