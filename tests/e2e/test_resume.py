@@ -1,4 +1,8 @@
-"""Resuming a run ends where the uninterrupted run ends: same losses, same weights (full and LoRA)."""
+"""Resuming a run ends where the uninterrupted run ends: same losses, same weights (full and LoRA).
+
+Only the runs that are killed go in a process of their own (on one thread, as the others); every other run goes
+through the CLI's entry point in this process (`train_in_process`, the e2e conftest's one thread), which spares an
+interpreter start-up per run."""
 
 import json
 import logging
@@ -26,11 +30,6 @@ def settings(model, output_dir, **extra):
             "logging_steps": 1, "learning_rate": 2e-3, "lr_scheduler_type": "cosine", "warmup_steps": 2,
             "seed": 7, "output_dir": str(output_dir), "report_to": "none", "use_cpu": True,
             "disable_gradient_checkpointing": True, "save_only_model": False, **extra}
-
-
-def train(config: dict, env=None) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "tunefactory.cli", "train", *(f"{k}={v}" for k, v in config.items())]
-    return subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
 class _LogLines(logging.Handler):
@@ -85,16 +84,14 @@ def assert_same_run(resumed: Path, reference: Path) -> None:
 @pytest.fixture(scope="module")
 def uninterrupted(tiny_qwen2, tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted") / "run"
-    result = train(settings(tiny_qwen2, out))
-    assert result.returncode == 0, result.stderr[-3000:]
+    train_in_process(settings(tiny_qwen2, out))
     return out
 
 
 @pytest.fixture(scope="module")
 def uninterrupted_lora(tiny_qwen2, tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted-lora") / "run"
-    result = train(settings(tiny_qwen2, out, **LORA))
-    assert result.returncode == 0, result.stderr[-3000:]
+    train_in_process(settings(tiny_qwen2, out, **LORA))
     return out
 
 
@@ -103,16 +100,16 @@ def test_resume_from_a_checkpoint_left_on_disk_matches_the_uninterrupted_run(uni
     out = tmp_path / "run"
     shutil.copytree(uninterrupted / "checkpoint-4", out / "checkpoint-4")
     shutil.copy(uninterrupted / "trainer_log.jsonl", out / "trainer_log.jsonl")  # lines past step 4 included
-    result = train(settings(tiny_qwen2, out))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "resuming the run from its last checkpoint" in result.stderr
+    assert "resuming the run from its last checkpoint" in train_in_process(settings(tiny_qwen2, out))
     assert_same_run(out, uninterrupted)
 
 
 def kill_after_first_checkpoint(config: dict, out: Path) -> None:
-    """Start the run and SIGKILL it as soon as checkpoint-4 is complete on disk."""
+    """Start the run in a process of its own (one thread, as the in-process runs it is compared with) and SIGKILL it
+    as soon as checkpoint-4 is complete on disk."""
     args = [sys.executable, "-m", "tunefactory.cli", "train", *(f"{k}={v}" for k, v in config.items())]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 240
     while not (out / "checkpoint-4" / "trainer_state.json").exists() and process.poll() is None:
         if time.time() > deadline:
@@ -129,9 +126,7 @@ def test_a_killed_run_resumes_to_the_same_result(uninterrupted, tiny_qwen2, tmp_
     out = tmp_path / "run"
     config = settings(tiny_qwen2, out)
     kill_after_first_checkpoint(config, out)
-    result = train(config)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "resuming the run from" in result.stderr
+    assert "resuming the run from" in train_in_process(config)
     assert_same_run(out, uninterrupted)
 
 
@@ -141,20 +136,20 @@ def test_a_killed_lora_run_resumes_to_the_same_adapter(uninterrupted_lora, tiny_
     config = settings(tiny_qwen2, out, **LORA)
     kill_after_first_checkpoint(config, out)
     assert not (out / "adapter_model.safetensors").exists()
-    result = train(config)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "resuming the run from" in result.stderr
+    assert "resuming the run from" in train_in_process(config)
     assert_same_run(out, uninterrupted_lora)
     assert len(losses(out)) == 12
 
 
-def test_a_non_empty_output_dir_without_checkpoints_is_refused(tiny_qwen2, tmp_path):
+def test_a_non_empty_output_dir_without_checkpoints_is_refused(tiny_qwen2, tmp_path, capsys):
+    from tunefactory.cli import main
+
     out = tmp_path / "run"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    result = train(settings(tiny_qwen2, out))
-    assert result.returncode == 1
-    assert "is not empty and holds no checkpoint" in result.stderr and "overwrite_output_dir" in result.stderr
+    assert main(["train", *(f"{k}={v}" for k, v in settings(tiny_qwen2, out).items())]) == 1
+    stderr = capsys.readouterr().err
+    assert "is not empty and holds no checkpoint" in stderr and "overwrite_output_dir" in stderr
     assert (out / "notes.txt").read_text() == "mine"
 
 
@@ -167,14 +162,11 @@ def test_a_killed_grpo_run_resumes_to_the_same_adapter(tiny_qwen2, tmp_path):
     """The rollouts after the resume are sampled as the uninterrupted run sampled them (the RNG state and the
     prompt order come back with the checkpoint), so the adapter ends the same."""
     reference = tmp_path / "uninterrupted"
-    result = train(settings(tiny_qwen2, reference, **GRPO))
-    assert result.returncode == 0, result.stderr[-3000:]
+    train_in_process(settings(tiny_qwen2, reference, **GRPO))
     out = tmp_path / "run"
     config = settings(tiny_qwen2, out, **GRPO)
     kill_after_first_checkpoint(config, out)
-    result = train(config)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "resuming the run from" in result.stderr
+    assert "resuming the run from" in train_in_process(config)
     assert_same_run(out, reference)
     assert len(losses(out)) == 12
 
@@ -188,8 +180,7 @@ def test_an_oft_run_learns_only_its_adapter_and_resumes_to_the_same_adapter(tiny
     import json as _json
 
     reference = tmp_path / "uninterrupted"
-    result = train(settings(tiny_qwen2, reference, **OFT))
-    assert result.returncode == 0, result.stderr[-3000:]
+    train_in_process(settings(tiny_qwen2, reference, **OFT))
     adapter_config = _json.loads((reference / "adapter_config.json").read_text())
     assert adapter_config["peft_type"] == "OFT" and adapter_config["oft_block_size"] == 8
     weights = load_file(reference / "adapter_model.safetensors")
@@ -201,7 +192,5 @@ def test_an_oft_run_learns_only_its_adapter_and_resumes_to_the_same_adapter(tiny
     out = tmp_path / "resumed"
     shutil.copytree(reference / "checkpoint-4", out / "checkpoint-4")
     shutil.copy(reference / "trainer_log.jsonl", out / "trainer_log.jsonl")
-    result = train(settings(tiny_qwen2, out, **OFT))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "resuming the run from its last checkpoint" in result.stderr
+    assert "resuming the run from its last checkpoint" in train_in_process(settings(tiny_qwen2, out, **OFT))
     assert_same_run(out, reference)
