@@ -2,7 +2,7 @@
 
 Tests and the demo need data in every shape that LLaMA-Factory's
 ``dataset_info.json`` can describe (alpaca, sharegpt with tools, OpenAI-style
-messages, preference pairs, KTO labels, raw text), but shipping copied datasets
+messages, preference pairs, KTO labels, raw text, pictures), but shipping copied datasets
 would bring third-party licences and network downloads with them.  Everything
 under ``data/`` is therefore produced here from fact tables and templates
 written for this project; every answer is computed by the code, so it is
@@ -24,6 +24,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+from .tiny_multimodal import MEDIA_FOLDER, mllm_demo_rows, write_demo_media
 
 __all__ = ["DEFAULT_OUT_DIR", "SEED", "main", "number_to_words", "write_bundled_data"]
 
@@ -2496,6 +2498,24 @@ def build_all() -> list[BundledDataset]:
             "questions (never in this file) come from `tunefactory_fixtures.bundled_data.choice_test_questions`; "
             "`tunefactory_fixtures.benchmarks.write_choice_benchmark` writes them as an MMLU-layout folder.",
         ),
+        BundledDataset(
+            "mllm_demo",
+            mllm_demo_rows(),
+            {
+                "formatting": "sharegpt",
+                "columns": {"messages": "messages", "images": "images"},
+                "tags": dict(_ROLE_CONTENT_TAGS),
+            },
+            f"sharegpt multimodal: `messages` (`role`/`content`) with `<image>` placeholders, `images` "
+            f"(paths in `{MEDIA_FOLDER}/`)",
+            "LLaMA-Factory's `mllm_demo` format, about our own pictures: the PNGs in "
+            f"`{MEDIA_FOLDER}/` are flat-coloured circles, squares and triangles on white, 56 to 112 pixels a side "
+            "(multiples of 28, so a Qwen2-VL processor keeps every pixel), drawn by "
+            "`tunefactory_fixtures.tiny_multimodal`, which also writes the answers from the same table of shapes "
+            "(colour, kind, position), so every answer is true of its picture. Each user turn holds one `<image>` "
+            "per picture it asks about: one row is multi-turn (the picture comes with the first question only) "
+            "and one asks about two pictures at once.",
+        ),
     ]
 
 
@@ -2557,11 +2577,12 @@ def _json_text(payload: Any) -> str:
 
 
 def write_bundled_data(out_dir: Path) -> list[Path]:
-    """Generate every dataset plus dataset_info.json and README.md into out_dir."""
+    """Generate every dataset, the pictures of mllm_demo, dataset_info.json and README.md into out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     datasets = build_all()
     written = [_write_bytes(out_dir / ds.file_name, _json_text(ds.rows)) for ds in datasets]
+    written += write_demo_media(out_dir)
     written.append(_write_bytes(out_dir / "dataset_info.json", _json_text(dataset_info(datasets))))
     written.append(_write_bytes(out_dir / "README.md", readme_text(datasets)))
     return written

@@ -15,7 +15,7 @@ import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 BUNDLED_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
@@ -91,25 +91,31 @@ def _strings(node) -> Iterator[str]:
 def train_tokenizer(arch: str, vocab_size: int, model_max_length: int, data_dir: Path = BUNDLED_DATA_DIR,
                     drop_tokens: tuple[str, ...] = ()):
     """A byte-level BPE tokenizer with the family's special tokens (minus ``drop_tokens``)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
     family = FAMILY_TOKENS[arch]
     named = {role: token for role in ("bos", "eos", "pad") if (token := family[role]) and token not in drop_tokens}
     specials = list(dict.fromkeys([*named.values(), *(t for t in family["extra"] if t not in drop_tokens)]))
+    return train_bpe_tokenizer(specials, named, vocab_size, model_max_length, data_dir)
+
+
+def train_bpe_tokenizer(special_tokens: list[str], named: dict[str, str], vocab_size: int, model_max_length: int,
+                        data_dir: Path = BUNDLED_DATA_DIR):
+    """A byte-level BPE tokenizer trained on the corpus: ``special_tokens`` take ids 0, 1, ... in their order,
+    ``named`` maps bos/eos/pad to some of them and the others become additional special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=specials, show_progress=False,
+        vocab_size=vocab_size, special_tokens=special_tokens, show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # every byte encodes: no unknown tokens
     )
     tokenizer.train_from_iterator(bundled_texts(data_dir), trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, model_max_length=model_max_length,
         bos_token=named.get("bos"), eos_token=named.get("eos"), pad_token=named.get("pad"),
-        additional_special_tokens=[t for t in specials if t not in named.values()],
+        additional_special_tokens=[t for t in special_tokens if t not in named.values()],
         clean_up_tokenization_spaces=False,
     )
 
@@ -148,13 +154,19 @@ def ensure_tiny_model(cache_dir: str | Path, arch: str = "llama", size: str = "t
     """Build a tiny model once into ``cache_dir`` and reuse it while its recipe is unchanged."""
     recipe = {"arch": arch, "size": asdict(SIZES[size]), "seed": seed, "drop": list(drop_tokens),
               "tokens": FAMILY_TOKENS[arch], "corpus": corpus_fingerprint()}
+    return build_once(cache_dir, f"{arch}-{size}", recipe,
+                      lambda out_dir: build_tiny_model(out_dir, arch, size, seed, drop_tokens))
+
+
+def build_once(cache_dir: str | Path, name: str, recipe: dict, build: Callable[[Path], Path]) -> Path:
+    """``cache_dir/<name>-<hash of recipe>``, calling ``build(folder)`` only when no finished build is there."""
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
-    target = Path(cache_dir) / f"{arch}-{size}-{key}"
+    target = Path(cache_dir) / f"{name}-{key}"
     if (target / "config.json").is_file():
         return target
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    build_tiny_model(partial, arch, size, seed, drop_tokens)
+    build(partial)
     partial.rename(target)  # atomic: a crashed build never looks finished
     return target
 
