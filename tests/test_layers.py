@@ -1,7 +1,8 @@
 """The package is layered (docs/design.md): a module never imports from a layer above its own.
 
     errors, env_flags, launch (process environment)  <  config  <  data  <  model  <  train  <  infer
-        <  eval, export, api, webchat, webui  <  the CLI (cli, commands, preflight, env_report, __main__)
+        <  eval, export, api, webchat  <  the CLI (cli, commands, preflight, env_report, __main__, and webui,
+    which checks configs with preflight exactly as `validate` does before it runs them as commands)
 
 Lazy imports inside functions count too: they are still a dependency of the lower layer on the higher one.
 """
@@ -11,8 +12,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "tunefactory"
 LAYERS = {"__init__": 0, "errors": 0, "env_flags": 0, "launch": 0, "config": 1, "data": 2, "model": 3, "train": 4,
-          "infer": 5, "eval": 6, "export": 6, "api": 6, "webchat": 6, "webui": 6,
-          "preflight": 7, "__main__": 7, "commands": 7, "cli": 7, "env_report": 7}
+          "infer": 5, "eval": 6, "export": 6, "api": 6, "webchat": 6,
+          "preflight": 7, "webui": 7, "__main__": 7, "commands": 7, "cli": 7, "env_report": 7}
 
 TOP_LEVEL = {entry.name.removesuffix(".py") for entry in PACKAGE.iterdir() if entry.suffix == ".py" or entry.is_dir()}
 

@@ -9,7 +9,7 @@ import yaml
 
 from tunefactory.config import parse_dict
 from tunefactory.config.parser import specs_for
-from tunefactory.config.stages import STAGE_NAMES
+from tunefactory.config.stages import STAGE_NAMES, STAGES
 from tunefactory.errors import ConfigError
 from tunefactory.webui import form
 
@@ -202,9 +202,8 @@ def context_for(f: form.Field) -> dict:
         return {"finetuning_type": f.section}
     if f.section in form.OWNED_SECTIONS:
         return {f"use_{f.section}": True, "finetuning_type": "full"}
-    for stage, keys in form.RLHF_KEYS_BY_STAGE.items():
-        if f.key in keys:
-            return {"stage": stage}
+    if f.key in form.RLHF_KEY_APPLIES:
+        return {"stage": next(s.name for s in STAGES.values() if form.RLHF_KEY_APPLIES[f.key](s))}
     return {}
 
 

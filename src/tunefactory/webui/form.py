@@ -187,9 +187,22 @@ FIELDS: tuple[Field, ...] = (
 FIELD_BY_KEY = {f.key: f for f in FIELDS}
 # Accordions whose keys are written whenever they apply (the rest only when changed from the default).
 OWNED_SECTIONS = ("freeze", "lora", "oft", "galore", "apollo", "badam", "swanlab")
-RLHF_KEYS_BY_STAGE = {"ppo": ("reward_model", "ppo_score_norm", "ppo_whiten_rewards"),
-                      "dpo": ("pref_beta", "pref_ftx", "pref_loss"), "kto": ("pref_beta", "pref_ftx"),
-                      "grpo": ("reward_funcs",)}
+
+
+def _learns_preferences(stage) -> bool:
+    return (stage.ranked_data and not stage.value_head) or stage.kto_tags
+
+
+# RLHF accordion key -> the stages that read it, told by their entries in the stage table (not by their names)
+RLHF_KEY_APPLIES = {
+    "reward_model": lambda stage: stage.reward_model,
+    "ppo_score_norm": lambda stage: stage.reward_model,
+    "ppo_whiten_rewards": lambda stage: stage.reward_model,
+    "pref_beta": _learns_preferences,
+    "pref_ftx": _learns_preferences,
+    "pref_loss": lambda stage: stage.ranked_data and not stage.value_head,
+    "reward_funcs": lambda stage: "reward_funcs" in stage.own_keys,
+}
 MAIN_EXTRA_KEYS = ("logging_steps", "save_steps", "warmup_steps")  # in an accordion, but always written
 
 
@@ -278,7 +291,7 @@ def _changed_optional_keys(values: dict[str, Any]) -> dict[str, Any]:
             found[f.key] = value
     if values["finetuning_type"] == "lora" and values["_use_pissa"]:
         found.update(pissa_init=True, pissa_convert=True)
-    if stage.name == "ppo" and values["finetuning_type"] != "lora":
+    if stage.reward_model and values["finetuning_type"] != "lora":
         found["reward_model_type"] = "full"  # a LoRA reward model needs a LoRA policy (LLaMA Board's rule)
     if "report_to" in found:
         found["report_to"] = [target for target in found["report_to"] if target != "none"] or "none"
@@ -287,7 +300,7 @@ def _changed_optional_keys(values: dict[str, Any]) -> dict[str, Any]:
 
 def _section_applies(f: Field, values: dict[str, Any]) -> bool:
     if f.section == "rlhf":
-        return f.key in RLHF_KEYS_BY_STAGE.get(values["stage"], ())
+        return RLHF_KEY_APPLIES[f.key](get_stage(values["stage"]))
     if f.section in ("freeze", "lora"):
         return values["finetuning_type"] == f.section
     if f.section in OWNED_SECTIONS:  # a switch such as use_galore turns its accordion on
