@@ -1,0 +1,132 @@
+"""Media in conversations: one plugin per model family, declared once and read by data, collators and inference.
+
+A dataset writes ``<image>`` where an image goes (LLaMA-Factory's placeholder; ``<video>``, ``<audio>`` likewise)
+and lists the files in its ``images`` column. A family's plugin says
+
+    - which token(s) an image becomes in the text: Qwen2-VL writes ``<|vision_start|>``, then ``<|image_pad|>``
+      once per merged patch (the image grid's size / merge_size²), then ``<|vision_end|>``;
+    - which processor outputs the model needs beside the ids (Qwen2-VL: ``pixel_values`` and ``image_grid_thw``),
+      made by the family's own processor when a batch is collated, so decoded pixels never sit in the cache.
+
+The token count comes from the family's own image processor run on the image, so the ids match what its
+``processor(text, images)`` produces for the same conversation (tests/data/test_multimodal.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .bad_rows import BadRow
+
+IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, AUDIO_PLACEHOLDER = "<image>", "<video>", "<audio>"
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """The data settings that change how media are read (the model arguments of the same names)."""
+
+    image_max_pixels: int = 768 * 768
+    image_min_pixels: int = 32 * 32
+
+    @classmethod
+    def from_model_args(cls, model_args) -> MediaSettings:
+        return cls(image_max_pixels=model_args.image_max_pixels, image_min_pixels=model_args.image_min_pixels)
+
+
+@dataclass(frozen=True)
+class MediaPlugin:
+    """How one family writes images in its text and what its model needs beside the ids."""
+
+    name: str
+    image_token: str  # repeated once per image patch the language model sees
+    image_start: str = ""
+    image_end: str = ""
+    image_inputs: tuple[str, ...] = ("pixel_values",)  # processor outputs the model's forward takes
+
+    def expand(self, messages: list[dict], images: list, processor, settings: MediaSettings) -> list[dict]:
+        """The messages with each ``<image>`` replaced by the model's own tokens for that image."""
+        check_placeholders(messages, images or [])
+        if not images:
+            return messages
+        counts = iter(self.image_token_counts([load_image(i, settings) for i in images], processor))
+        expanded = []
+        for message in messages:
+            content = message["content"]
+            while IMAGE_PLACEHOLDER in content:
+                tokens = self.image_start + self.image_token * next(counts) + self.image_end
+                content = content.replace(IMAGE_PLACEHOLDER, tokens, 1)
+            expanded.append({**message, "content": content})
+        return expanded
+
+    def image_token_counts(self, images: list, processor) -> list[int]:
+        grids = processor.image_processor(images=images, return_tensors="np")["image_grid_thw"]
+        merge = getattr(processor.image_processor, "merge_size", 1)
+        return [int(math.prod(grid)) // merge**2 for grid in grids]
+
+    def batch_inputs(self, images: list, processor, settings: MediaSettings) -> dict[str, Any]:
+        """The model's media inputs for a batch's images, in the order their tokens appear."""
+        if not images:
+            return {}
+        outputs = processor.image_processor(images=[load_image(i, settings) for i in images], return_tensors="pt")
+        return {name: outputs[name] for name in self.image_inputs}
+
+
+def check_placeholders(messages: list[dict], images: list) -> None:
+    count = sum(m["content"].count(IMAGE_PLACEHOLDER) for m in messages)
+    if count != len(images):
+        raise BadRow(f"{count} {IMAGE_PLACEHOLDER} placeholder(s) in the messages but {len(images)} image(s) in the "
+                     "images column: write one placeholder where each image goes")
+
+
+def load_image(item: Any, settings: MediaSettings):
+    """A path, bytes, ``{"path"|"bytes"}`` dict or PIL image -> an RGB image within the pixel limits."""
+    from io import BytesIO
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        if isinstance(item, Image.Image):
+            image = item
+        elif isinstance(item, dict):
+            image = Image.open(BytesIO(item["bytes"])) if item.get("bytes") else Image.open(item["path"])
+        elif isinstance(item, (bytes, bytearray)):
+            image = Image.open(BytesIO(item))
+        else:
+            image = Image.open(item)
+        image.load()
+    except (OSError, UnidentifiedImageError, KeyError) as exc:
+        raise BadRow(f"image {_describe(item)} cannot be read: {exc}") from None
+    return fit_pixels(image.convert("RGB"), settings)
+
+
+def fit_pixels(image, settings: MediaSettings):
+    """Scale an image (aspect kept) into [image_min_pixels, image_max_pixels], as LLaMA-Factory does."""
+    pixels = image.width * image.height
+    if pixels > settings.image_max_pixels or pixels < settings.image_min_pixels:
+        limit = settings.image_max_pixels if pixels > settings.image_max_pixels else settings.image_min_pixels
+        factor = math.sqrt(limit / pixels)
+        image = image.resize((max(1, int(image.width * factor)), max(1, int(image.height * factor))))
+    return image
+
+
+def _describe(item: Any) -> str:
+    return repr(item) if isinstance(item, str) else type(item).__name__
+
+
+QWEN2_VL = MediaPlugin("qwen2_vl", image_token="<|image_pad|>", image_start="<|vision_start|>",
+                       image_end="<|vision_end|>", image_inputs=("pixel_values", "image_grid_thw"))
+
+# template `multimodal` name -> plugin; the families not here are refused with the list of those that are
+PLUGINS: dict[str, MediaPlugin] = {plugin.name: plugin for plugin in (QWEN2_VL,)}
+
+
+def get_plugin(name: str | None, template_name: str) -> MediaPlugin:
+    if name is None:
+        raise BadRow(f"template {template_name!r} is text-only: use the model family's multimodal template "
+                     f"({', '.join(PLUGINS)}) to train on images")
+    if name not in PLUGINS:
+        raise BadRow(f"template {template_name!r} uses media plugin {name!r}, which TuneFactory does not have yet; "
+                     f"available: {', '.join(PLUGINS)}")
+    return PLUGINS[name]

@@ -1,0 +1,117 @@
+"""Media plugins: our ids for a conversation with images equal the family's own processing of it.
+
+Qwen2-VL's processor (``Qwen2VLProcessor``) renders the official chat template, then repeats each
+``<|image_pad|>`` once per merged patch of that image (``image_grid_thw.prod() // merge_size**2``) and tokenizes.
+transformers 5.25 cannot build that processor object without torchvision (its video half needs it), which has no
+CPU build for our torch here; the reference below is its ``__call__`` written out: the official template rendered by
+the tokenizer, the same expansion from the same image processor's grid, the same tokenizer.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tunefactory.data.bad_rows import BadRow
+from tunefactory.data.multimodal import QWEN2_VL, MediaSettings, fit_pixels, get_plugin, load_image
+from tunefactory.data.template import get_template
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+IMAGES = REPO_ROOT / "data" / "mllm_demo_data"
+
+
+@pytest.fixture(scope="module")
+def qwen2_vl_parts(tiny_qwen2_vl):
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen2_vl)
+    return tokenizer, AutoImageProcessor.from_pretrained(tiny_qwen2_vl)
+
+
+class ImageProcessorOnly:
+    """What a plugin reads of a processor: its image processor (all that exists without torchvision)."""
+
+    def __init__(self, image_processor):
+        self.image_processor = image_processor
+
+
+def reference_ids(tokenizer, image_processor, conversation, images):
+    """Qwen2VLProcessor.__call__ on apply_chat_template's text, written out (see the module docstring)."""
+    text = tokenizer.apply_chat_template(conversation, tokenize=False)
+    grids = image_processor(images=images, return_tensors="np")["image_grid_thw"] if images else []
+    counts = iter(int(g.prod()) // image_processor.merge_size**2 for g in grids)
+    text = re.sub(re.escape("<|image_pad|>"), lambda _: "<|image_pad|>" * next(counts), text)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def hf_message(role, text, images=0):
+    return {"role": role, "content": [{"type": "image"}] * images + [{"type": "text", "text": text}]}
+
+
+@pytest.mark.parametrize("files", [["1.png"], ["3.png"], ["2.png", "4.png"]])
+def test_qwen2_vl_ids_equal_the_processors(qwen2_vl_parts, files, tiny_qwen2_vl):
+    from transformers import AutoTokenizer
+
+    _, image_processor = qwen2_vl_parts
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen2_vl)  # get_template gives it our chat template: a fresh one
+    paths = [str(IMAGES / name) for name in files]
+    images = [Image.open(p).convert("RGB") for p in paths]
+    official = [hf_message("user", "What is drawn?", len(files)), hf_message("assistant", "Shapes.")]
+    expected = reference_ids(tokenizer, image_processor, official, images)
+    ours = [{"role": "user", "content": "<image>" * len(files) + "What is drawn?"},
+            {"role": "assistant", "content": "Shapes."}]
+    template = get_template(tokenizer, _data_args("qwen2_vl"), str(tiny_qwen2_vl))
+    expanded = QWEN2_VL.expand(ours, paths, ImageProcessorOnly(image_processor), MediaSettings())
+    (prompt_ids, answer_ids), = template.encode_multiturn(tokenizer, expanded)
+    assert prompt_ids + answer_ids == expected
+    pad_id = tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    grid = image_processor(images=images, return_tensors="np")["image_grid_thw"]
+    assert prompt_ids.count(pad_id) == int(grid.prod(axis=1).sum()) // 4
+
+
+def test_batch_inputs_are_the_image_processors_own(qwen2_vl_parts):
+    _, image_processor = qwen2_vl_parts
+    paths = [str(IMAGES / "2.png"), str(IMAGES / "3.png")]
+    inputs = QWEN2_VL.batch_inputs(paths, ImageProcessorOnly(image_processor), MediaSettings())
+    expected = image_processor(images=[Image.open(p).convert("RGB") for p in paths], return_tensors="pt")
+    assert inputs["pixel_values"].equal(expected["pixel_values"])
+    assert inputs["image_grid_thw"].tolist() == [[1, 4, 6], [1, 6, 8]]
+
+
+def test_placeholders_must_match_the_images(qwen2_vl_parts):
+    _, image_processor = qwen2_vl_parts
+    messages = [{"role": "user", "content": "<image><image>Compare."}, {"role": "assistant", "content": "Same."}]
+    with pytest.raises(BadRow, match="2 <image> placeholder.s. in the messages but 1 image"):
+        QWEN2_VL.expand(messages, [str(IMAGES / "1.png")], ImageProcessorOnly(image_processor), MediaSettings())
+
+
+def test_an_unreadable_image_is_a_bad_row_naming_it(tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    with pytest.raises(BadRow, match="broken.png.*cannot be read"):
+        load_image(str(broken), MediaSettings())
+
+
+def test_pixel_limits_scale_images_keeping_their_shape():
+    settings = MediaSettings(image_max_pixels=100 * 100, image_min_pixels=20 * 20)
+    big = fit_pixels(Image.new("RGB", (400, 200)), settings)
+    assert big.width * big.height <= 100 * 100 and abs(big.width / big.height - 2) < 0.05
+    small = fit_pixels(Image.new("RGB", (10, 10)), settings)
+    assert small.size == (20, 20)
+    assert fit_pixels(Image.new("RGB", (50, 50)), settings).size == (50, 50)
+
+
+def test_text_templates_and_unknown_plugins_are_refused_with_the_choices():
+    with pytest.raises(BadRow, match="template 'llama3' is text-only.*qwen2_vl"):
+        get_plugin(None, "llama3")
+    with pytest.raises(BadRow, match="plugin 'llava', which TuneFactory does not have yet; available: qwen2_vl"):
+        get_plugin("llava", "llava")
+
+
+def _data_args(template: str):
+    from tunefactory.config import parse_dict
+
+    return parse_dict({"model_name_or_path": "unused", "template": template, "dataset": "mllm_demo"}).data
