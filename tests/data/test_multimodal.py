@@ -31,13 +31,6 @@ def qwen2_vl_parts(tiny_qwen2_vl):
     return tokenizer, AutoImageProcessor.from_pretrained(tiny_qwen2_vl)
 
 
-class ImageProcessorOnly:
-    """What a plugin reads of a processor: its image processor (all that exists without torchvision)."""
-
-    def __init__(self, image_processor):
-        self.image_processor = image_processor
-
-
 def reference_ids(tokenizer, image_processor, conversation, images):
     """Qwen2VLProcessor.__call__ on apply_chat_template's text, written out (see the module docstring)."""
     text = tokenizer.apply_chat_template(conversation, tokenize=False)
@@ -64,7 +57,7 @@ def test_qwen2_vl_ids_equal_the_processors(qwen2_vl_parts, files, tiny_qwen2_vl)
     ours = [{"role": "user", "content": "<image>" * len(files) + "What is drawn?"},
             {"role": "assistant", "content": "Shapes."}]
     template = get_template(tokenizer, _data_args("qwen2_vl"), str(tiny_qwen2_vl))
-    expanded = QWEN2_VL.expand(ours, paths, ImageProcessorOnly(image_processor), MediaSettings())
+    expanded = QWEN2_VL.expand(ours, paths, image_processor, MediaSettings())
     (prompt_ids, answer_ids), = template.encode_multiturn(tokenizer, expanded)
     assert prompt_ids + answer_ids == expected
     pad_id = tokenizer.convert_tokens_to_ids("<|image_pad|>")
@@ -75,7 +68,7 @@ def test_qwen2_vl_ids_equal_the_processors(qwen2_vl_parts, files, tiny_qwen2_vl)
 def test_batch_inputs_are_the_image_processors_own(qwen2_vl_parts):
     _, image_processor = qwen2_vl_parts
     paths = [str(IMAGES / "2.png"), str(IMAGES / "3.png")]
-    inputs = QWEN2_VL.batch_inputs(paths, ImageProcessorOnly(image_processor), MediaSettings())
+    inputs = QWEN2_VL.batch_inputs(paths, image_processor, MediaSettings())
     expected = image_processor(images=[Image.open(p).convert("RGB") for p in paths], return_tensors="pt")
     assert inputs["pixel_values"].equal(expected["pixel_values"])
     assert inputs["image_grid_thw"].tolist() == [[1, 4, 6], [1, 6, 8]]
@@ -85,7 +78,7 @@ def test_placeholders_must_match_the_images(qwen2_vl_parts):
     _, image_processor = qwen2_vl_parts
     messages = [{"role": "user", "content": "<image><image>Compare."}, {"role": "assistant", "content": "Same."}]
     with pytest.raises(BadRow, match="2 <image> placeholder.s. in the messages but 1 image"):
-        QWEN2_VL.expand(messages, [str(IMAGES / "1.png")], ImageProcessorOnly(image_processor), MediaSettings())
+        QWEN2_VL.expand(messages, [str(IMAGES / "1.png")], image_processor, MediaSettings())
 
 
 def test_an_unreadable_image_is_a_bad_row_naming_it(tmp_path):

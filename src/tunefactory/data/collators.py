@@ -78,6 +78,7 @@ class SFTCollator:
     padding_side: str | None = None  # default: the tokenizer's; "left" to generate
     attn_implementation: str = "sdpa"
     compute_dtype: torch.dtype = torch.float32
+    media: Any = None  # a MediaContext: the rows' images become the model's pixel inputs here, read lazily
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         side = self.padding_side or getattr(self.tokenizer, "padding_side", "right")
@@ -95,7 +96,17 @@ class SFTCollator:
         if "position_ids" in features[0]:
             batch["position_ids"] = _pad_positions([feature["position_ids"] for feature in features], length, side)
             self._isolate_packed_examples(batch)
+        if self.media is not None:
+            self._add_media(batch, [image for feature in features for image in feature.get("images") or []])
         return batch
+
+    def _add_media(self, batch: dict[str, torch.Tensor], images: list) -> None:
+        """The batch's images, in the order their tokens appear (row by row), as the model's media inputs."""
+        plugin = self.media.plugin
+        batch.update(plugin.batch_inputs(images, self.media.image_processor, self.media.settings))
+        token_types = plugin.token_type_ids(batch["input_ids"], self.tokenizer)
+        if token_types is not None:
+            batch["mm_token_type_ids"] = token_types
 
     def _isolate_packed_examples(self, batch: dict[str, torch.Tensor]) -> None:
         if self.attn_implementation in FLASH_IMPLEMENTATIONS:
@@ -146,7 +157,7 @@ class KTOCollator:
 
 def build_collator(kind: str, tokenizer, *, pad_to_multiple_of: int | None = None,
                    ignore_pad_token_for_loss: bool = True, attn_implementation: str = "sdpa",
-                   compute_dtype: torch.dtype = torch.float32):
+                   compute_dtype: torch.dtype = torch.float32, media=None):
     """The collator for a processor ``kind`` (see `processors.processor_kind`)."""
     base = SFTCollator(
         tokenizer,
@@ -155,6 +166,7 @@ def build_collator(kind: str, tokenizer, *, pad_to_multiple_of: int | None = Non
         padding_side="left" if kind == "unsupervised" else "right",  # generation continues from the right edge
         attn_implementation=attn_implementation,
         compute_dtype=compute_dtype,
+        media=media,
     )
     if kind == "pairwise":
         return PairwiseCollator(base)

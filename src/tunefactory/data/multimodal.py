@@ -44,13 +44,14 @@ class MediaPlugin:
     image_start: str = ""
     image_end: str = ""
     image_inputs: tuple[str, ...] = ("pixel_values",)  # processor outputs the model's forward takes
+    token_types: bool = False  # the forward also takes mm_token_type_ids (1 at image tokens), as Qwen2-VL's does
 
-    def expand(self, messages: list[dict], images: list, processor, settings: MediaSettings) -> list[dict]:
+    def expand(self, messages: list[dict], images: list, image_processor, settings: MediaSettings) -> list[dict]:
         """The messages with each ``<image>`` replaced by the model's own tokens for that image."""
         check_placeholders(messages, images or [])
         if not images:
             return messages
-        counts = iter(self.image_token_counts([load_image(i, settings) for i in images], processor))
+        counts = iter(self.image_token_counts([load_image(i, settings) for i in images], image_processor))
         expanded = []
         for message in messages:
             content = message["content"]
@@ -60,17 +61,36 @@ class MediaPlugin:
             expanded.append({**message, "content": content})
         return expanded
 
-    def image_token_counts(self, images: list, processor) -> list[int]:
-        grids = processor.image_processor(images=images, return_tensors="np")["image_grid_thw"]
-        merge = getattr(processor.image_processor, "merge_size", 1)
+    def image_token_counts(self, images: list, image_processor) -> list[int]:
+        grids = image_processor(images=images, return_tensors="np")["image_grid_thw"]
+        merge = getattr(image_processor, "merge_size", 1)
         return [int(math.prod(grid)) // merge**2 for grid in grids]
 
-    def batch_inputs(self, images: list, processor, settings: MediaSettings) -> dict[str, Any]:
+    def batch_inputs(self, images: list, image_processor, settings: MediaSettings) -> dict[str, Any]:
         """The model's media inputs for a batch's images, in the order their tokens appear."""
         if not images:
             return {}
-        outputs = processor.image_processor(images=[load_image(i, settings) for i in images], return_tensors="pt")
+        outputs = image_processor(images=[load_image(i, settings) for i in images], return_tensors="pt")
         return {name: outputs[name] for name in self.image_inputs}
+
+
+    def token_type_ids(self, input_ids, tokenizer):
+        """``mm_token_type_ids``: 1 where an image token sits, 0 elsewhere (None when the model does not take it)."""
+        if not self.token_types:
+            return None
+        return (input_ids == tokenizer.convert_tokens_to_ids(self.image_token)).long()
+
+
+@dataclass(frozen=True)
+class MediaContext:
+    """What processing and batching need to handle media: the family's plugin and image processor, the limits."""
+
+    plugin: MediaPlugin
+    image_processor: Any  # the family's own (AutoImageProcessor): its processor object needs torchvision for video
+    settings: MediaSettings
+
+    def image_token_count(self, input_ids: list[int], tokenizer) -> int:
+        return input_ids.count(tokenizer.convert_tokens_to_ids(self.plugin.image_token))
 
 
 def check_placeholders(messages: list[dict], images: list) -> None:
@@ -116,7 +136,7 @@ def _describe(item: Any) -> str:
 
 
 QWEN2_VL = MediaPlugin("qwen2_vl", image_token="<|image_pad|>", image_start="<|vision_start|>",
-                       image_end="<|vision_end|>", image_inputs=("pixel_values", "image_grid_thw"))
+                       image_end="<|vision_end|>", image_inputs=("pixel_values", "image_grid_thw"), token_types=True)
 
 # template `multimodal` name -> plugin; the families not here are refused with the list of those that are
 PLUGINS: dict[str, MediaPlugin] = {plugin.name: plugin for plugin in (QWEN2_VL,)}

@@ -75,7 +75,7 @@ class DatasetModule:
     processing: list = field(default_factory=list)  # processors.ProcessReport per processed split
 
 
-def get_dataset(config, template=None, tokenizer=None) -> DatasetModule:
+def get_dataset(config, template=None, tokenizer=None, media=None) -> DatasetModule:
     """Load, convert, mix, split and process the configured datasets for `config.finetuning.stage`.
 
     With a template and tokenizer each split goes through the stage's processor (see
@@ -94,7 +94,7 @@ def get_dataset(config, template=None, tokenizer=None) -> DatasetModule:
             evaluation = _load_and_merge(data.eval_dataset, config, module.reports)
         train, evaluation = _split(train, evaluation, data, config.seed)
         if template is not None and tokenizer is not None:
-            train, evaluation = _process(module, train, evaluation, config, template, tokenizer)
+            train, evaluation = _process(module, train, evaluation, config, template, tokenizer, media)
         module.train, module.eval = train, evaluation
         if data.tokenized_path:
             module.saved_to = _save_tokenized(module, data.tokenized_path, training)
@@ -110,9 +110,10 @@ def get_canonical_dataset(config, reader: str) -> DatasetModule:
     return get_dataset(config)
 
 
-def _process(module: DatasetModule, train, evaluation, config, template, tokenizer):
+def _process(module: DatasetModule, train, evaluation, config, template, tokenizer, media=None):
     def run(dataset, split: str, is_eval: bool):
-        processed, report = process_dataset(dataset, config, template, tokenizer, split=split, is_eval=is_eval)
+        processed, report = process_dataset(dataset, config, template, tokenizer, split=split, is_eval=is_eval,
+                                            media=media)
         module.processing.append(report)
         return processed
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from ..env_flags import env_flag
 from ..errors import ModelError
 from .adapters import apply_finetuning, count_parameters
+from .multimodal import is_vision_language
 from .value_head import add_value_head
 
 if TYPE_CHECKING:
@@ -222,13 +223,15 @@ def quantization_config(model_args):
 
 
 def _instantiate(model_args, path: str, hf_config, dtype, is_trainable: bool, device_map=None):
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+
+    # a vision-language model holds its language model inside, with the vision tower beside it
+    auto_class = AutoModelForImageTextToText if is_vision_language(hf_config) else AutoModelForCausalLM
 
     attention = ATTENTION[model_args.flash_attn]
     if model_args.train_from_scratch:
-        return AutoModelForCausalLM.from_config(hf_config, dtype=dtype if dtype != "auto" else None,
-                                                attn_implementation=attention,
-                                                trust_remote_code=model_args.trust_remote_code)
+        return auto_class.from_config(hf_config, dtype=dtype if dtype != "auto" else None,
+                                      attn_implementation=attention, trust_remote_code=model_args.trust_remote_code)
     # low_cpu_mem_usage needs no passing: transformers 5 always loads weights without a second host copy
     kwargs = {"config": hf_config, "dtype": dtype, "attn_implementation": attention,
               "trust_remote_code": model_args.trust_remote_code,
@@ -247,7 +250,7 @@ def _instantiate(model_args, path: str, hf_config, dtype, is_trainable: bool, de
     elif not is_trainable and _has_cuda():
         kwargs["device_map"] = "auto"  # inference: spread a large model over the GPUs (and CPU) it needs
     try:
-        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        return auto_class.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model weights from {path!r}: {exc}") from exc
 

@@ -29,3 +29,17 @@ def load_tokenizer(model_args):
         tokenizer.add_special_tokens({"additional_special_tokens": list(model_args.add_special_tokens)},
                                      replace_extra_special_tokens=False)
     return tokenizer
+
+
+def load_image_processor(model_args):
+    """The model family's own image processor (for the media plugins), from the model's folder."""
+    from transformers import AutoImageProcessor
+
+    try:
+        return AutoImageProcessor.from_pretrained(model_args.model_name_or_path,
+                                                  trust_remote_code=model_args.trust_remote_code,
+                                                  cache_dir=model_args.cache_dir, revision=model_args.model_revision,
+                                                  token=model_args.hf_hub_token)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load an image processor from {model_args.model_name_or_path!r} (its "
+                         f"preprocessor_config.json), which training on images needs: {exc}") from exc

@@ -30,12 +30,13 @@ def run_sft(config: RunConfig) -> None:
     training = config.training
     resume_from = checkpoint_to_resume(training)
     tokenizer, template = steps.load_tokenizer_and_template(config)
-    data = steps.load_data(config, template, tokenizer)
+    media = steps.load_media(config, template)  # images, for a multimodal family's template (else None)
+    data = steps.load_data(config, template, tokenizer, media)
     model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=training.do_train)
     set_generation_defaults(model, template, tokenizer)
     sft_loss = SftLoss.from_arguments(config.finetuning)
     ref_model = steps.load_reference(tokenizer, config) if sft_loss and training.do_train else None
-    collator = steps.make_collator(config, tokenizer, model)
+    collator = steps.make_collator(config, tokenizer, model, media=media)
     prompt_collator = steps.make_collator(config, tokenizer, model, for_generation=True)
     compute_metrics, reduce_logits = _metrics(config, tokenizer)
     steps.configure_reporting(config)
@@ -53,6 +54,7 @@ def run_sft(config: RunConfig) -> None:
     metrics = {}
     if training.do_train:
         metrics.update(steps.train_and_save(trainer, config, resume_from))
+        steps.save_image_processor(trainer, media)
     if training.do_eval:
         metrics.update(_evaluate(trainer, gen_kwargs if training.predict_with_generate else {}))
     if training.do_predict:

@@ -10,9 +10,10 @@ from ..config.finetuning_args import ADAPTER_METHODS
 from ..config.parser import save_run_config
 from ..config.stages import get_stage
 from ..data.collators import build_collator
+from ..data.multimodal import PLUGINS, MediaContext, MediaSettings
 from ..data.pipeline import get_dataset
 from ..data.template import get_template
-from ..model.tokenizer import load_tokenizer
+from ..model.tokenizer import load_image_processor, load_tokenizer
 from .callbacks import LogCallback, LossGuard, StopOnSignal, restore_signal_handlers
 from .outputs import write_model_card
 from .pissa import SavePissaStart, save_converted_adapter
@@ -33,16 +34,31 @@ def load_tokenizer_and_template(config: RunConfig):
     return tokenizer, template
 
 
-def load_data(config: RunConfig, template, tokenizer):
+def load_media(config: RunConfig, template) -> MediaContext | None:
+    """The media plugin and image processor when the template's family has one: rows with images then train."""
+    if template.multimodal not in PLUGINS:
+        return None
+    return MediaContext(PLUGINS[template.multimodal], load_image_processor(config.model),
+                        MediaSettings.from_model_args(config.model))
+
+
+def save_image_processor(trainer, media: MediaContext | None) -> None:
+    """Beside the weights and tokenizer, so the folder loads (and trains again) with its images as this run did."""
+    if media is not None and trainer.is_world_process_zero():
+        media.image_processor.save_pretrained(trainer.args.output_dir)
+
+
+def load_data(config: RunConfig, template, tokenizer, media: MediaContext | None = None):
     # The main process processes (and caches) the data first; the others then read its cache.
     with config.training.main_process_first(desc="dataset processing"):
-        module = get_dataset(config, template, tokenizer)
+        module = get_dataset(config, template, tokenizer, media)
     if module.saved_to:
         raise DatasetSaved(module.saved_to)
     return module
 
 
-def make_collator(config: RunConfig, tokenizer, model, *, for_generation: bool = False):
+def make_collator(config: RunConfig, tokenizer, model, *, for_generation: bool = False,
+                  media: MediaContext | None = None):
     """The collator for the stage's example format (for_generation: the prompts its evaluation generates from)."""
     import torch
 
@@ -54,6 +70,7 @@ def make_collator(config: RunConfig, tokenizer, model, *, for_generation: bool =
         ignore_pad_token_for_loss=config.data.ignore_pad_token_for_loss,
         attn_implementation=getattr(model.config, "_attn_implementation", None) or "sdpa",
         compute_dtype=next(model.parameters()).dtype,
+        media=media,
     )
 
 

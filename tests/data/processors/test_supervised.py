@@ -240,8 +240,7 @@ def test_media_columns_stop_processing():
     # a dataset with media is refused as a whole (not dropped row by row): text-only training must be chosen
     processor = SupervisedProcessor(FixedTemplate([([1], [2])]), EosOnly(), DataArguments(cutoff_len=100))
     with_image = {**example([msg("user", "q")], [msg("assistant", "a")]), "_images": ["cat.png"]}
-    with pytest.raises(DataError, match=r"this dataset has images \('cat.png', ...\): TuneFactory does not train "
-                                        "multimodal models yet"):
+    with pytest.raises(DataError, match=r"this dataset has images \('cat.png', ...\): template .* is text-only"):
         processor(batch_of(example([msg("user", "q")], [msg("assistant", "a")]), with_image))
 
 

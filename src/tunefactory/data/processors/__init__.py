@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ...config.stages import STAGES, get_stage
+from ...errors import DataError
 from ..bad_rows import DROP_COLUMN, DropWords, drop_bad_rows, map_batched
 from .common import IGNORE_INDEX, infer_seqlen
 from .packing import SequencePacker, best_fit_decreasing
@@ -97,12 +98,15 @@ class ProcessReport:
         return text
 
 
-def process_dataset(dataset, config, template, tokenizer, *, split: str = "train", is_eval: bool = False):
-    """``(processed dataset, ProcessReport)`` for one split of canonical examples."""
+def process_dataset(dataset, config, template, tokenizer, *, split: str = "train", is_eval: bool = False,
+                    media=None):
+    """``(processed dataset, ProcessReport)`` for one split of canonical examples (``media``: a MediaContext)."""
     data, stage = config.data, config.finetuning.stage
     kind = processor_kind(stage, is_eval, getattr(config.training, "predict_with_generate", False))
     packing = packing_enabled(data, stage) and kind in ("pretrain", "supervised")
-    processor = PROCESSORS[kind](template, tokenizer, data)
+    if packing and media is not None and _has_media(dataset):
+        raise DataError("packing / neat_packing rows with images is not supported yet: set packing: false")
+    processor = PROCESSORS[kind](template, tokenizer, data, media=media)
     if kind == "pretrain":
         processor.truncate = not packing
     report = ProcessReport(split, kind)
@@ -117,6 +121,12 @@ def process_dataset(dataset, config, template, tokenizer, *, split: str = "train
         report.rows, report.tokens = len(encoded), _token_count(encoded)
     logger.info(report.summary())
     return encoded, report
+
+
+def _has_media(dataset) -> bool:
+    if "_images" not in (getattr(dataset, "column_names", None) or []):
+        return False
+    return any(dataset["_images"]) if hasattr(dataset, "__len__") else True
 
 
 def _token_count(dataset) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ...errors import DataError
 from ..bad_rows import DROP_COLUMN, BadRow, RowMapper, rows_of
+from ..multimodal import PLUGINS
 
 IGNORE_INDEX = -100  # labels with this value add nothing to the loss (PyTorch's cross-entropy default)
 MEDIA_COLUMNS = ("_images", "_videos", "_audios")
@@ -49,10 +50,13 @@ class Processor:
     data_args: Any
 
     output_columns: tuple[str, ...] = ()
+    media: Any = None  # a MediaContext when the template's family has a media plugin
+    handles_media: bool = False  # this stage's processor encodes media rows (the others refuse them)
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        for example in rows_of(batch):
-            _refuse_media(example)
+        if not (self.handles_media and self.media is not None):
+            for example in rows_of(batch):
+                _refuse_media(example, self.template)
         return RowMapper(self._encode_row, self.output_columns, self.empty_row())(batch)
 
     def encode(self, example: dict) -> dict:
@@ -72,7 +76,8 @@ class Processor:
         """The output's Arrow types, declared so that `datasets` need not infer them from every row."""
         from datasets import Features, List, Value
 
-        types = {name: Value("bool") if name == "kto_tags" else List(Value("int64")) for name in self.output_columns}
+        types = {name: Value("bool") if name == "kto_tags" else List(Value("string")) if name == "images" else
+                 List(Value("int64")) for name in self.output_columns}
         return Features({**types, DROP_COLUMN: Value("string")})
 
     @property
@@ -84,9 +89,18 @@ class Processor:
         return self.tokenizer.eos_token_id
 
 
-def _refuse_media(example: dict) -> None:
+def _refuse_media(example: dict, template) -> None:
+    family, name = getattr(template, "multimodal", None), getattr(template, "name", "?")
     for column in MEDIA_COLUMNS:
         if example.get(column):
-            raise DataError(f"this dataset has {column[1:]} ({example[column][0]!r}, ...): TuneFactory does not "
-                            "train multimodal models yet; drop the media columns from dataset_info.json to train "
-                            "on the text alone")
+            if column == "_images" and family in PLUGINS:
+                why = "this stage does not train on images yet (sft does)"
+            elif column == "_images" and family:
+                why = (f"template {name!r} has no media plugin yet ({family}); images train "
+                       f"with sft on templates of these plugins so far: {', '.join(PLUGINS)}")
+            elif column == "_images":
+                why = f"template {name!r} is text-only: use the model's multimodal template (e.g. qwen2_vl)"
+            else:
+                why = f"{column[1:]} are not supported yet"
+            raise DataError(f"this dataset has {column[1:]} ({example[column][0]!r}, ...): {why}; or drop the media "
+                            "columns from dataset_info.json to train on the text alone")

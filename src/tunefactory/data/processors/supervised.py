@@ -65,12 +65,20 @@ def build_supervised_example(turns: list[tuple[list[int], list[int]]], cutoff_le
 @dataclass
 class SupervisedProcessor(Processor):
     output_columns: tuple[str, ...] = ("input_ids", "labels")
+    handles_media: bool = True
+
+    def __post_init__(self):
+        if self.media is not None:  # the image paths ride along, to be opened when a batch is collated
+            self.output_columns = (*self.output_columns, "images")
 
     def encode(self, example):
         if len(example["_response"]) != 1:
             raise BadRow(f"sft needs exactly one answer per example, this one has {len(example['_response'])}")
-        turns = self.template.encode_multiturn(self.tokenizer, example["_prompt"] + example["_response"],
-                                              example["_system"], example["_tools"])
+        messages = example["_prompt"] + example["_response"]
+        if self.media is not None:
+            messages = self.media.plugin.expand(messages, example["_images"] or [], self.media.image_processor,
+                                                self.media.settings)
+        turns = self.template.encode_multiturn(self.tokenizer, messages, example["_system"], example["_tools"])
         input_ids, labels = build_supervised_example(
             turns, self.cutoff_len, train_on_prompt=self.data_args.train_on_prompt,
             mask_history=self.data_args.mask_history,
@@ -78,4 +86,15 @@ class SupervisedProcessor(Processor):
         )
         if not has_supervised_token(labels):
             raise BadRow(f"no answer token left to learn from after truncation to cutoff_len={self.cutoff_len}")
-        return {"input_ids": input_ids, "labels": labels}
+        if self.media is None:
+            return {"input_ids": input_ids, "labels": labels}
+        self._check_media_kept(input_ids, turns)
+        return {"input_ids": input_ids, "labels": labels, "images": list(example["_images"] or [])}
+
+    def _check_media_kept(self, input_ids: list[int], turns) -> None:
+        """Truncation may not cut into an image's tokens: the model would get pixels for tokens that are gone."""
+        written = sum(self.media.image_token_count(prompt + answer, self.tokenizer) for prompt, answer in turns)
+        kept = self.media.image_token_count(input_ids, self.tokenizer)
+        if kept != written:
+            raise BadRow(f"cutoff_len={self.cutoff_len} cuts into the image tokens ({kept} of {written} kept); "
+                         "raise cutoff_len or lower image_max_pixels")

@@ -1,0 +1,54 @@
+"""The parts of a vision-language model: its vision tower, its projector and its language model.
+
+``freeze_vision_tower``, ``freeze_multi_modal_projector`` and ``freeze_language_model`` change exactly the
+parameters of the part they name, and LoRA's ``all`` targets reach only the parts not frozen (the language model
+by default), as LLaMA-Factory does. Parts are told by the module names the families use in transformers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger(__name__)
+
+# checked in this order: Qwen2-VL's projector (``visual.merger``) sits inside its vision tower (``visual``)
+PROJECTORS = ("visual.merger", "multi_modal_projector", "mm_projector")
+VISION_TOWERS = ("visual", "vision_tower", "vision_model")
+
+
+def is_vision_language(model_or_config) -> bool:
+    config = getattr(model_or_config, "config", model_or_config)
+    return getattr(config, "vision_config", None) is not None
+
+
+def part_of(name: str) -> str:
+    """``projector``, ``vision_tower`` or ``language_model`` for a parameter or module name."""
+    dotted = f".{name}."
+    if any(f".{p}." in dotted for p in PROJECTORS):
+        return "projector"
+    if any(f".{t}." in dotted for t in VISION_TOWERS):
+        return "vision_tower"
+    return "language_model"
+
+
+def frozen_parts(finetuning) -> set[str]:
+    flags = {"vision_tower": finetuning.freeze_vision_tower, "projector": finetuning.freeze_multi_modal_projector,
+             "language_model": finetuning.freeze_language_model}
+    return {part for part, frozen in flags.items() if frozen}
+
+
+def freeze_parts(model, finetuning) -> None:
+    """Stop the gradients of the frozen parts (after the method chose what trains)."""
+    frozen = frozen_parts(finetuning)
+    for name, param in model.named_parameters():
+        if part_of(name) in frozen:
+            param.requires_grad_(False)
+    logger.info("multimodal parts frozen: %s", ", ".join(sorted(frozen)) or "none")
+
+
+def adapter_target_names(model, short_names: list[str], finetuning) -> list[str]:
+    """The full names of the modules with these short names in the parts that train (LoRA's targets)."""
+    frozen = frozen_parts(finetuning)
+    return [name for name, module in model.named_modules()  # linear layers only: "0" is also a layer index
+            if name.split(".")[-1] in short_names and "Linear" in type(module).__name__
+            and part_of(name) not in frozen]

@@ -1,0 +1,75 @@
+"""sft on images (LLaMA-Factory's mllm_demo format) with the tiny Qwen2-VL: it learns, and the freeze flags and LoRA
+targets change exactly the parts they name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from test_resume import losses, train_in_process
+
+from tunefactory.model.multimodal import part_of
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def mllm_sft(model: Path, output_dir: Path, **changes) -> dict:
+    return {"model_name_or_path": str(model), "stage": "sft", "do_train": True, "template": "qwen2_vl",
+            "dataset": "mllm_demo", "dataset_dir": str(REPO_ROOT / "data"), "cutoff_len": 256,
+            "per_device_train_batch_size": 2, "max_steps": 12, "learning_rate": 1e-2, "logging_steps": 1,
+            "output_dir": str(output_dir), "report_to": "none", "use_cpu": True, "seed": 0, **changes}
+
+
+def changed_parts(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> dict[str, bool]:
+    """Per part of the model (vision tower, projector, language model): did any of its weights move?"""
+    moved: dict[str, bool] = {}
+    for name, weight in before.items():
+        part = part_of(name)
+        moved[part] = moved.get(part, False) or not torch.equal(weight, after[name])
+    return moved
+
+
+def test_lora_on_images_learns_the_language_model_only(tiny_qwen2_vl, tmp_path):
+    out = tmp_path / "lora"
+    log = train_in_process(mllm_sft(tiny_qwen2_vl, out, finetuning_type="lora", lora_target="all"))
+    assert "8 of 8 examples encoded" in log
+    curve = losses(out)
+    assert curve[max(curve)] < curve[min(curve)] - 0.1
+    targets = load_file(out / "adapter_model.safetensors")
+    assert targets and all(part_of(name) == "language_model" for name in targets)  # no LoRA in the vision tower
+    assert (out / "preprocessor_config.json").is_file()  # the folder trains and loads with its images again
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    ({}, {"vision_tower": False, "projector": False, "language_model": True}),
+    ({"freeze_vision_tower": False}, {"vision_tower": True, "projector": False, "language_model": True}),
+    ({"freeze_multi_modal_projector": False, "freeze_language_model": True},
+     {"vision_tower": False, "projector": True, "language_model": False}),
+])
+def test_freeze_flags_change_exactly_the_parts_they_name(tiny_qwen2_vl, tmp_path, flags, expected):
+    before = load_file(tiny_qwen2_vl / "model.safetensors")
+    out = tmp_path / "full"
+    train_in_process(mllm_sft(tiny_qwen2_vl, out, finetuning_type="full", max_steps=2, **flags))
+    assert changed_parts(before, load_file(out / "model.safetensors")) == expected
+
+
+def test_images_reach_the_model_in_each_batch(tiny_qwen2_vl):
+    from tunefactory.config import parse_dict
+    from tunefactory.data.collators import build_collator
+    from tunefactory.train import steps
+
+    config = parse_dict(mllm_sft(tiny_qwen2_vl, Path("unused")))
+    tokenizer, template = steps.load_tokenizer_and_template(config)
+    media = steps.load_media(config, template)
+    rows = steps.load_data(config, template, tokenizer, media).train
+    collator = build_collator("supervised", tokenizer, media=media)
+    batch = collator([rows[i] for i in range(len(rows))])
+    image_tokens = int((batch["input_ids"] == tokenizer.convert_tokens_to_ids("<|image_pad|>")).sum())
+    grids = batch["image_grid_thw"]
+    assert len(grids) == sum(len(row["images"]) for row in rows)  # every image of every row, once
+    assert image_tokens == int(grids.prod(dim=1).sum()) // 4 == int(batch["mm_token_type_ids"].sum())
+    assert batch["pixel_values"].shape[0] == int(grids.prod(dim=1).sum())  # one row of pixels per patch
