@@ -33,9 +33,14 @@ def changed_parts(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor
     return moved
 
 
-def test_lora_on_images_learns_the_language_model_only(tiny_qwen2_vl, tmp_path):
-    out = tmp_path / "lora"
-    log = train_in_process(mllm_sft(tiny_qwen2_vl, out, finetuning_type="lora", lora_target="all"))
+@pytest.fixture(scope="module")
+def lora_run(tiny_qwen2_vl, tmp_path_factory):
+    out = tmp_path_factory.mktemp("mllm") / "lora"
+    return out, train_in_process(mllm_sft(tiny_qwen2_vl, out, finetuning_type="lora", lora_target="all"))
+
+
+def test_lora_on_images_learns_the_language_model_only(lora_run):
+    out, log = lora_run
     assert "8 of 8 examples encoded" in log
     curve = losses(out)
     assert curve[max(curve)] < curve[min(curve)] - 0.1
@@ -73,3 +78,33 @@ def test_images_reach_the_model_in_each_batch(tiny_qwen2_vl):
     assert len(grids) == sum(len(row["images"]) for row in rows)  # every image of every row, once
     assert image_tokens == int(grids.prod(dim=1).sum()) // 4 == int(batch["mm_token_type_ids"].sum())
     assert batch["pixel_values"].shape[0] == int(grids.prod(dim=1).sum())  # one row of pixels per patch
+
+
+def test_merged_export_loads_in_plain_transformers_and_answers_the_same(lora_run, tiny_qwen2_vl, tmp_path):
+    from peft import PeftModel
+    from PIL import Image
+    from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
+
+    from tunefactory.cli import main
+
+    out, _ = lora_run
+    exported = tmp_path / "exported"
+    assert main(["export", f"model_name_or_path={tiny_qwen2_vl}", f"adapter_name_or_path={out}",
+                 "finetuning_type=lora", "template=qwen2_vl", f"export_dir={exported}"]) == 0
+    tokenizer = AutoTokenizer.from_pretrained(exported)
+    image_processor = AutoImageProcessor.from_pretrained(exported)
+    image = Image.open(REPO_ROOT / "data" / "mllm_demo_data" / "3.png").convert("RGB")
+    pixels = image_processor(images=[image], return_tensors="pt")
+    pads = int(pixels["image_grid_thw"].prod()) // 4
+    text = tokenizer.apply_chat_template([{"role": "user", "content": [{"type": "image"},
+                                                                       {"type": "text", "text": "Colour?"}]}],
+                                         tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(text.replace("<|image_pad|>", "<|image_pad|>" * pads), return_tensors="pt")["input_ids"]
+    inputs = {"input_ids": ids, **pixels, "mm_token_type_ids": (ids == tokenizer.convert_tokens_to_ids(
+        "<|image_pad|>")).long()}
+    merged = AutoModelForImageTextToText.from_pretrained(exported).eval()
+    adapted = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(tiny_qwen2_vl), out).eval()
+    with torch.no_grad():
+        assert torch.allclose(merged(**inputs).logits, adapted(**inputs).logits, atol=1e-5)
+        greedy = dict(max_new_tokens=6, do_sample=False)
+        assert merged.generate(**inputs, **greedy).tolist() == adapted.generate(**inputs, **greedy).tolist()

@@ -23,7 +23,8 @@ from ..data.template import get_template
 from ..errors import ConfigError, ModelError
 from ..model.loader import ModelSpec, load_hf_config, load_model, resolve_model_path, set_generation_defaults
 from ..model.seeding import seed_everything
-from ..model.tokenizer import load_tokenizer
+from ..data.multimodal import PLUGINS
+from ..model.tokenizer import load_image_processor, load_tokenizer
 from ..model.value_head import VALUE_HEAD_FILE, VALUE_HEAD_LEGACY_FILE
 from .ollama import write_modelfile
 from .quantize import gptq_problems, load_quantized_model
@@ -51,6 +52,7 @@ def export_model(config: RunConfig) -> Path:
     set_generation_defaults(model, template, tokenizer)
     save_weights(model, export_dir, f"{model_args.export_size}GB", legacy=model_args.export_legacy_format)
     save_tokenizer(tokenizer, export_dir)
+    save_image_processor(template, model_args, export_dir)
     copy_value_head(value_head_folder(model_args), export_dir)
     write_modelfile(template, tokenizer, export_dir)
     if model_args.export_hub_model_id:
@@ -138,6 +140,12 @@ def _safetensors_to_bin(folder: Path) -> None:
         content["weight_map"] = {key: renamed[file] for key, file in content["weight_map"].items()}
         (folder / LEGACY_INDEX).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         index.unlink()
+
+
+def save_image_processor(template, model_args, export_dir: Path) -> None:
+    """A multimodal family's image processor beside the weights, so the folder takes images in plain transformers."""
+    if template.multimodal in PLUGINS:
+        load_image_processor(model_args).save_pretrained(export_dir)
 
 
 def save_tokenizer(tokenizer, export_dir: Path) -> None:

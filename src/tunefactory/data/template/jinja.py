@@ -9,6 +9,7 @@ BOS/EOS are written as the tokenizer's literal strings, as training wrote them.
 
 from __future__ import annotations
 
+from ..multimodal import PLUGINS
 from .core import CONTENT, Template
 from .tools import JINJA_TOOL_MACROS, jinja_string
 
@@ -25,6 +26,19 @@ def _slot(slot: str, content_expr: str, bos: str, eos: str) -> str:
     return " ~ ".join(parts) or "''"
 
 
+def _content_macro(t: Template) -> str:
+    """``tf_content``: a message's text; content parts (processors' format) joined, an image part written as the
+    family's own image tokens (Qwen2-VL: ``<|vision_start|><|image_pad|><|vision_end|>``), which its processor
+    then repeats once per patch."""
+    plugin = PLUGINS.get(t.multimodal)
+    image = jinja_string(plugin.image_start + plugin.image_token + plugin.image_end) if plugin else "''"
+    return ("{%- macro tf_content(content) -%}{%- if content is string -%}{{- content -}}"
+            "{%- elif content is iterable -%}{%- for part in content -%}"
+            "{%- if part['type'] == 'text' -%}{{- part['text'] -}}"
+            "{%- elif part['type'] in ('image', 'image_url') or 'image' in part -%}{{- " + image + " -}}"
+            "{%- endif -%}{%- endfor -%}{%- endif -%}{%- endmacro -%}")
+
+
 def to_jinja(template: Template, bos: str = "", eos: str = "") -> str:
     """The ``chat_template`` string for ``template`` with this tokenizer's BOS/EOS strings."""
     t = template
@@ -37,6 +51,7 @@ def to_jinja(template: Template, bos: str = "", eos: str = "") -> str:
     out = [
         JINJA_TOOL_MACROS,
         "{%- macro tf_calls(calls) -%}" + tools.jinja_calls + "{%- endmacro -%}",
+        _content_macro(t),
         f"{{%- set tf_thinking = enable_thinking if enable_thinking is defined else {thinking_default} -%}}",
         "{%- if messages and messages[0]['role'] == 'system' -%}",
         f"{{%- set tf_system = messages[0]['content'] or {jinja_string(t.default_system)} -%}}",
@@ -53,7 +68,7 @@ def to_jinja(template: Template, bos: str = "", eos: str = "") -> str:
         out.append("{%- if tf_system -%}{{- " + _slot(t.system, "tf_system", bos, eos) + " -}}{%- endif -%}")
     out += [
         "{%- for message in tf_messages -%}",
-        "{%- set content = message['content'] if message['content'] is string else '' -%}",
+        "{%- set content = tf_content(message['content']) -%}",
     ]
     if t.system_in_user:
         out.append("{%- if loop.first and tf_system -%}{%- set content = "
