@@ -20,8 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import torch
+
 from ..config.stages import get_stage
+from ..data.bad_rows import BadRow
+from ..data.multimodal import IMAGE_PLACEHOLDER, PLUGINS
 from ..errors import ConfigError, TuneFactoryError
+from ..model.tokenizer import load_media
 from .hf_engine import GenerationRequest, HFEngine
 
 if TYPE_CHECKING:
@@ -77,6 +82,7 @@ class ChatModel:
             tokenizer_and_template = tokenizer, get_template(tokenizer, config.data, model_args.model_name_or_path)
         self.tokenizer, self.template = tokenizer_and_template
         self.stop_ids = self.template.stop_token_ids(self.tokenizer)
+        self.media = load_media(config.model, self.template)
         self.is_reward_model = get_stage(config.finetuning.stage).scores
         # achat/astream_chat wait for the engine in these threads (one per request in flight), not in
         # asyncio's small default pool, which would hold back requests beyond its size from the batch
@@ -95,10 +101,36 @@ class ChatModel:
     # --- prompts and settings ---------------------------------------------------------------------------------
 
     def prompt_ids(self, messages: list[dict], system: str | None = None, tools: str | list | None = None) -> list[int]:
-        """The conversation as the template encodes it, ending with the assistant header."""
+        """The conversation as the template encodes it, ending with the assistant header.
+
+        A message may carry ``images`` (paths, bytes or PIL images) for its ``<image>`` placeholders."""
         if not messages or messages[-1].get("role") not in ("user", "observation", "tool"):
             raise TuneFactoryError("the conversation must end with a user (or tool) message")
+        messages, _ = self._expand_images(messages)
         return self.template.encode_prompt(self.tokenizer, messages, system, tools)
+
+    def _expand_images(self, messages: list[dict]) -> tuple[list[dict], list]:
+        """(messages with each ``<image>`` written as the model's image tokens, the images in order)."""
+        images = [image for message in messages for image in message.get("images") or ()]
+        texts = [{key: value for key, value in m.items() if key != "images"} for m in messages]
+        if not images and not any(IMAGE_PLACEHOLDER in m["content"] for m in texts):
+            return texts, []
+        if self.media is None:
+            raise TuneFactoryError(f"this model takes no images: template {self.template.name!r} has no media "
+                                   f"plugin (those with one: {', '.join(PLUGINS)})")
+        try:
+            return self.media.plugin.expand(texts, images, self.media.image_processor, self.media.settings), images
+        except BadRow as error:
+            raise TuneFactoryError(str(error)) from None
+
+    def _media_inputs(self, messages: list[dict], prompt_ids: list[int]) -> dict | None:
+        _, images = self._expand_images(messages)
+        if not images:
+            return None
+        plugin = self.media.plugin
+        inputs = plugin.batch_inputs(images, self.media.image_processor, self.media.settings)
+        token_types = plugin.token_type_ids(torch.tensor([prompt_ids]), self.tokenizer)
+        return inputs if token_types is None else {**inputs, "mm_token_type_ids": token_types}
 
     def generation_settings(self, **overrides) -> tuple[dict, int, bool]:
         """(sampling settings for generate, max_new_tokens, skip_special_tokens) from the generating
@@ -125,8 +157,9 @@ class ChatModel:
             raise TuneFactoryError("this is a reward model (stage: rm): it scores texts (get_scores), it does not chat")
         settings, max_new_tokens, _ = self.generation_settings(**overrides)
         stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
-        return GenerationRequest(self.prompt_ids(messages, system, tools), settings, max_new_tokens, n=n,
-                                 stop_strings=stops)
+        prompt = self.prompt_ids(messages, system, tools)
+        return GenerationRequest(prompt, settings, max_new_tokens, n=n, stop_strings=stops,
+                                 media_inputs=self._media_inputs(messages, prompt))
 
     # --- answers ----------------------------------------------------------------------------------------------
 

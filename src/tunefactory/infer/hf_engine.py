@@ -47,11 +47,13 @@ class GenerationRequest:
     n: int = 1
     stop_strings: tuple[str, ...] = ()
     seed: int | None = None  # set by batch prediction: sampling then repeats exactly
+    media_inputs: dict | None = None  # the prompt's images as model inputs (pixel_values, ...): served alone
     events: queue.Queue = field(default_factory=queue.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     def batch_key(self) -> tuple:
-        return tuple(self.settings.get(key) for key in SAMPLING_KEYS)
+        # a request with images never shares a batch: its pixel inputs belong to its own rows
+        return (*(self.settings.get(key) for key in SAMPLING_KEYS), id(self) if self.media_inputs else None)
 
 
 @dataclass
@@ -167,7 +169,7 @@ class HFEngine:
             self._serve_one_generate_call()
 
     def _continuous_for(self, item) -> bool:
-        if not self.continuous or isinstance(item, list) or item.seed is not None:
+        if not self.continuous or isinstance(item, list) or item.seed is not None or item.media_inputs:
             return False
         key = item.batch_key()
         if key not in self._supported:
@@ -288,9 +290,10 @@ class HFEngine:
         if batch[0].seed is not None:
             torch.manual_seed(batch[0].seed)
         streamed = settings.get("num_beams", 1) == 1  # beam search cannot stream: its rows arrive at the end
+        media = _media_inputs(batch[0], len(rows), width, self.device)
         with torch.inference_mode():
             output = self.model.generate(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **media,
                 max_new_tokens=max(row.request.max_new_tokens for row in rows),
                 eos_token_id=self.stop_ids, pad_token_id=pad,
                 streamer=_RowStreamer(rows, set(self.stop_ids)) if streamed else None,
@@ -305,3 +308,18 @@ class HFEngine:
         for row in rows:
             reason = row.finished or ("length" if len(row.tokens) >= row.request.max_new_tokens else "stop")
             row.request.events.put((row.index, None, "stop" if reason == "cancelled" else reason))
+
+
+def _media_inputs(request: GenerationRequest, rows: int, width: int, device) -> dict:
+    """A request's image inputs for its ``rows`` answers (its prompt repeated), token types padded on the left."""
+    if not request.media_inputs:
+        return {}
+    inputs = {}
+    for name, value in request.media_inputs.items():
+        if name == "mm_token_type_ids":  # one row per answer, aligned with the left-padded ids
+            row = torch.zeros((1, width), dtype=value.dtype)
+            row[0, width - value.shape[-1]:] = value.reshape(-1)
+            inputs[name] = row.repeat(rows, 1).to(device)
+        else:  # per image: every answer's copy of the prompt has its own images
+            inputs[name] = torch.cat([value] * rows).to(device)
+    return inputs

@@ -43,3 +43,13 @@ def load_image_processor(model_args):
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load an image processor from {model_args.model_name_or_path!r} (its "
                          f"preprocessor_config.json), which training on images needs: {exc}") from exc
+
+
+def load_media(model_args, template):
+    """The media context (plugin, image processor, pixel limits) when the template's family has a media plugin."""
+    from ..data.multimodal import PLUGINS, MediaContext, MediaSettings
+
+    if template.multimodal not in PLUGINS:
+        return None
+    return MediaContext(PLUGINS[template.multimodal], load_image_processor(model_args),
+                        MediaSettings.from_model_args(model_args))

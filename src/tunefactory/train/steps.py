@@ -10,10 +10,11 @@ from ..config.finetuning_args import ADAPTER_METHODS
 from ..config.parser import save_run_config
 from ..config.stages import get_stage
 from ..data.collators import build_collator
-from ..data.multimodal import PLUGINS, MediaContext, MediaSettings
+from ..data.multimodal import MediaContext
 from ..data.pipeline import get_dataset
 from ..data.template import get_template
-from ..model.tokenizer import load_image_processor, load_tokenizer
+from ..model.tokenizer import load_media as load_model_media
+from ..model.tokenizer import load_tokenizer
 from .callbacks import LogCallback, LossGuard, StopOnSignal, restore_signal_handlers
 from .outputs import write_model_card
 from .pissa import SavePissaStart, save_converted_adapter
@@ -36,10 +37,7 @@ def load_tokenizer_and_template(config: RunConfig):
 
 def load_media(config: RunConfig, template) -> MediaContext | None:
     """The media plugin and image processor when the template's family has one: rows with images then train."""
-    if template.multimodal not in PLUGINS:
-        return None
-    return MediaContext(PLUGINS[template.multimodal], load_image_processor(config.model),
-                        MediaSettings.from_model_args(config.model))
+    return load_model_media(config.model, template)
 
 
 def save_image_processor(trainer, media: MediaContext | None) -> None:

@@ -1,0 +1,60 @@
+"""Chatting about an image: the answer equals the model's own generate() on the family's inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from tunefactory.errors import TuneFactoryError
+
+IMAGE = Path(__file__).resolve().parents[2] / "data" / "mllm_demo_data" / "2.png"
+
+
+@pytest.fixture(scope="module")
+def vl_chat(tiny_qwen2_vl):
+    from tunefactory.config import parse_dict
+    from tunefactory.infer.chat_model import ChatModel
+
+    model = ChatModel(parse_dict({"model_name_or_path": str(tiny_qwen2_vl), "template": "qwen2_vl"}, command="chat"))
+    yield model
+    model.engine.close()
+
+
+def test_an_image_answer_equals_generate_on_the_familys_inputs(vl_chat, tiny_qwen2_vl):
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    messages = [{"role": "user", "content": "<image>What shape is it?", "images": [str(IMAGE)]}]
+    answer = vl_chat.chat(messages, temperature=0, max_new_tokens=6)[0]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen2_vl)
+    pixels = AutoImageProcessor.from_pretrained(tiny_qwen2_vl)(images=[Image.open(IMAGE).convert("RGB")],
+                                                                return_tensors="pt")
+    text = tokenizer.apply_chat_template([{"role": "user", "content": [{"type": "image"},
+                                                                       {"type": "text", "text": "What shape is it?"}]}],
+                                         tokenize=False, add_generation_prompt=True)
+    text = text.replace("<|image_pad|>", "<|image_pad|>" * (int(pixels["image_grid_thw"].prod()) // 4))
+    ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    assert vl_chat.prompt_ids(messages) == ids[0].tolist()
+    token_types = (ids == tokenizer.convert_tokens_to_ids("<|image_pad|>")).long()
+    with torch.no_grad():
+        expected = vl_chat.model.generate(input_ids=ids, **pixels, mm_token_type_ids=token_types, max_new_tokens=6,
+                                          do_sample=False, eos_token_id=vl_chat.stop_ids)
+    assert answer.text == tokenizer.decode(expected[0, ids.shape[1]:], skip_special_tokens=True)
+    streamed = "".join(vl_chat.stream_chat(messages, temperature=0, max_new_tokens=6))
+    assert streamed == answer.text
+
+
+def test_images_for_a_text_model_or_a_missing_image_are_refused(vl_chat, tiny_llama):
+    from tunefactory.config import parse_dict
+    from tunefactory.infer.chat_model import ChatModel
+
+    with pytest.raises(TuneFactoryError, match="1 <image> placeholder.s. in the messages but 0 image"):
+        vl_chat.chat([{"role": "user", "content": "<image>What is it?"}])
+    text_model = ChatModel(parse_dict({"model_name_or_path": str(tiny_llama), "template": "llama3"}, command="chat"))
+    try:
+        with pytest.raises(TuneFactoryError, match="this model takes no images: template 'llama3'"):
+            text_model.chat([{"role": "user", "content": "<image>Hi", "images": [str(IMAGE)]}])
+    finally:
+        text_model.engine.close()
