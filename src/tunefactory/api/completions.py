@@ -12,6 +12,8 @@ parser reads as calls is returned as ``message.tool_calls`` with finish_reason `
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import uuid
@@ -20,6 +22,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from ..data.converters import ASSISTANT, FUNCTION, OBSERVATION, USER, _merge_tool_results
+from ..data.multimodal import IMAGE_PLACEHOLDER
 from ..data.template import FunctionCall, function_message
 from ..errors import TuneFactoryError
 from .protocol import (
@@ -134,13 +137,15 @@ def _check_order(messages: list[ChatMessage], start: int) -> None:
 
 def _turn(message: ChatMessage, index: int) -> dict:
     text = _text(message, index)
+    images = _images(message, index)
     if message.role == "assistant" and message.tool_calls:
         calls = [FunctionCall(call.function.name, _arguments(call.function.arguments, index, j))
                  for j, call in enumerate(message.tool_calls)]
         return {"role": FUNCTION, "content": function_message(text or "", calls)}
     if text is None:
         raise ApiError(400, f"messages[{index}] ({message.role}) has no content", param=f"messages[{index}].content")
-    return {"role": ROLES[message.role], "content": text}
+    turn = {"role": ROLES[message.role], "content": text}
+    return {**turn, "images": images} if images else turn
 
 
 def _text(message: ChatMessage, index: int) -> str | None:
@@ -148,11 +153,36 @@ def _text(message: ChatMessage, index: int) -> str | None:
         return message.content
     texts = []
     for j, part in enumerate(message.content):
-        if part.type != "text" or part.text is None:
+        if part.type == "image_url":
+            texts.append(IMAGE_PLACEHOLDER)  # where the image goes; its bytes are read by `_images`
+        elif part.type != "text" or part.text is None:
             raise ApiError(400, f"messages[{index}].content[{j}] is a {part.type!r} part: this server reads text "
-                                "parts only", param=f"messages[{index}].content[{j}].type")
-        texts.append(part.text)
+                                "and image_url parts", param=f"messages[{index}].content[{j}].type")
+        else:
+            texts.append(part.text)
     return "".join(texts)
+
+
+def _images(message: ChatMessage, index: int) -> list[bytes]:
+    """The message's images, from ``data:`` URLs only: the server never reads a file or fetches a URL a client
+    names."""
+    if not isinstance(message.content, list):
+        return []
+    images = []
+    for j, part in enumerate(message.content):
+        if part.type != "image_url":
+            continue
+        param = f"messages[{index}].content[{j}].image_url.url"
+        url = part.image_url.url if part.image_url else ""
+        header, comma, payload = url.partition(",")
+        if not (url.startswith("data:image/") and comma and header.endswith(";base64")):
+            raise ApiError(400, f"{param} must be a data:image/...;base64 URL: this server does not fetch URLs or "
+                                "read files named by a request", param=param)
+        try:
+            images.append(base64.b64decode(payload, validate=True))
+        except binascii.Error:
+            raise ApiError(400, f"{param}: the base64 data is not valid", param=param) from None
+    return images
 
 
 def _arguments(arguments: str | dict, index: int, j: int) -> dict:

@@ -23,9 +23,15 @@ def _now() -> int:
 
 # --- requests -------------------------------------------------------------------------------------------------
 
+class ImageUrl(BaseModel):
+    url: str
+    detail: str | None = None
+
+
 class ContentPart(BaseModel):
     type: str
     text: str | None = None
+    image_url: ImageUrl | None = None
 
 
 class FunctionCallBody(BaseModel):
