@@ -270,8 +270,10 @@ BAD_REQUESTS = {  # name -> (body, the error's param, a piece of its message)
     "late system": ({"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"}]},
                     "messages[1].role", "may only open"),
     "no content": ({"messages": [{"role": "user"}]}, "messages[0].content", "no content"),
-    "image part": ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
-                   "messages[0].content[0].type", "text parts only"),
+    "image url": ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+                  "messages[0].content[0].image_url.url", "must be a data:image/...;base64 URL"),
+    "audio part": ({"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]},
+                   "messages[0].content[0].type", "reads text and image_url parts"),
     "bad call arguments": ({"messages": [{"role": "user", "content": "a"},
                                          {"role": "assistant", "tool_calls": [
                                              {"id": "1", "type": "function",
