@@ -51,3 +51,21 @@ def test_thoughts_fold_and_tool_turns_are_labelled():
     assert shown[2] == {"role": "assistant", "content": "4"}
     assert shown[3]["metadata"]["title"] == "Tool call" and shown[4]["metadata"]["title"] == "Tool result"
     assert shown[5]["metadata"]["status"] == "pending" and len(shown) == 6
+
+
+def test_an_attached_image_reaches_a_multimodal_model(tiny_qwen2_vl):
+    from pathlib import Path
+
+    from tunefactory.webui.chat import user_turn
+
+    image = str(Path(__file__).resolve().parents[2] / "data" / "mllm_demo_data" / "3.png")
+    chat = ChatSession()
+    chat.load({"model_name_or_path": str(tiny_qwen2_vl), "template": "qwen2_vl"})
+    try:
+        turn = user_turn("user", "What is drawn?", image)
+        assert turn == {"role": "user", "content": "<image>What is drawn?", "images": [image]}
+        *_, reply = chat.stream([turn], max_new_tokens=6, temperature=0)
+        assert reply == chat.model.chat([turn], max_new_tokens=6, temperature=0)[0].text
+        assert displayed([turn])[0]["content"] == "🖼️ What is drawn?"
+    finally:
+        chat.unload()

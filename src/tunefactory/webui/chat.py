@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+from ..data.multimodal import IMAGE_PLACEHOLDER
 from ..data.template.tools import function_message
 from ..errors import ConfigError, TuneFactoryError
 
@@ -72,6 +73,13 @@ class ChatSession:
         return {"role": ASSISTANT, "content": reply}
 
 
+def user_turn(role: str, text: str, image: str | None = None) -> dict[str, Any]:
+    """A prompt-side turn; an attached image goes first, where its ``<image>`` placeholder says."""
+    if not image:
+        return {"role": role, "content": text}
+    return {"role": role, "content": IMAGE_PLACEHOLDER + text, "images": [image]}
+
+
 def checked_tools(tools: str) -> str | None:
     """The tools box: empty, or a JSON list of function definitions (refused with the reason otherwise)."""
     if not (tools or "").strip():
@@ -93,7 +101,7 @@ def displayed(conversation: list[dict[str, str]], thought_words: tuple[str, str]
     for turn in conversation:
         role, content = turn["role"], turn["content"]
         if role == USER:
-            shown.append({"role": "user", "content": content})
+            shown.append({"role": "user", "content": content.replace(IMAGE_PLACEHOLDER, "🖼️ ")})
         elif role == OBSERVATION:
             shown.append({"role": "user", "content": content, "metadata": {"title": labels["tool_result"]}})
         elif role == FUNCTION:
