@@ -45,6 +45,13 @@ def tiny_qwen2_vl(tiny_model_cache) -> Path:
     return ensure_tiny_qwen2_vl(tiny_model_cache)
 
 
+@pytest.fixture(scope="session")
+def tiny_qwen3_vl(tiny_model_cache) -> Path:
+    from tunefactory_fixtures.tiny_multimodal import ensure_tiny_qwen3_vl
+
+    return ensure_tiny_qwen3_vl(tiny_model_cache)
+
+
 @pytest.fixture
 def write_yaml(tmp_path):
     """Write a mapping (or raw text) to a YAML file in the test's folder and return its path."""

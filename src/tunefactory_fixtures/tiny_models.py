@@ -98,10 +98,13 @@ def train_tokenizer(arch: str, vocab_size: int, model_max_length: int, data_dir:
 
 
 def train_bpe_tokenizer(special_tokens: list[str], named: dict[str, str], vocab_size: int, model_max_length: int,
-                        data_dir: Path = BUNDLED_DATA_DIR):
+                        data_dir: Path = BUNDLED_DATA_DIR, plain_tokens: tuple[str, ...] = ()):
     """A byte-level BPE tokenizer trained on the corpus: ``special_tokens`` take ids 0, 1, ... in their order,
-    ``named`` maps bos/eos/pad to some of them and the others become additional special tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    ``named`` maps bos/eos/pad to some of them and the others become additional special tokens.
+
+    ``plain_tokens`` (some of ``special_tokens``) stay single tokens but are not special, as Qwen3's ``<think>``
+    and ``<tool_call>`` are not: decoding with ``skip_special_tokens`` keeps them."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
@@ -112,10 +115,12 @@ def train_bpe_tokenizer(special_tokens: list[str], named: dict[str, str], vocab_
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # every byte encodes: no unknown tokens
     )
     tokenizer.train_from_iterator(bundled_texts(data_dir), trainer=trainer)
+    # adding a token again keeps its id and takes the new flags
+    tokenizer.add_tokens([AddedToken(token, special=False, normalized=False) for token in plain_tokens])
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, model_max_length=model_max_length,
         bos_token=named.get("bos"), eos_token=named.get("eos"), pad_token=named.get("pad"),
-        additional_special_tokens=[t for t in special_tokens if t not in named.values()],
+        additional_special_tokens=[t for t in special_tokens if t not in named.values() and t not in plain_tokens],
         clean_up_tokenization_spaces=False,
     )
 

@@ -1,21 +1,24 @@
 """Tiny random-weight vision-language models and the bundled demo images, built offline in seconds.
 
-``ensure_tiny_qwen2_vl`` saves a Qwen2-VL folder laid out as the hub checkpoint is, which plain transformers
-loads by path (``AutoModelForImageTextToText``, ``AutoTokenizer``, ``AutoImageProcessor``, and ``AutoProcessor``
-where torchvision is installed: transformers 5.25's Qwen2VLProcessor needs it for its video processor): random
-weights, a BPE tokenizer trained on the same corpus as ``tiny_models`` with Qwen2-VL's special tokens, an image
-processor whose pixel budget turns the demo images into a handful of tokens, and Qwen2-VL-Instruct's chat template.
+``ensure_tiny_qwen2_vl`` and ``ensure_tiny_qwen3_vl`` save a Qwen2-VL / Qwen3-VL folder laid out as the hub
+checkpoint is, which plain transformers loads by path (``AutoModelForImageTextToText``, ``AutoTokenizer``,
+``AutoImageProcessor``, and ``AutoProcessor`` where torchvision is installed: transformers 5.25's processors of
+both families need it for their video processors): random weights, a BPE tokenizer trained on the same corpus as
+``tiny_models`` with the family's special tokens, an image processor whose pixel budget turns the demo images into
+a handful of tokens, and the family's Instruct chat template. One ``TinyVisionLanguage`` entry per family says
+what differs.
 
 ``write_demo_media`` draws the images of ``data/mllm_demo_data`` and ``mllm_demo_rows`` writes the
 ``mllm_demo`` dataset about them (LLaMA-Factory's format); ``bundled_data`` writes both into ``data/``.
 
-    python -m tunefactory_fixtures.tiny_multimodal --out /tmp/tiny-qwen2-vl
+    python -m tunefactory_fixtures.tiny_multimodal --family qwen3_vl --out /tmp/tiny-qwen3-vl
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,6 @@ QWEN2_VL_SPECIAL_TOKENS = (
     "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>",
     "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
 )
-QWEN2_VL_NAMED_TOKENS = {"eos": "<|im_end|>", "pad": "<|endoftext|>"}
 
 # Qwen2-VL-7B-Instruct's chat_template.json, byte for byte (tests compare it with
 # tests/fixtures/chat_templates/qwen2_vl.jinja).
@@ -44,46 +46,101 @@ QWEN2_VL_CHAT_TEMPLATE = (
     "<|im_start|>assistant\n{% endif %}"
 )
 
+# Qwen3-VL's tokenizer: Qwen2-VL's special tokens, then these added tokens, which are not special (151657 ...
+# 151668 there, 14 ... 25 here): decoding with skip_special_tokens keeps them, as the real one does.
+QWEN3_VL_PLAIN_TOKENS = (
+    "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
+    "<|repo_name|>", "<|file_sep|>", "<tool_response>", "</tool_response>", "<think>", "</think>",
+)
+QWEN3_VL_SPECIAL_TOKENS = QWEN2_VL_SPECIAL_TOKENS + QWEN3_VL_PLAIN_TOKENS
+
+OFFICIAL_TEMPLATES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "chat_templates"
+FIXTURE_HEADER = re.compile(r"\A\{#- tunefactory fixture\n.*?\n-#\}\n", re.S)
+
+
+def official_chat_template(name: str) -> str:
+    """An official chat template kept in tests/fixtures/chat_templates, without our provenance header."""
+    return FIXTURE_HEADER.sub("", (OFFICIAL_TEMPLATES / f"{name}.jinja").read_text(encoding="utf-8"), count=1)
+
+
+@dataclass(frozen=True)
+class TinyVisionLanguage:
+    """One family's tiny model: what its config, tokenizer and image processor hold (the cache recipe too)."""
+
+    name: str
+    config_class: str  # in transformers; AutoModelForImageTextToText builds the model from it
+    text: dict[str, Any]
+    vision: dict[str, Any]  # its patch, merge and temporal patch sizes are the image processor's too
+    pixels: dict[str, int]  # the image processor's min_pixels and max_pixels
+    special_tokens: tuple[str, ...]  # in the real tokenizer's id order, from id 0
+    chat_template: str
+    image_norm: dict[str, list[float]] = field(default_factory=dict)  # image_mean / image_std, when not CLIP's
+    plain_tokens: tuple[str, ...] = ()  # of special_tokens: single tokens but not special
+    named: dict[str, str] = field(default_factory=lambda: {"eos": "<|im_end|>", "pad": "<|endoftext|>"})
+    vocab_size: int = 1024
+
+
 # Shapes as small as transformers allows: head_dim 8 splits into mrope sections t/h/w = 2/1/1 (of 4 rotary pairs).
-QWEN2_VL_TEXT = {
-    "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "intermediate_size": 64, "max_position_embeddings": 1024,
-    "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 1, 1]},
-}
-QWEN2_VL_VISION = {
-    "depth": 1, "embed_dim": 32, "num_heads": 2, "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2,
-    "temporal_patch_size": 2, "hidden_size": QWEN2_VL_TEXT["hidden_size"],
-}
-# A 28 x 28 block of pixels is one token after the 2 x 2 merge: 4 to 16 tokens per image.
-QWEN2_VL_PIXELS = {"min_pixels": 28 * 28 * 4, "max_pixels": 28 * 28 * 16}
-QWEN2_VL_VOCAB_SIZE = 1024
+TINY_QWEN2_VL = TinyVisionLanguage(
+    name="qwen2_vl", config_class="Qwen2VLConfig",
+    text={"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+          "intermediate_size": 64, "max_position_embeddings": 1024,
+          "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 1, 1]}},
+    vision={"depth": 1, "embed_dim": 32, "num_heads": 2, "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2,
+            "temporal_patch_size": 2, "hidden_size": 32},
+    # A 28 x 28 block of pixels is one token after the 2 x 2 merge: 4 to 16 tokens per image.
+    pixels={"min_pixels": 28 * 28 * 4, "max_pixels": 28 * 28 * 16},
+    special_tokens=QWEN2_VL_SPECIAL_TOKENS, chat_template=QWEN2_VL_CHAT_TEMPLATE,
+)
+
+# Qwen3-VL-2B-Instruct's layout at tiny sizes: 16-pixel patches, an explicit head_dim, interleaved M-RoPE, a learned
+# position grid (8 x 8 here), and one deepstack merger, which feeds vision layer 0 into language layer 0.
+TINY_QWEN3_VL = TinyVisionLanguage(
+    name="qwen3_vl", config_class="Qwen3VLConfig",
+    text={"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+          "head_dim": 8, "intermediate_size": 64, "max_position_embeddings": 1024,
+          "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [2, 1, 1],
+                              "mrope_interleaved": True}},
+    vision={"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "patch_size": 16,
+            "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 32, "num_position_embeddings": 64,
+            "deepstack_visual_indexes": [0]},
+    # A 32 x 32 block of pixels is one token after the 2 x 2 merge: 4 to 16 tokens per image.
+    pixels={"min_pixels": 32 * 32 * 4, "max_pixels": 32 * 32 * 16},
+    image_norm={"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]},  # Qwen3-VL's, not CLIP's
+    special_tokens=QWEN3_VL_SPECIAL_TOKENS, plain_tokens=QWEN3_VL_PLAIN_TOKENS,
+    chat_template=official_chat_template("qwen3_vl_nothink"),  # Qwen3-VL-*-Instruct's, verbatim
+)
 
 
-def build_tiny_qwen2_vl(out_dir: str | Path, seed: int = 0, data_dir: Path = BUNDLED_DATA_DIR) -> Path:
-    """Build and save a random-weight Qwen2-VL with its tokenizer and processor; returns ``out_dir``."""
+def build_tiny_vision_language(family: TinyVisionLanguage, out_dir: str | Path, seed: int = 0,
+                               data_dir: Path = BUNDLED_DATA_DIR) -> Path:
+    """Build and save a random-weight model of ``family`` with its tokenizer and image processor."""
     import torch
-    from transformers import AutoModelForImageTextToText, Qwen2VLConfig, Qwen2VLImageProcessorPil
+    import transformers
+    from transformers import AutoModelForImageTextToText, Qwen2VLImageProcessorPil
 
     out_dir = Path(out_dir)
-    tokenizer = train_bpe_tokenizer(list(QWEN2_VL_SPECIAL_TOKENS), QWEN2_VL_NAMED_TOKENS, QWEN2_VL_VOCAB_SIZE,
-                                    QWEN2_VL_TEXT["max_position_embeddings"], data_dir)
-    tokenizer.chat_template = QWEN2_VL_CHAT_TEMPLATE
-    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in QWEN2_VL_SPECIAL_TOKENS}
-    config = Qwen2VLConfig(
-        text_config={**QWEN2_VL_TEXT, "vocab_size": len(tokenizer), "bos_token_id": ids["<|endoftext|>"],
-                     "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"]},
-        vision_config=QWEN2_VL_VISION,
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True, dtype="float32",  # tied as in Qwen2-VL-2B-Instruct
+    tokenizer = train_bpe_tokenizer(list(family.special_tokens), family.named, family.vocab_size,
+                                    family.text["max_position_embeddings"], data_dir, family.plain_tokens)
+    tokenizer.chat_template = family.chat_template
+    ids = tokenizer.convert_tokens_to_ids
+    config = getattr(transformers, family.config_class)(
+        text_config={**family.text, "vocab_size": len(tokenizer), "bos_token_id": ids("<|endoftext|>"),
+                     "eos_token_id": ids("<|im_end|>"), "pad_token_id": ids("<|endoftext|>")},
+        vision_config=family.vision,
+        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
+        tie_word_embeddings=True, dtype="float32",  # tied as in the 2B Instruct checkpoints
     )
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config)
-    # Saved part by part, as the hub checkpoint is laid out: transformers 5.25 cannot build a Qwen2VLProcessor
-    # without torchvision (its video processor needs it), but AutoProcessor finds the processor from config.json.
-    image_processor = Qwen2VLImageProcessorPil(**QWEN2_VL_PIXELS, patch_size=QWEN2_VL_VISION["patch_size"],
-                                               temporal_patch_size=QWEN2_VL_VISION["temporal_patch_size"],
-                                               merge_size=QWEN2_VL_VISION["spatial_merge_size"])
+    # Saved part by part, as the hub checkpoint is laid out: transformers 5.25 cannot build these families'
+    # processors without torchvision (their video processors need it), but AutoProcessor finds the processor
+    # from config.json. Both families' image processor is Qwen2-VL's, with their own patch size and norm.
+    image_processor = Qwen2VLImageProcessorPil(**family.pixels, **family.image_norm,
+                                               patch_size=family.vision["patch_size"],
+                                               temporal_patch_size=family.vision["temporal_patch_size"],
+                                               merge_size=family.vision["spatial_merge_size"])
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)  # writes chat_template.jinja, which AutoProcessor reads as well
@@ -91,12 +148,31 @@ def build_tiny_qwen2_vl(out_dir: str | Path, seed: int = 0, data_dir: Path = BUN
     return out_dir
 
 
+def ensure_tiny_vision_language(family: TinyVisionLanguage, cache_dir: str | Path, seed: int = 0) -> Path:
+    """Build a tiny ``family`` model once into ``cache_dir`` and reuse it while its recipe is unchanged."""
+    recipe = {**asdict(family), "seed": seed, "corpus": corpus_fingerprint()}
+    return build_once(cache_dir, f"{family.name}-tiny", recipe,
+                      lambda out_dir: build_tiny_vision_language(family, out_dir, seed))
+
+
+def build_tiny_qwen2_vl(out_dir: str | Path, seed: int = 0, data_dir: Path = BUNDLED_DATA_DIR) -> Path:
+    """Build and save a random-weight Qwen2-VL with its tokenizer and processor; returns ``out_dir``."""
+    return build_tiny_vision_language(TINY_QWEN2_VL, out_dir, seed, data_dir)
+
+
 def ensure_tiny_qwen2_vl(cache_dir: str | Path, seed: int = 0) -> Path:
     """Build a tiny Qwen2-VL once into ``cache_dir`` and reuse it while its recipe is unchanged."""
-    recipe = {"text": QWEN2_VL_TEXT, "vision": QWEN2_VL_VISION, "pixels": QWEN2_VL_PIXELS, "seed": seed,
-              "vocab": QWEN2_VL_VOCAB_SIZE, "tokens": QWEN2_VL_SPECIAL_TOKENS, "named": QWEN2_VL_NAMED_TOKENS,
-              "template": QWEN2_VL_CHAT_TEMPLATE, "corpus": corpus_fingerprint()}
-    return build_once(cache_dir, "qwen2_vl-tiny", recipe, lambda out_dir: build_tiny_qwen2_vl(out_dir, seed))
+    return ensure_tiny_vision_language(TINY_QWEN2_VL, cache_dir, seed)
+
+
+def build_tiny_qwen3_vl(out_dir: str | Path, seed: int = 0, data_dir: Path = BUNDLED_DATA_DIR) -> Path:
+    """Build and save a random-weight Qwen3-VL (Instruct) with its tokenizer and processor; returns ``out_dir``."""
+    return build_tiny_vision_language(TINY_QWEN3_VL, out_dir, seed, data_dir)
+
+
+def ensure_tiny_qwen3_vl(cache_dir: str | Path, seed: int = 0) -> Path:
+    """Build a tiny Qwen3-VL once into ``cache_dir`` and reuse it while its recipe is unchanged."""
+    return ensure_tiny_vision_language(TINY_QWEN3_VL, cache_dir, seed)
 
 
 # --- the bundled demo images and the mllm_demo dataset about them ------------------------------------------
@@ -199,11 +275,13 @@ def mllm_demo_rows() -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Build a tiny random-weight Qwen2-VL with its own tokenizer.")
+    families = {family.name: family for family in (TINY_QWEN2_VL, TINY_QWEN3_VL)}
+    parser = argparse.ArgumentParser(description="Build a tiny random-weight vision-language model.")
+    parser.add_argument("--family", choices=sorted(families), default="qwen2_vl")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output folder (created)")
     args = parser.parse_args(argv)
-    print(build_tiny_qwen2_vl(args.out, args.seed))
+    print(build_tiny_vision_language(families[args.family], args.out, args.seed))
 
 
 if __name__ == "__main__":

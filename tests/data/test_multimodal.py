@@ -1,38 +1,62 @@
 """Media plugins: our ids for a conversation with images equal the family's own processing of it.
 
 Qwen2-VL's processor (``Qwen2VLProcessor``) renders the official chat template, then repeats each
-``<|image_pad|>`` once per merged patch of that image (``image_grid_thw.prod() // merge_size**2``) and tokenizes.
-transformers 5.25 cannot build that processor object without torchvision (its video half needs it), which has no
-CPU build for our torch here; the reference below is its ``__call__`` written out: the official template rendered by
-the tokenizer, the same expansion from the same image processor's grid, the same tokenizer.
+``<|image_pad|>`` once per merged patch of that image (``image_grid_thw.prod() // merge_size**2``) and tokenizes;
+Qwen3-VL's (``Qwen3VLProcessor``) does the same for images. transformers 5.25 cannot build either processor object
+without torchvision (their video halves need it), which has no CPU build for our torch here; the reference below
+is their ``__call__`` written out: the official template rendered by the tokenizer, the same expansion from the
+same image processor's grid, the same tokenizer.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from tunefactory.data.bad_rows import BadRow
-from tunefactory.data.multimodal import QWEN2_VL, MediaSettings, fit_pixels, get_plugin, load_image
+from tunefactory.data.multimodal import (
+    QWEN2_VL,
+    QWEN3_VL,
+    MediaPlugin,
+    MediaSettings,
+    fit_pixels,
+    get_plugin,
+    load_image,
+)
 from tunefactory.data.template import get_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGES = REPO_ROOT / "data" / "mllm_demo_data"
 
 
-@pytest.fixture(scope="module")
-def qwen2_vl_parts(tiny_qwen2_vl):
-    from transformers import AutoImageProcessor, AutoTokenizer
+@dataclass(frozen=True)
+class Family:
+    folder: Path
+    plugin: MediaPlugin
+    template: str  # ours, rendering as the family's official Instruct chat template
+    image_processor: object
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen2_vl)
-    return tokenizer, AutoImageProcessor.from_pretrained(tiny_qwen2_vl)
+
+# family -> (its tiny model's session fixture, its plugin, our template for its Instruct model)
+FAMILIES = {"qwen2_vl": ("tiny_qwen2_vl", QWEN2_VL, "qwen2_vl"),
+            "qwen3_vl": ("tiny_qwen3_vl", QWEN3_VL, "qwen3_vl_nothink")}
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def family(request) -> Family:
+    from transformers import AutoImageProcessor
+
+    fixture, plugin, template = FAMILIES[request.param]
+    folder = request.getfixturevalue(fixture)
+    return Family(folder, plugin, template, AutoImageProcessor.from_pretrained(folder))
 
 
 def reference_ids(tokenizer, image_processor, conversation, images):
-    """Qwen2VLProcessor.__call__ on apply_chat_template's text, written out (see the module docstring)."""
+    """Qwen2VLProcessor / Qwen3VLProcessor.__call__ on apply_chat_template's text, written out (module docstring)."""
     text = tokenizer.apply_chat_template(conversation, tokenize=False)
     grids = image_processor(images=images, return_tensors="np")["image_grid_thw"] if images else []
     counts = iter(int(g.prod()) // image_processor.merge_size**2 for g in grids)
@@ -45,19 +69,20 @@ def hf_message(role, text, images=0):
 
 
 @pytest.mark.parametrize("files", [["1.png"], ["3.png"], ["2.png", "4.png"]])
-def test_qwen2_vl_ids_equal_the_processors(qwen2_vl_parts, files, tiny_qwen2_vl):
+def test_ids_equal_the_processors(family, files):
     from transformers import AutoTokenizer
 
-    _, image_processor = qwen2_vl_parts
-    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen2_vl)  # get_template gives it our chat template: a fresh one
+    image_processor = family.image_processor
+    tokenizer = AutoTokenizer.from_pretrained(family.folder)  # get_template gives it our chat template: a fresh one
     paths = [str(IMAGES / name) for name in files]
     images = [Image.open(p).convert("RGB") for p in paths]
     official = [hf_message("user", "What is drawn?", len(files)), hf_message("assistant", "Shapes.")]
     expected = reference_ids(tokenizer, image_processor, official, images)
     ours = [{"role": "user", "content": "<image>" * len(files) + "What is drawn?"},
             {"role": "assistant", "content": "Shapes."}]
-    template = get_template(tokenizer, _data_args("qwen2_vl"), str(tiny_qwen2_vl))
-    expanded = QWEN2_VL.expand(ours, paths, image_processor, MediaSettings())
+    template = get_template(tokenizer, _data_args(family.template), str(family.folder))
+    assert get_plugin(template.multimodal, template.name) is family.plugin
+    expanded = family.plugin.expand(ours, paths, image_processor, MediaSettings())
     (prompt_ids, answer_ids), = template.encode_multiturn(tokenizer, expanded)
     assert prompt_ids + answer_ids == expected
     pad_id = tokenizer.convert_tokens_to_ids("<|image_pad|>")
@@ -65,20 +90,24 @@ def test_qwen2_vl_ids_equal_the_processors(qwen2_vl_parts, files, tiny_qwen2_vl)
     assert prompt_ids.count(pad_id) == int(grid.prod(axis=1).sum()) // 4
 
 
-def test_batch_inputs_are_the_image_processors_own(qwen2_vl_parts):
-    _, image_processor = qwen2_vl_parts
+def test_batch_inputs_are_the_image_processors_own(family):
+    image_processor = family.image_processor
     paths = [str(IMAGES / "2.png"), str(IMAGES / "3.png")]
-    inputs = QWEN2_VL.batch_inputs(paths, image_processor, MediaSettings())
+    inputs = family.plugin.batch_inputs(paths, image_processor, MediaSettings())
     expected = image_processor(images=[Image.open(p).convert("RGB") for p in paths], return_tensors="pt")
     assert inputs["pixel_values"].equal(expected["pixel_values"])
+    # Qwen2-VL's 14-pixel patches of the 84 x 56 and 112 x 84 images, Qwen3-VL's 16-pixel patches of the same images
+    # resized to 96 x 64 and 128 x 96 (multiples of 32): the same grids, each patch a row of 3 x 2 x patch² values
     assert inputs["image_grid_thw"].tolist() == [[1, 4, 6], [1, 6, 8]]
+    patch = {QWEN2_VL: 14, QWEN3_VL: 16}[family.plugin]
+    assert inputs["pixel_values"].shape == (24 + 48, 3 * 2 * patch**2)
 
 
-def test_placeholders_must_match_the_images(qwen2_vl_parts):
-    _, image_processor = qwen2_vl_parts
+def test_placeholders_must_match_the_images(family):
+    image_processor = family.image_processor
     messages = [{"role": "user", "content": "<image><image>Compare."}, {"role": "assistant", "content": "Same."}]
     with pytest.raises(BadRow, match="2 <image> placeholder.s. in the messages but 1 image"):
-        QWEN2_VL.expand(messages, [str(IMAGES / "1.png")], image_processor, MediaSettings())
+        family.plugin.expand(messages, [str(IMAGES / "1.png")], image_processor, MediaSettings())
 
 
 def test_an_unreadable_image_is_a_bad_row_naming_it(tmp_path):
@@ -100,7 +129,8 @@ def test_pixel_limits_scale_images_keeping_their_shape():
 def test_text_templates_and_unknown_plugins_are_refused_with_the_choices():
     with pytest.raises(BadRow, match="template 'llama3' is text-only.*qwen2_vl"):
         get_plugin(None, "llama3")
-    with pytest.raises(BadRow, match="plugin 'llava', which TuneFactory does not have yet; available: qwen2_vl"):
+    with pytest.raises(BadRow, match="plugin 'llava', which TuneFactory does not have yet; "
+                                     "available: qwen2_vl, qwen3_vl"):
         get_plugin("llava", "llava")
 
 

@@ -1,8 +1,9 @@
-"""sft on images (LLaMA-Factory's mllm_demo format) with the tiny Qwen2-VL: it learns, and the freeze flags and LoRA
-targets change exactly the parts they name."""
+"""sft on images (LLaMA-Factory's mllm_demo format) with the tiny Qwen2-VL and Qwen3-VL: it learns, the freeze flags
+and LoRA targets change exactly the parts they name, and the merged export answers as base + adapter."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,24 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
+# family -> (its tiny model's session fixture, our template for its Instruct model)
+FAMILIES = {"qwen2_vl": ("tiny_qwen2_vl", "qwen2_vl"), "qwen3_vl": ("tiny_qwen3_vl", "qwen3_vl_nothink")}
 
-def mllm_sft(model: Path, output_dir: Path, **changes) -> dict:
-    return {"model_name_or_path": str(model), "stage": "sft", "do_train": True, "template": "qwen2_vl",
+
+@dataclass(frozen=True)
+class Family:
+    folder: Path
+    template: str
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def family(request) -> Family:
+    fixture, template = FAMILIES[request.param]
+    return Family(request.getfixturevalue(fixture), template)
+
+
+def mllm_sft(family: Family, output_dir: Path, **changes) -> dict:
+    return {"model_name_or_path": str(family.folder), "stage": "sft", "do_train": True, "template": family.template,
             "dataset": "mllm_demo", "dataset_dir": str(REPO_ROOT / "data"), "cutoff_len": 256,
             "per_device_train_batch_size": 2, "max_steps": 12, "learning_rate": 1e-2, "logging_steps": 1,
             "output_dir": str(output_dir), "report_to": "none", "use_cpu": True, "seed": 0, **changes}
@@ -34,9 +50,9 @@ def changed_parts(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor
 
 
 @pytest.fixture(scope="module")
-def lora_run(tiny_qwen2_vl, tmp_path_factory):
+def lora_run(family, tmp_path_factory):
     out = tmp_path_factory.mktemp("mllm") / "lora"
-    return out, train_in_process(mllm_sft(tiny_qwen2_vl, out, finetuning_type="lora", lora_target="all"))
+    return out, train_in_process(mllm_sft(family, out, finetuning_type="lora", lora_target="all"))
 
 
 def test_lora_on_images_learns_the_language_model_only(lora_run):
@@ -55,19 +71,39 @@ def test_lora_on_images_learns_the_language_model_only(lora_run):
     ({"freeze_multi_modal_projector": False, "freeze_language_model": True},
      {"vision_tower": False, "projector": True, "language_model": False}),
 ])
-def test_freeze_flags_change_exactly_the_parts_they_name(tiny_qwen2_vl, tmp_path, flags, expected):
-    before = load_file(tiny_qwen2_vl / "model.safetensors")
+def test_freeze_flags_change_exactly_the_parts_they_name(family, tmp_path, flags, expected):
+    before = load_file(family.folder / "model.safetensors")
     out = tmp_path / "full"
-    train_in_process(mllm_sft(tiny_qwen2_vl, out, finetuning_type="full", max_steps=2, **flags))
+    train_in_process(mllm_sft(family, out, finetuning_type="full", max_steps=2, **flags))
     assert changed_parts(before, load_file(out / "model.safetensors")) == expected
 
 
-def test_images_reach_the_model_in_each_batch(tiny_qwen2_vl):
+def test_lora_reaches_the_vision_tower_when_it_trains(family, tmp_path):
+    """Under reentrant checkpointing (the default) LoRA in a tower whose patch embedding is frozen learns only if the
+    patch embeddings require gradients: transformers 5.25 sees to Qwen2-VL's, the loader to Qwen3-VL's."""
+    out = tmp_path / "lora"
+    train_in_process(mllm_sft(family, out, finetuning_type="lora", lora_target="all", max_steps=2,
+                              freeze_vision_tower=False))
+    adapters = load_file(out / "adapter_model.safetensors")
+    vision = [weight for name, weight in adapters.items() if part_of(name) == "vision_tower" and "lora_B" in name]
+    assert vision and all(weight.abs().sum() > 0 for weight in vision)  # lora_B starts at zero
+
+
+def test_deepstack_mergers_count_as_the_projector():
+    """Qwen3-VL's deepstack mergers map vision layers into the language model's width, as its merger does."""
+    assert part_of("model.visual.deepstack_merger_list.0.linear_fc1.weight") == "projector"
+    assert part_of("model.visual.merger.linear_fc2.weight") == "projector"
+    assert part_of("model.visual.pos_embed.weight") == "vision_tower"
+    assert part_of("model.visual.blocks.1.attn.qkv.weight") == "vision_tower"
+    assert part_of("model.language_model.layers.0.mlp.up_proj.weight") == part_of("lm_head.weight") == "language_model"
+
+
+def test_images_reach_the_model_in_each_batch(family):
     from tunefactory.config import parse_dict
     from tunefactory.data.collators import build_collator
     from tunefactory.train import steps
 
-    config = parse_dict(mllm_sft(tiny_qwen2_vl, Path("unused")))
+    config = parse_dict(mllm_sft(family, Path("unused")))
     tokenizer, template = steps.load_tokenizer_and_template(config)
     media = steps.load_media(config, template)
     rows = steps.load_data(config, template, tokenizer, media).train
@@ -80,7 +116,7 @@ def test_images_reach_the_model_in_each_batch(tiny_qwen2_vl):
     assert batch["pixel_values"].shape[0] == int(grids.prod(dim=1).sum())  # one row of pixels per patch
 
 
-def test_merged_export_loads_in_plain_transformers_and_answers_the_same(lora_run, tiny_qwen2_vl, tmp_path):
+def test_merged_export_loads_in_plain_transformers_and_answers_the_same(lora_run, family, tmp_path):
     from peft import PeftModel
     from PIL import Image
     from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
@@ -89,8 +125,8 @@ def test_merged_export_loads_in_plain_transformers_and_answers_the_same(lora_run
 
     out, _ = lora_run
     exported = tmp_path / "exported"
-    assert main(["export", f"model_name_or_path={tiny_qwen2_vl}", f"adapter_name_or_path={out}",
-                 "finetuning_type=lora", "template=qwen2_vl", f"export_dir={exported}"]) == 0
+    assert main(["export", f"model_name_or_path={family.folder}", f"adapter_name_or_path={out}",
+                 "finetuning_type=lora", f"template={family.template}", f"export_dir={exported}"]) == 0
     tokenizer = AutoTokenizer.from_pretrained(exported)
     image_processor = AutoImageProcessor.from_pretrained(exported)
     image = Image.open(REPO_ROOT / "data" / "mllm_demo_data" / "3.png").convert("RGB")
@@ -103,7 +139,7 @@ def test_merged_export_loads_in_plain_transformers_and_answers_the_same(lora_run
     inputs = {"input_ids": ids, **pixels, "mm_token_type_ids": (ids == tokenizer.convert_tokens_to_ids(
         "<|image_pad|>")).long()}
     merged = AutoModelForImageTextToText.from_pretrained(exported).eval()
-    adapted = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(tiny_qwen2_vl), out).eval()
+    adapted = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(family.folder), out).eval()
     with torch.no_grad():
         assert torch.allclose(merged(**inputs).logits, adapted(**inputs).logits, atol=1e-5)
         greedy = dict(max_new_tokens=6, do_sample=False)

@@ -1,15 +1,16 @@
-"""The tiny Qwen2-VL loads offline with plain transformers and trains a step on a picture; mllm_demo's pictures
-exist and its rows say true things about them.
+"""The tiny Qwen2-VL and Qwen3-VL load offline with plain transformers and train a step on a picture; mllm_demo's
+pictures exist and its rows say true things about them.
 
-transformers 5.25 builds a Qwen2VLProcessor (so AutoProcessor) only where torchvision is installed: its video
-processor needs it. The checks through AutoProcessor skip without it; the same checks through AutoTokenizer and
-AutoImageProcessor (the PIL backend) run everywhere.
+transformers 5.25 builds a Qwen2VLProcessor / Qwen3VLProcessor (so AutoProcessor) only where torchvision is
+installed: their video processors need it. The checks through AutoProcessor skip without it; the same checks through
+AutoTokenizer and AutoImageProcessor (the PIL backend) run everywhere.
 """
 
 import json
 import re
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,61 +25,113 @@ from tunefactory_fixtures.tiny_multimodal import (
     DEMO_IMAGES,
     QWEN2_VL_CHAT_TEMPLATE,
     QWEN2_VL_SPECIAL_TOKENS,
-    build_tiny_qwen2_vl,
+    QWEN3_VL_PLAIN_TOKENS,
+    QWEN3_VL_SPECIAL_TOKENS,
+    TINY_QWEN2_VL,
+    TINY_QWEN3_VL,
+    build_tiny_vision_language,
     draw_demo_image,
-    ensure_tiny_qwen2_vl,
+    ensure_tiny_vision_language,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data"
-OFFICIAL_TEMPLATE = REPO / "tests" / "fixtures" / "chat_templates" / "qwen2_vl.jinja"
+OFFICIAL_TEMPLATES = REPO / "tests" / "fixtures" / "chat_templates"
 HEADER = re.compile(r"\A\{#- tunefactory fixture\n.*?\n-#\}\n", re.S)
 
 QUESTION = "What colour is the shape?"
 IMAGE_CHAT = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]}]
-RENDERED = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
-            f"<|vision_start|><|image_pad|><|vision_end|>{QUESTION}<|im_end|>\n<|im_start|>assistant\n")
-# <|image_pad|> tokens per bundled picture: one per 28 x 28 pixels (a 2 x 2 merge of 14-pixel patches).
+USER_TURN = (f"<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>{QUESTION}<|im_end|>\n"
+             "<|im_start|>assistant\n")
+# <|image_pad|> tokens per bundled picture: one per 2 x 2 merge of patches (28 x 28 pixels for Qwen2-VL's 14-pixel
+# patches; 32 x 32 for Qwen3-VL's 16-pixel ones, the pictures resized to multiples of 32): the same counts.
 IMAGE_TOKENS = {"1.png": 4, "2.png": 6, "3.png": 12, "4.png": 8}
 
 
-def test_builds_offline_deterministically_and_once(tiny_qwen2_vl, tiny_model_cache, tmp_path, monkeypatch):
+@dataclass(frozen=True)
+class Family:
+    fixture: str
+    recipe: object  # the TinyVisionLanguage entry
+    architecture: str
+    processor: str
+    official_template: str  # tests/fixtures/chat_templates/<name>.jinja
+    rendered: str  # IMAGE_CHAT with the generation prompt, as the official template writes it
+    block: int  # pixels per side of one image token
+
+
+FAMILIES = {
+    "qwen2_vl": Family("tiny_qwen2_vl", TINY_QWEN2_VL, "Qwen2VLForConditionalGeneration", "Qwen2VLProcessor",
+                       "qwen2_vl", "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n" + USER_TURN, 28),
+    "qwen3_vl": Family("tiny_qwen3_vl", TINY_QWEN3_VL, "Qwen3VLForConditionalGeneration", "Qwen3VLProcessor",
+                       "qwen3_vl_nothink", USER_TURN, 32),  # Qwen3-VL Instruct writes no default system prompt
+}
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def family(request):
+    spec = FAMILIES[request.param]
+    return spec, request.getfixturevalue(spec.fixture)
+
+
+def test_builds_offline_deterministically_and_once(family, tiny_model_cache, tmp_path, monkeypatch):
+    spec, folder = family
+
     def refuse(*args, **kwargs):
-        raise AssertionError("the tiny Qwen2-VL build tried to open a connection")
+        raise AssertionError("the tiny model's build tried to open a connection")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     start = time.perf_counter()
-    again = build_tiny_qwen2_vl(tmp_path / "again")
+    again = build_tiny_vision_language(spec.recipe, tmp_path / "again")
     assert time.perf_counter() - start < 60, "the build should take seconds"
-    first, second = load_file(tiny_qwen2_vl / "model.safetensors"), load_file(again / "model.safetensors")
+    first, second = load_file(folder / "model.safetensors"), load_file(again / "model.safetensors")
     assert first.keys() == second.keys()
     assert all(torch.equal(first[name], second[name]) for name in first)
-    assert ensure_tiny_qwen2_vl(tiny_model_cache) == tiny_qwen2_vl  # same recipe, same folder, no rebuild
-    assert ensure_tiny_qwen2_vl(tiny_model_cache, seed=1) != tiny_qwen2_vl
+    assert ensure_tiny_vision_language(spec.recipe, tiny_model_cache) == folder  # same recipe, same folder
+    assert ensure_tiny_vision_language(spec.recipe, tiny_model_cache, seed=1) != folder
 
 
-def test_tokenizer_has_qwen2_vl_special_tokens_and_chat_template(tiny_qwen2_vl):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen2_vl)
-    # the real tokenizer's order (151643 ... 151656), from id 0
-    assert [tokenizer.convert_tokens_to_ids(token) for token in QWEN2_VL_SPECIAL_TOKENS] == list(range(14))
-    assert all(token in tokenizer.all_special_tokens for token in QWEN2_VL_SPECIAL_TOKENS)
+def test_tokenizer_has_the_familys_special_tokens_and_chat_template(family):
+    spec, folder = family
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokens = spec.recipe.special_tokens
+    # the real tokenizer's order (151643 ... there), from id 0
+    assert [tokenizer.convert_tokens_to_ids(token) for token in tokens] == list(range(len(tokens)))
+    plain = set(spec.recipe.plain_tokens)
+    assert all((token in tokenizer.all_special_tokens) == (token not in plain) for token in tokens)
     assert (tokenizer.eos_token, tokenizer.pad_token, tokenizer.bos_token) == ("<|im_end|>", "<|endoftext|>", None)
     text = "<|vision_start|><|image_pad|><|vision_end|>A red circle.<|im_end|>"
     ids = tokenizer(text, add_special_tokens=False).input_ids
     assert ids[:3] == [9, 12, 10] and ids[-1] == 2
     assert tokenizer.decode(ids) == text
-    assert tokenizer.chat_template == QWEN2_VL_CHAT_TEMPLATE
-    assert QWEN2_VL_CHAT_TEMPLATE == HEADER.sub("", OFFICIAL_TEMPLATE.read_text(encoding="utf-8"))
-    assert tokenizer.apply_chat_template(IMAGE_CHAT, tokenize=False, add_generation_prompt=True) == RENDERED
+    official = HEADER.sub("", (OFFICIAL_TEMPLATES / f"{spec.official_template}.jinja").read_text(encoding="utf-8"))
+    assert tokenizer.chat_template == spec.recipe.chat_template == official
+    assert tokenizer.apply_chat_template(IMAGE_CHAT, tokenize=False, add_generation_prompt=True) == spec.rendered
     with_ids = tokenizer.apply_chat_template(IMAGE_CHAT * 2, tokenize=False, add_vision_id=True)
     assert "Picture 1: <|vision_start|>" in with_ids and "Picture 2: <|vision_start|>" in with_ids
 
 
-def test_model_config_names_the_tokenizers_vision_tokens(tiny_qwen2_vl):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen2_vl)
-    model = AutoModelForImageTextToText.from_pretrained(tiny_qwen2_vl)
+def test_qwen2_vl_entry_holds_its_tokens_and_template():
+    assert QWEN2_VL_SPECIAL_TOKENS == TINY_QWEN2_VL.special_tokens and TINY_QWEN2_VL.plain_tokens == ()
+    assert TINY_QWEN2_VL.chat_template == QWEN2_VL_CHAT_TEMPLATE
+
+
+def test_qwen3_vl_keeps_its_thinking_and_tool_tokens_when_decoding(tiny_qwen3_vl):
+    """Qwen3-VL's <think>, <tool_call> ... are added tokens but not special: skip_special_tokens keeps them."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen3_vl)
+    assert QWEN3_VL_SPECIAL_TOKENS[:14] == QWEN2_VL_SPECIAL_TOKENS
+    assert QWEN3_VL_PLAIN_TOKENS[-2:] == ("<think>", "</think>") and len(QWEN3_VL_SPECIAL_TOKENS) == 26
+    text = "<think>\nA circle.\n</think>\n\n<tool_call>\n{}\n</tool_call>"
+    ids = tokenizer(text + "<|im_end|>", add_special_tokens=False).input_ids
+    assert ids[0] == tokenizer.convert_tokens_to_ids("<think>") == 24
+    assert tokenizer.decode(ids, skip_special_tokens=True) == text
+
+
+def test_model_config_names_the_tokenizers_vision_tokens(family):
+    spec, folder = family
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForImageTextToText.from_pretrained(folder)
     config = model.config
-    assert type(model).__name__ == "Qwen2VLForConditionalGeneration"
+    assert type(model).__name__ == spec.architecture
     assert sum(p.numel() for p in model.parameters()) < 200_000
     ids = tokenizer.convert_tokens_to_ids
     assert (config.image_token_id, config.video_token_id) == (ids("<|image_pad|>"), ids("<|video_pad|>"))
@@ -86,12 +139,21 @@ def test_model_config_names_the_tokenizers_vision_tokens(tiny_qwen2_vl):
                                                                         ids("<|vision_end|>"))
     assert config.text_config.vocab_size == len(tokenizer)
     assert config.text_config.eos_token_id == tokenizer.eos_token_id
-    assert config.vision_config.hidden_size == config.text_config.hidden_size
+    vision = config.vision_config
+    assert getattr(vision, "out_hidden_size", vision.hidden_size) == config.text_config.hidden_size
+    assert vision.patch_size * vision.spatial_merge_size == spec.block
+
+
+def test_qwen3_vl_has_deepstack_mergers(tiny_qwen3_vl):
+    model = AutoModelForImageTextToText.from_pretrained(tiny_qwen3_vl)
+    assert model.config.vision_config.deepstack_visual_indexes == [0]
+    assert len(model.model.visual.deepstack_merger_list) == 1
 
 
 def encode_without_processor(tokenizer, image_processor, image):
-    """What Qwen2VLProcessor does: one <|image_pad|> per merged patch of the picture, and the modality of each
-    token (0 text, 1 image), without which transformers 5.25's Qwen2-VL refuses pictures (M-RoPE needs it)."""
+    """What the family's processor does: one <|image_pad|> per merged patch of the picture, and the modality of each
+    token (0 text, 1 image), without which transformers 5.25's Qwen2-VL and Qwen3-VL refuse pictures (M-RoPE needs
+    it)."""
     pixels = image_processor(images=[image], return_tensors="pt")
     text = tokenizer.apply_chat_template(IMAGE_CHAT, tokenize=False, add_generation_prompt=True)
     tokens = int(pixels["image_grid_thw"][0].prod()) // image_processor.merge_size**2
@@ -110,32 +172,36 @@ def assert_trains(model, inputs):
     assert model.model.visual.patch_embed.proj.weight.grad.abs().sum() > 0  # the picture reached the loss
 
 
-def test_pictures_become_tokens_and_a_step_trains_without_the_processor(tiny_qwen2_vl):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen2_vl)
-    image_processor = AutoImageProcessor.from_pretrained(tiny_qwen2_vl)
-    assert (image_processor.size["shortest_edge"], image_processor.size["longest_edge"]) == (28 * 28 * 4, 28 * 28 * 16)
+def test_pictures_become_tokens_and_a_step_trains_without_the_processor(family):
+    spec, folder = family
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    image_processor = AutoImageProcessor.from_pretrained(folder)
+    assert image_processor.patch_size * image_processor.merge_size == spec.block
+    limits = (image_processor.size["shortest_edge"], image_processor.size["longest_edge"])
+    assert limits == (spec.block**2 * 4, spec.block**2 * 16)
     image_pad = tokenizer.convert_tokens_to_ids("<|image_pad|>")
     for image in DEMO_IMAGES:
         inputs = encode_without_processor(tokenizer, image_processor, draw_demo_image(image))
         assert int((inputs["input_ids"] == image_pad).sum()) == IMAGE_TOKENS[image.name], image.name
-    assert_trains(AutoModelForImageTextToText.from_pretrained(tiny_qwen2_vl), inputs)
+    assert_trains(AutoModelForImageTextToText.from_pretrained(folder), inputs)
 
 
-def test_auto_processor_expands_image_tokens_and_a_step_trains(tiny_qwen2_vl):
-    pytest.importorskip("torchvision", reason="transformers 5.25 builds Qwen2VLProcessor only with torchvision")
+def test_auto_processor_expands_image_tokens_and_a_step_trains(family):
+    pytest.importorskip("torchvision", reason="transformers 5.25 builds these processors only with torchvision")
     from transformers import AutoProcessor
 
-    processor = AutoProcessor.from_pretrained(tiny_qwen2_vl)
-    assert type(processor).__name__ == "Qwen2VLProcessor"
-    assert processor.chat_template == QWEN2_VL_CHAT_TEMPLATE
+    spec, folder = family
+    processor = AutoProcessor.from_pretrained(folder)
+    assert type(processor).__name__ == spec.processor
+    assert processor.chat_template == spec.recipe.chat_template
     text = processor.apply_chat_template(IMAGE_CHAT, tokenize=False, add_generation_prompt=True)
-    assert text == RENDERED
+    assert text == spec.rendered
     image_pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     for image in DEMO_IMAGES:
         inputs = processor(text=[text], images=[draw_demo_image(image)], return_tensors="pt")
         expected = int(inputs["image_grid_thw"].prod()) // processor.image_processor.merge_size**2
         assert int((inputs["input_ids"] == image_pad).sum()) == expected == IMAGE_TOKENS[image.name], image.name
-    assert_trains(AutoModelForImageTextToText.from_pretrained(tiny_qwen2_vl), dict(inputs))
+    assert_trains(AutoModelForImageTextToText.from_pretrained(folder), dict(inputs))
 
 
 # --- the bundled mllm_demo dataset ---------------------------------------------------------------------------

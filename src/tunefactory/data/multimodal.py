@@ -3,8 +3,8 @@
 A dataset writes ``<image>`` where an image goes (LLaMA-Factory's placeholder; ``<video>``, ``<audio>`` likewise)
 and lists the files in its ``images`` column. A family's plugin says
 
-    - which token(s) an image becomes in the text: Qwen2-VL writes ``<|vision_start|>``, then ``<|image_pad|>``
-      once per merged patch (the image grid's size / merge_size²), then ``<|vision_end|>``;
+    - which token(s) an image becomes in the text: Qwen2-VL (and Qwen3-VL alike) writes ``<|vision_start|>``,
+      then ``<|image_pad|>`` once per merged patch (the image grid's size / merge_size²), then ``<|vision_end|>``;
     - which processor outputs the model needs beside the ids (Qwen2-VL: ``pixel_values`` and ``image_grid_thw``),
       made by the family's own processor when a batch is collated, so decoded pixels never sit in the cache.
 
@@ -15,7 +15,7 @@ The token count comes from the family's own image processor run on the image, so
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .bad_rows import BadRow
@@ -137,9 +137,13 @@ def _describe(item: Any) -> str:
 
 QWEN2_VL = MediaPlugin("qwen2_vl", image_token="<|image_pad|>", image_start="<|vision_start|>",
                        image_end="<|vision_end|>", image_inputs=("pixel_values", "image_grid_thw"), token_types=True)
+# Qwen3-VL (and Qwen3.5/3.6, whose templates name it) writes an image as Qwen2-VL does: transformers 5.25's
+# Qwen3VLProcessor repeats <|image_pad|> grid.prod() // merge_size² times, its image processor is Qwen2-VL's
+# (16-pixel patches), and Qwen3VLModel takes the same inputs. Only its videos differ (per-frame timestamps).
+QWEN3_VL = replace(QWEN2_VL, name="qwen3_vl")
 
 # template `multimodal` name -> plugin; the families not here are refused with the list of those that are
-PLUGINS: dict[str, MediaPlugin] = {plugin.name: plugin for plugin in (QWEN2_VL,)}
+PLUGINS: dict[str, MediaPlugin] = {plugin.name: plugin for plugin in (QWEN2_VL, QWEN3_VL)}
 
 
 def get_plugin(name: str | None, template_name: str) -> MediaPlugin:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from ..env_flags import env_flag
 from ..errors import ModelError
 from .adapters import apply_finetuning, count_parameters
-from .multimodal import is_vision_language
+from .multimodal import is_vision_language, vision_inputs_require_grads
 from .value_head import add_value_head
 
 if TYPE_CHECKING:
@@ -321,6 +321,8 @@ def prepare_for_training(model, model_args) -> None:
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=reentrant)
         model.enable_input_require_grads()  # adapters on a frozen base still need gradients through the inputs
+        if is_vision_language(model):
+            vision_inputs_require_grads(model)
     if model_args.upcast_layernorm:
         for name, param in model.named_parameters():
             if param.ndim == 1 and "norm" in name:

@@ -11,8 +11,12 @@ import logging
 
 logger = logging.getLogger(__name__)
 
-# checked in this order: Qwen2-VL's projector (``visual.merger``) sits inside its vision tower (``visual``)
-PROJECTORS = ("visual.merger", "multi_modal_projector", "mm_projector")
+# checked in this order: Qwen2-VL's projector (``visual.merger``) sits inside its vision tower (``visual``).
+# Qwen3-VL's deepstack mergers (``visual.deepstack_merger_list``) are projectors too: each maps the hidden states of
+# one vision layer into the language model's width, as ``visual.merger`` does for the last (Qwen's own fine-tuning
+# scripts and vLLM group them with the merger). LLaMA-Factory counts them in the vision tower instead, so there
+# ``freeze_vision_tower``, not ``freeze_multi_modal_projector``, decides whether they train.
+PROJECTORS = ("visual.merger", "visual.deepstack_merger_list", "multi_modal_projector", "mm_projector")
 VISION_TOWERS = ("visual", "vision_tower", "vision_model")
 
 
@@ -52,3 +56,25 @@ def adapter_target_names(model, short_names: list[str], finetuning) -> list[str]
     return [name for name, module in model.named_modules()  # linear layers only: "0" is also a layer index
             if name.split(".")[-1] in short_names and "Linear" in type(module).__name__
             and part_of(name) not in frozen]
+
+
+def vision_inputs_require_grads(model) -> None:
+    """Make the vision tower's patch embeddings require gradients, as ``enable_input_require_grads`` does for the
+    text embeddings: under reentrant checkpointing, a tower whose patch embedding is frozen otherwise passes no
+    gradient to the LoRA adapters in its blocks. transformers 5.25 hooks Qwen2-VL's itself (its vision model's
+    ``get_input_embeddings`` is the patch embedding) but not Qwen3-VL's, whose vision model has none."""
+    for module in model.modules():
+        patch_embed = getattr(module, "patch_embed", None)
+        if patch_embed is not None and _input_embeddings(module) is None:
+            patch_embed.register_forward_hook(_output_requires_grad)
+
+
+def _input_embeddings(module):
+    try:
+        return module.get_input_embeddings()
+    except (AttributeError, NotImplementedError):
+        return None
+
+
+def _output_requires_grad(module, inputs, output) -> None:
+    output.requires_grad_(True)
