@@ -394,27 +394,34 @@ def _results(output_dir: str) -> dict[str, Any] | None:
     return None
 
 
-# --- evaluate & predict -----------------------------------------------------------------------------------------
+# --- evaluate & predict, export: a form, one button, a job panel -------------------------------------------------
 
-def _build_eval_tab(board: Board, widgets: dict, lang, top_keys: list[str]) -> None:
-    keys = _build_fields(widgets, form.fields("eval"), per_row=5)
-    widgets["_start_btn_eval"] = gr.Button(label("_start_btn", "en"), elem_id="tf-_start_btn_eval", variant="primary")
-    notice = gr.Markdown(elem_id="tf-eval-notice")
-    panel = _build_job_panel(board, widgets, lang, "eval")
+def _build_job_tab(board: Board, widgets: dict, lang, top_keys: list[str], kind: str, button: str, per_row: int,
+                   missing: tuple[str, str], make_config) -> None:
+    """``missing``: (the widget that must be filled, the message key saying so); ``make_config(values)``."""
+    keys = _build_fields(widgets, form.fields(kind), per_row=per_row)
+    widgets[button] = gr.Button(label(button, "en"), elem_id=f"tf-{button}", variant="primary")
+    notice = gr.Markdown(elem_id=f"tf-{kind}-notice")
+    panel = _build_job_panel(board, widgets, lang, kind)
     all_keys = top_keys + keys
 
     def start(lang_value, *args):
         values = _values(all_keys, args)
-        if not values["_eval_dataset"]:
-            return gr.update(), _notice(message("no_dataset", lang_value), True)
+        required, why = missing
+        if not (values[required].strip() if isinstance(values[required], str) else values[required]):
+            return gr.update(), _notice(message(why, lang_value), True)
         try:
-            job_id, text = board.start("eval", form.eval_args(values, board.saves_dir), lang_value,
-                                       form.job_environment(values))
+            job_id, text = board.start(kind, make_config(values), lang_value, form.job_environment(values))
         except TuneFactoryError as exc:
             return gr.update(), _notice(str(exc), error=True)
-        return gr.update(choices=_job_choices(board, "eval"), value=job_id), text
+        return gr.update(choices=_job_choices(board, kind), value=job_id), text
 
-    widgets["_start_btn_eval"].click(start, [lang, *[widgets[k] for k in all_keys]], [panel["job"], notice])
+    widgets[button].click(start, [lang, *[widgets[k] for k in all_keys]], [panel["job"], notice])
+
+
+def _build_eval_tab(board: Board, widgets: dict, lang, top_keys: list[str]) -> None:
+    _build_job_tab(board, widgets, lang, top_keys, "eval", "_start_btn_eval", 5, ("_eval_dataset", "no_dataset"),
+                   lambda values: form.eval_args(values, board.saves_dir))
     widgets["_eval_dataset_dir"].change(lambda d: gr.update(choices=form.datasets_for_stage(d, "sft")),
                                         widgets["_eval_dataset_dir"], widgets["_eval_dataset"])
 
@@ -497,27 +504,9 @@ def _build_chat_tab(board: Board, widgets: dict, lang, top_keys: list[str]) -> N
     widgets["_clear_btn"].click(lambda: ([], []), None, [conversation, chatbot])
 
 
-# --- export -----------------------------------------------------------------------------------------------------
-
 def _build_export_tab(board: Board, widgets: dict, lang, top_keys: list[str]) -> None:
-    keys = _build_fields(widgets, form.fields("export"), per_row=4)
-    widgets["_export_btn"] = gr.Button(label("_export_btn", "en"), elem_id="tf-_export_btn", variant="primary")
-    notice = gr.Markdown(elem_id="tf-export-notice")
-    panel = _build_job_panel(board, widgets, lang, "export")
-    all_keys = top_keys + keys
-
-    def start(lang_value, *args):
-        values = _values(all_keys, args)
-        if not values["export_dir"].strip():
-            return gr.update(), _notice(message("no_export_dir", lang_value), True)
-        try:
-            job_id, text = board.start("export", form.export_args(values), lang_value,
-                                       form.job_environment(values))
-        except TuneFactoryError as exc:
-            return gr.update(), _notice(str(exc), error=True)
-        return gr.update(choices=_job_choices(board, "export"), value=job_id), text
-
-    widgets["_export_btn"].click(start, [lang, *[widgets[k] for k in all_keys]], [panel["job"], notice])
+    _build_job_tab(board, widgets, lang, top_keys, "export", "_export_btn", 4, ("export_dir", "no_export_dir"),
+                   form.export_args)
 
 
 # --- the top bar and the language switch -------------------------------------------------------------------------
