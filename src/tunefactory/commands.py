@@ -333,7 +333,8 @@ The web board (LLaMA Board's tabs: Train, Evaluate & Predict, Chat, Export) at h
                     or TUNEFACTORY_SAVES_DIR)
   --board_dir DIR   the job registry and saved arguments (default: tunefactory_webui, or TUNEFACTORY_WEBUI_DIR)
 Environment: GRADIO_SERVER_NAME (default 127.0.0.1; 0.0.0.0 opens it to the network), GRADIO_SERVER_PORT
-(default 7860), GRADIO_SHARE=1 for a public Gradio link. Jobs keep running when the page or the server closes;
+(default 7860), GRADIO_SHARE=1 for a public Gradio link, TUNEFACTORY_WEBUI_AUTH=user:password for a login.
+Jobs keep running when the page or the server closes;
 restarting the board finds them again. See docs/webui.md."""
 
 

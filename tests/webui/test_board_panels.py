@@ -93,3 +93,17 @@ def test_start_refuses_what_train_would_refuse_and_starts_nothing(tmp_path, tiny
     with pytest.raises(ConfigError, match="is not empty and holds no checkpoint"):
         board.start("train", config, "en")
     assert board.jobs.list() == [] and (taken / "notes.txt").read_text() == "a user's file"
+
+
+def test_a_login_is_asked_for_only_when_set(monkeypatch):
+    import pytest
+
+    from tunefactory.errors import ConfigError
+
+    monkeypatch.delenv("TUNEFACTORY_WEBUI_AUTH", raising=False)
+    assert app.login_from_env() is None
+    monkeypatch.setenv("TUNEFACTORY_WEBUI_AUTH", "ada:s3cret:with-colon")
+    assert app.login_from_env() == ("ada", "s3cret:with-colon")
+    monkeypatch.setenv("TUNEFACTORY_WEBUI_AUTH", "ada")
+    with pytest.raises(ConfigError, match="user:password"):
+        app.login_from_env()

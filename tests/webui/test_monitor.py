@@ -62,3 +62,10 @@ def test_the_chart_draws_one_line_per_series_through_every_point():
     ys = [float(p.split(",")[1]) for p in first]
     assert xs == sorted(xs) and ys == sorted(ys)  # steps go right, a falling loss goes down the chart (SVG y grows)
     assert "no points yet" in monitor.svg_chart([], "Loss")
+
+
+def test_dpo_curves_include_the_reward_margin_its_log_now_carries():
+    from tunefactory.config.stages import get_stage
+
+    assert "rewards/margins" in get_stage("dpo").log_keys
+    assert monitor.curve_names("dpo")["rewards/margins"] == "reward margin"

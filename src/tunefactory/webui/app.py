@@ -21,7 +21,7 @@ from typing import Any
 import gradio as gr
 import yaml
 
-from ..errors import TuneFactoryError
+from ..errors import ConfigError, TuneFactoryError
 from . import form, monitor
 from .chat import OBSERVATION, USER, ChatSession, displayed, user_turn
 from .jobs import JobStore
@@ -559,4 +559,17 @@ def run_webui(saves_dir: str | None = None, home: str | None = None) -> None:
                                                                                   "tunefactory_webui"))
     host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")  # the network only when asked
     port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
-    demo.queue().launch(server_name=host, server_port=port, share=env_flag("GRADIO_SHARE"), inbrowser=False)
+    demo.queue().launch(server_name=host, server_port=port, share=env_flag("GRADIO_SHARE"), inbrowser=False,
+                        auth=login_from_env())
+
+
+def login_from_env() -> tuple[str, str] | None:
+    """``TUNEFACTORY_WEBUI_AUTH=user:password`` asks for that login (an environment variable, not a flag, so the
+    password is not in the process list)."""
+    value = os.environ.get("TUNEFACTORY_WEBUI_AUTH")
+    if not value:
+        return None
+    user, colon, password = value.partition(":")
+    if not (user and colon and password):
+        raise ConfigError(["TUNEFACTORY_WEBUI_AUTH must be user:password, both non-empty"])
+    return user, password
