@@ -1,4 +1,4 @@
-"""`tunefactory webui` without a browser: it listens on 127.0.0.1, and asks for the login TUNEFACTORY_WEBUI_AUTH sets."""
+"""`tunefactory webui` without a browser: it listens on 127.0.0.1 and asks for the login TUNEFACTORY_WEBUI_AUTH sets."""
 
 from __future__ import annotations
 
