@@ -17,6 +17,7 @@ what differs.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,15 +71,20 @@ class TinyVisionLanguage:
     name: str
     config_class: str  # in transformers; AutoModelForImageTextToText builds the model from it
     text: dict[str, Any]
-    vision: dict[str, Any]  # its patch, merge and temporal patch sizes are the image processor's too
-    pixels: dict[str, int]  # the image processor's min_pixels and max_pixels
+    vision: dict[str, Any]
+    image_processor: dict[str, Any]  # the PIL image processor: its class name under "class", then its settings
     special_tokens: tuple[str, ...]  # in the real tokenizer's id order, from id 0
-    chat_template: str
-    image_norm: dict[str, list[float]] = field(default_factory=dict)  # image_mean / image_std, when not CLIP's
+    chat_template: str  # "" for TuneFactory's own template of the family's name, as `tunefactory export` writes it
+    token_ids: dict[str, str] = field(default_factory=lambda: dict(QWEN_VL_TOKEN_IDS))  # config key -> its token
+    config: dict[str, Any] = field(default_factory=dict)  # more of the top-level config
+    processor: dict[str, Any] = field(default_factory=dict)  # the processor's settings, saved when there are any
     plain_tokens: tuple[str, ...] = ()  # of special_tokens: single tokens but not special
     named: dict[str, str] = field(default_factory=lambda: {"eos": "<|im_end|>", "pad": "<|endoftext|>"})
     vocab_size: int = 1024
 
+
+QWEN_VL_TOKEN_IDS = {"image_token_id": "<|image_pad|>", "video_token_id": "<|video_pad|>",
+                     "vision_start_token_id": "<|vision_start|>", "vision_end_token_id": "<|vision_end|>"}
 
 # Shapes as small as transformers allows: head_dim 8 splits into mrope sections t/h/w = 2/1/1 (of 4 rotary pairs).
 TINY_QWEN2_VL = TinyVisionLanguage(
@@ -89,7 +95,8 @@ TINY_QWEN2_VL = TinyVisionLanguage(
     vision={"depth": 1, "embed_dim": 32, "num_heads": 2, "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2,
             "temporal_patch_size": 2, "hidden_size": 32},
     # A 28 x 28 block of pixels is one token after the 2 x 2 merge: 4 to 16 tokens per image.
-    pixels={"min_pixels": 28 * 28 * 4, "max_pixels": 28 * 28 * 16},
+    image_processor={"class": "Qwen2VLImageProcessorPil", "min_pixels": 28 * 28 * 4, "max_pixels": 28 * 28 * 16,
+                     "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2},
     special_tokens=QWEN2_VL_SPECIAL_TOKENS, chat_template=QWEN2_VL_CHAT_TEMPLATE,
 )
 
@@ -104,12 +111,36 @@ TINY_QWEN3_VL = TinyVisionLanguage(
     vision={"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "patch_size": 16,
             "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 32, "num_position_embeddings": 64,
             "deepstack_visual_indexes": [0]},
-    # A 32 x 32 block of pixels is one token after the 2 x 2 merge: 4 to 16 tokens per image.
-    pixels={"min_pixels": 32 * 32 * 4, "max_pixels": 32 * 32 * 16},
-    image_norm={"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]},  # Qwen3-VL's, not CLIP's
+    # A 32 x 32 block of pixels is one token after the 2 x 2 merge: 4 to 16 tokens per image; Qwen3-VL's norm.
+    image_processor={"class": "Qwen2VLImageProcessorPil", "min_pixels": 32 * 32 * 4, "max_pixels": 32 * 32 * 16,
+                     "patch_size": 16, "temporal_patch_size": 2, "merge_size": 2,
+                     "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]},
     special_tokens=QWEN3_VL_SPECIAL_TOKENS, plain_tokens=QWEN3_VL_PLAIN_TOKENS,
     chat_template=official_chat_template("qwen3_vl_nothink"),  # Qwen3-VL-*-Instruct's, verbatim
 )
+
+# llava-hf/llava-1.5-7b-hf's layout at tiny sizes: a CLIP vision tower (features from its second-to-last layer,
+# CLS dropped: the "default" strategy), a two-layer GELU projector and a Llama text model, untied. Its tokenizer
+# (Llama's, then <image> and <pad> added: 0, 1, 2, 32000, 32001 there) and its processor_config.json's settings;
+# pictures resized and cropped to 42 x 42 (336 x 336 there): 3 x 3 patches of 14 pixels, 9 <image> tokens each.
+LLAVA_SPECIAL_TOKENS = ("<unk>", "<s>", "</s>", "<image>", "<pad>")
+TINY_LLAVA = TinyVisionLanguage(
+    name="llava", config_class="LlavaConfig",
+    text={"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+          "num_key_value_heads": 2, "intermediate_size": 64, "max_position_embeddings": 1024},
+    vision={"model_type": "clip_vision_model", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "patch_size": 14, "image_size": 42, "projection_dim": 32},
+    image_processor={"class": "CLIPImageProcessorPil", "size": {"shortest_edge": 42},
+                     "crop_size": {"height": 42, "width": 42}},
+    special_tokens=LLAVA_SPECIAL_TOKENS, chat_template="",  # llava-1.5-hf ships none in our fixtures: ours
+    named={"bos": "<s>", "eos": "</s>", "pad": "<pad>"},
+    token_ids={"image_token_index": "<image>"},
+    config={"vision_feature_select_strategy": "default", "vision_feature_layer": -2, "image_seq_length": 9},
+    processor={"processor_class": "LlavaProcessor", "image_token": "<image>", "patch_size": 14,
+               "num_additional_image_tokens": 1, "vision_feature_select_strategy": "default"},
+)
+
+FAMILIES = {family.name: family for family in (TINY_QWEN2_VL, TINY_QWEN3_VL, TINY_LLAVA)}
 
 
 def build_tiny_vision_language(family: TinyVisionLanguage, out_dir: str | Path, seed: int = 0,
@@ -117,35 +148,42 @@ def build_tiny_vision_language(family: TinyVisionLanguage, out_dir: str | Path, 
     """Build and save a random-weight model of ``family`` with its tokenizer and image processor."""
     import torch
     import transformers
-    from transformers import AutoModelForImageTextToText, Qwen2VLImageProcessorPil
+    from transformers import AutoModelForImageTextToText
 
     out_dir = Path(out_dir)
     tokenizer = train_bpe_tokenizer(list(family.special_tokens), family.named, family.vocab_size,
                                     family.text["max_position_embeddings"], data_dir, family.plain_tokens)
-    tokenizer.chat_template = family.chat_template
+    tokenizer.chat_template = family.chat_template or _our_chat_template(family.name, tokenizer)
     ids = tokenizer.convert_tokens_to_ids
+    named = {key: ids(token) for key, token in family.named.items()}
     config = getattr(transformers, family.config_class)(
-        text_config={**family.text, "vocab_size": len(tokenizer), "bos_token_id": ids("<|endoftext|>"),
-                     "eos_token_id": ids("<|im_end|>"), "pad_token_id": ids("<|endoftext|>")},
-        vision_config=family.vision,
-        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
-        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
-        tie_word_embeddings=True, dtype="float32",  # tied as in the 2B Instruct checkpoints
+        text_config={**family.text, "vocab_size": len(tokenizer), "bos_token_id": named.get("bos", named["pad"]),
+                     "eos_token_id": named["eos"], "pad_token_id": named["pad"]},
+        vision_config=family.vision, **{key: ids(token) for key, token in family.token_ids.items()},
+        **family.config, tie_word_embeddings=family.name != "llava", dtype="float32",  # as the hub checkpoints
     )
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config)
-    # Saved part by part, as the hub checkpoint is laid out: transformers 5.25 cannot build these families'
+    # Saved part by part, as the hub checkpoint is laid out: transformers 5.25 cannot build the Qwen families'
     # processors without torchvision (their video processors need it), but AutoProcessor finds the processor
-    # from config.json. Both families' image processor is Qwen2-VL's, with their own patch size and norm.
-    image_processor = Qwen2VLImageProcessorPil(**family.pixels, **family.image_norm,
-                                               patch_size=family.vision["patch_size"],
-                                               temporal_patch_size=family.vision["temporal_patch_size"],
-                                               merge_size=family.vision["spatial_merge_size"])
+    # from config.json. The PIL image processor is the one AutoImageProcessor picks without torchvision.
+    settings = dict(family.image_processor)
+    image_processor = getattr(transformers, settings.pop("class"))(**settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)  # writes chat_template.jinja, which AutoProcessor reads as well
-    image_processor.save_pretrained(out_dir)  # preprocessor_config.json, image_processor_type Qwen2VLImageProcessor
+    image_processor.save_pretrained(out_dir)  # preprocessor_config.json
+    if family.processor:  # processor_config.json, as the processor's save_pretrained writes it
+        content = {**family.processor, "image_processor": image_processor.to_dict()}
+        text = json.dumps(content, indent=2, sort_keys=True) + "\n"
+        (out_dir / "processor_config.json").write_text(text, encoding="utf-8")
     return out_dir
+
+
+def _our_chat_template(name: str, tokenizer) -> str:
+    from tunefactory.data.template import TEMPLATES, to_jinja
+
+    return to_jinja(TEMPLATES[name], tokenizer.bos_token or "", tokenizer.eos_token or "")
 
 
 def ensure_tiny_vision_language(family: TinyVisionLanguage, cache_dir: str | Path, seed: int = 0) -> Path:
@@ -173,6 +211,11 @@ def build_tiny_qwen3_vl(out_dir: str | Path, seed: int = 0, data_dir: Path = BUN
 def ensure_tiny_qwen3_vl(cache_dir: str | Path, seed: int = 0) -> Path:
     """Build a tiny Qwen3-VL once into ``cache_dir`` and reuse it while its recipe is unchanged."""
     return ensure_tiny_vision_language(TINY_QWEN3_VL, cache_dir, seed)
+
+
+def ensure_tiny_llava(cache_dir: str | Path, seed: int = 0) -> Path:
+    """Build a tiny LLaVA-1.5 once into ``cache_dir`` and reuse it while its recipe is unchanged."""
+    return ensure_tiny_vision_language(TINY_LLAVA, cache_dir, seed)
 
 
 # --- the bundled demo images and the mllm_demo dataset about them ------------------------------------------
@@ -275,7 +318,7 @@ def mllm_demo_rows() -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    families = {family.name: family for family in (TINY_QWEN2_VL, TINY_QWEN3_VL)}
+    families = FAMILIES
     parser = argparse.ArgumentParser(description="Build a tiny random-weight vision-language model.")
     parser.add_argument("--family", choices=sorted(families), default="qwen2_vl")
     parser.add_argument("--seed", type=int, default=0)

@@ -6,11 +6,18 @@ Qwen3-VL's (``Qwen3VLProcessor``) does the same for images. transformers 5.25 ca
 without torchvision (their video halves need it), which has no CPU build for our torch here; the reference below
 is their ``__call__`` written out: the official template rendered by the tokenizer, the same expansion from the
 same image processor's grid, the same tokenizer.
+
+LLaVA-1.5's processor (``LlavaProcessor``) has no video half and builds here: its test runs the real processor on
+the text our ``llava`` template renders (the tiny model's chat_template is that template's, as export writes it;
+llava-1.5-hf's own is not among our fixtures). It is called with ``add_special_tokens=False``: the real Llama
+tokenizer would prepend ``<s>``, which LLaMA-Factory's Vicuna-format ``llava`` template (and so ours) never writes.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +26,7 @@ from PIL import Image
 
 from tunefactory.data.bad_rows import BadRow
 from tunefactory.data.multimodal import (
+    LLAVA,
     QWEN2_VL,
     QWEN3_VL,
     MediaPlugin,
@@ -33,35 +41,55 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGES = REPO_ROOT / "data" / "mllm_demo_data"
 
 
-@dataclass(frozen=True)
-class Family:
-    folder: Path
-    plugin: MediaPlugin
-    template: str  # ours, rendering as the family's official Instruct chat template
-    image_processor: object
-
-
-# family -> (its tiny model's session fixture, its plugin, our template for its Instruct model)
-FAMILIES = {"qwen2_vl": ("tiny_qwen2_vl", QWEN2_VL, "qwen2_vl"),
-            "qwen3_vl": ("tiny_qwen3_vl", QWEN3_VL, "qwen3_vl_nothink")}
-
-
-@pytest.fixture(scope="module", params=sorted(FAMILIES))
-def family(request) -> Family:
-    from transformers import AutoImageProcessor
-
-    fixture, plugin, template = FAMILIES[request.param]
-    folder = request.getfixturevalue(fixture)
-    return Family(folder, plugin, template, AutoImageProcessor.from_pretrained(folder))
-
-
-def reference_ids(tokenizer, image_processor, conversation, images):
+def qwen_vl_reference_ids(folder, tokenizer, image_processor, conversation, images):
     """Qwen2VLProcessor / Qwen3VLProcessor.__call__ on apply_chat_template's text, written out (module docstring)."""
     text = tokenizer.apply_chat_template(conversation, tokenize=False)
     grids = image_processor(images=images, return_tensors="np")["image_grid_thw"] if images else []
     counts = iter(int(g.prod()) // image_processor.merge_size**2 for g in grids)
     text = re.sub(re.escape("<|image_pad|>"), lambda _: "<|image_pad|>" * next(counts), text)
     return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def llava_reference_ids(folder, tokenizer, image_processor, conversation, images):
+    """transformers' own LlavaProcessor (from the folder) on the text its chat_template renders."""
+    from transformers import AutoProcessor, LlavaProcessor
+
+    processor = AutoProcessor.from_pretrained(folder)
+    assert isinstance(processor, LlavaProcessor)
+    text = processor.apply_chat_template(conversation, tokenize=False)
+    return processor(text=text, images=images, add_special_tokens=False)["input_ids"][0]
+
+
+@dataclass(frozen=True)
+class Family:
+    folder: Path
+    plugin: MediaPlugin
+    template: str  # ours, rendering as the family's official Instruct chat template (LLaVA: the model's own)
+    image_processor: object
+    processor_settings: dict  # processor_config.json, where the family has one
+    reference_ids: Callable
+    image_tokens: dict[str, int]  # image tokens per bundled picture
+
+
+# <|image_pad|> per picture: one per 2 x 2 merge of Qwen2-VL's 14- or Qwen3-VL's 16-pixel patches (the same counts);
+# <image> per picture: LLaVA's 3 x 3 patches of the 42 x 42 crop (CLS dropped).
+QWEN_VL_TOKENS = {"1.png": 4, "2.png": 6, "3.png": 12, "4.png": 8}
+# family -> (its tiny model's session fixture, its plugin, our template for it, its processor's ids, its counts)
+FAMILIES = {"qwen2_vl": ("tiny_qwen2_vl", QWEN2_VL, "qwen2_vl", qwen_vl_reference_ids, QWEN_VL_TOKENS),
+            "qwen3_vl": ("tiny_qwen3_vl", QWEN3_VL, "qwen3_vl_nothink", qwen_vl_reference_ids, QWEN_VL_TOKENS),
+            "llava": ("tiny_llava", LLAVA, "llava", llava_reference_ids, dict.fromkeys(QWEN_VL_TOKENS, 9))}
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def family(request) -> Family:
+    from transformers import AutoImageProcessor
+
+    fixture, plugin, template, reference_ids, image_tokens = FAMILIES[request.param]
+    folder = request.getfixturevalue(fixture)
+    settings_file = folder / "processor_config.json"
+    settings = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.is_file() else {}
+    return Family(folder, plugin, template, AutoImageProcessor.from_pretrained(folder), settings, reference_ids,
+                  image_tokens)
 
 
 def hf_message(role, text, images=0):
@@ -77,17 +105,16 @@ def test_ids_equal_the_processors(family, files):
     paths = [str(IMAGES / name) for name in files]
     images = [Image.open(p).convert("RGB") for p in paths]
     official = [hf_message("user", "What is drawn?", len(files)), hf_message("assistant", "Shapes.")]
-    expected = reference_ids(tokenizer, image_processor, official, images)
+    expected = family.reference_ids(family.folder, tokenizer, image_processor, official, images)
     ours = [{"role": "user", "content": "<image>" * len(files) + "What is drawn?"},
             {"role": "assistant", "content": "Shapes."}]
     template = get_template(tokenizer, _data_args(family.template), str(family.folder))
     assert get_plugin(template.multimodal, template.name) is family.plugin
-    expanded = family.plugin.expand(ours, paths, image_processor, MediaSettings())
+    expanded = family.plugin.expand(ours, paths, image_processor, MediaSettings(), family.processor_settings)
     (prompt_ids, answer_ids), = template.encode_multiturn(tokenizer, expanded)
     assert prompt_ids + answer_ids == expected
-    pad_id = tokenizer.convert_tokens_to_ids("<|image_pad|>")
-    grid = image_processor(images=images, return_tensors="np")["image_grid_thw"]
-    assert prompt_ids.count(pad_id) == int(grid.prod(axis=1).sum()) // 4
+    image_token = tokenizer.convert_tokens_to_ids(family.plugin.image_token)
+    assert prompt_ids.count(image_token) == sum(family.image_tokens[name] for name in files)
 
 
 def test_batch_inputs_are_the_image_processors_own(family):
@@ -96,6 +123,9 @@ def test_batch_inputs_are_the_image_processors_own(family):
     inputs = family.plugin.batch_inputs(paths, image_processor, MediaSettings())
     expected = image_processor(images=[Image.open(p).convert("RGB") for p in paths], return_tensors="pt")
     assert inputs["pixel_values"].equal(expected["pixel_values"])
+    if family.plugin is LLAVA:  # every picture resized and cropped to the same 42 x 42
+        assert inputs.keys() == {"pixel_values"} and inputs["pixel_values"].shape == (2, 3, 42, 42)
+        return
     # Qwen2-VL's 14-pixel patches of the 84 x 56 and 112 x 84 images, Qwen3-VL's 16-pixel patches of the same images
     # resized to 96 x 64 and 128 x 96 (multiples of 32): the same grids, each patch a row of 3 x 2 x patch² values
     assert inputs["image_grid_thw"].tolist() == [[1, 4, 6], [1, 6, 8]]
@@ -129,9 +159,9 @@ def test_pixel_limits_scale_images_keeping_their_shape():
 def test_text_templates_and_unknown_plugins_are_refused_with_the_choices():
     with pytest.raises(BadRow, match="template 'llama3' is text-only.*qwen2_vl"):
         get_plugin(None, "llama3")
-    with pytest.raises(BadRow, match="plugin 'llava', which TuneFactory does not have yet; "
-                                     "available: qwen2_vl, qwen3_vl"):
-        get_plugin("llava", "llava")
+    with pytest.raises(BadRow, match="plugin 'llava_next', which TuneFactory does not have yet; "
+                                     "available: qwen2_vl, qwen3_vl, llava"):
+        get_plugin("llava_next", "llava_next")
 
 
 def _data_args(template: str):

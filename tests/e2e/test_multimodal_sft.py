@@ -1,5 +1,5 @@
-"""sft on images (LLaMA-Factory's mllm_demo format) with the tiny Qwen2-VL and Qwen3-VL: it learns, the freeze flags
-and LoRA targets change exactly the parts they name, and the merged export answers as base + adapter."""
+"""sft on images (LLaMA-Factory's mllm_demo format) with the tiny Qwen2-VL, Qwen3-VL and LLaVA-1.5: it learns, the
+freeze flags and LoRA targets change exactly the parts they name, and the merged export answers as base + adapter."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 # family -> (its tiny model's session fixture, our template for its Instruct model)
-FAMILIES = {"qwen2_vl": ("tiny_qwen2_vl", "qwen2_vl"), "qwen3_vl": ("tiny_qwen3_vl", "qwen3_vl_nothink")}
+FAMILIES = {"qwen2_vl": ("tiny_qwen2_vl", "qwen2_vl"), "qwen3_vl": ("tiny_qwen3_vl", "qwen3_vl_nothink"),
+            "llava": ("tiny_llava", "llava")}
 
 
 @dataclass(frozen=True)
 class Family:
+    name: str
     folder: Path
     template: str
 
@@ -30,7 +32,26 @@ class Family:
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
 def family(request) -> Family:
     fixture, template = FAMILIES[request.param]
-    return Family(request.getfixturevalue(fixture), template)
+    return Family(request.param, request.getfixturevalue(fixture), template)
+
+
+def image_question_inputs(family: Family, folder: Path, image, question: str) -> dict:
+    """A user turn with the image and the question, with the generation prompt, as the family's processor encodes
+    it: LLaVA's own LlavaProcessor; Qwen's __call__ written out (it needs torchvision here)."""
+    from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
+
+    chat = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+    if family.name == "llava":
+        processor = AutoProcessor.from_pretrained(folder)
+        text = processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        return dict(processor(text=text, images=[image], return_tensors="pt"))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    pixels = AutoImageProcessor.from_pretrained(folder)(images=[image], return_tensors="pt")
+    pads = int(pixels["image_grid_thw"].prod()) // 4
+    text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(text.replace("<|image_pad|>", "<|image_pad|>" * pads), return_tensors="pt")["input_ids"]
+    image_pad = tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    return {"input_ids": ids, **pixels, "mm_token_type_ids": (ids == image_pad).long()}
 
 
 def mllm_sft(family: Family, output_dir: Path, **changes) -> dict:
@@ -55,7 +76,7 @@ def lora_run(family, tmp_path_factory):
     return out, train_in_process(mllm_sft(family, out, finetuning_type="lora", lora_target="all"))
 
 
-def test_lora_on_images_learns_the_language_model_only(lora_run):
+def test_lora_on_images_learns_the_language_model_only(lora_run, family):
     out, log = lora_run
     assert "8 of 8 examples encoded" in log
     curve = losses(out)
@@ -63,6 +84,7 @@ def test_lora_on_images_learns_the_language_model_only(lora_run):
     targets = load_file(out / "adapter_model.safetensors")
     assert targets and all(part_of(name) == "language_model" for name in targets)  # no LoRA in the vision tower
     assert (out / "preprocessor_config.json").is_file()  # the folder trains and loads with its images again
+    assert (out / "processor_config.json").is_file() == (family.name == "llava")  # LLaVA's patch size, strategy
 
 
 @pytest.mark.parametrize(("flags", "expected"), [
@@ -80,13 +102,16 @@ def test_freeze_flags_change_exactly_the_parts_they_name(family, tmp_path, flags
 
 def test_lora_reaches_the_vision_tower_when_it_trains(family, tmp_path):
     """Under reentrant checkpointing (the default) LoRA in a tower whose patch embedding is frozen learns only if the
-    patch embeddings require gradients: transformers 5.25 sees to Qwen2-VL's, the loader to Qwen3-VL's."""
+    patch embeddings require gradients: transformers 5.25 sees to Qwen2-VL's (and CLIP's, LLaVA's), the loader to
+    Qwen3-VL's. LLaVA reads its features from the second-to-last CLIP layer (vision_feature_layer -2): the last
+    layer's adapters get no gradient, in the real model too, and stay zero."""
     out = tmp_path / "lora"
     train_in_process(mllm_sft(family, out, finetuning_type="lora", lora_target="all", max_steps=2,
                               freeze_vision_tower=False))
     adapters = load_file(out / "adapter_model.safetensors")
-    vision = [weight for name, weight in adapters.items() if part_of(name) == "vision_tower" and "lora_B" in name]
-    assert vision and all(weight.abs().sum() > 0 for weight in vision)  # lora_B starts at zero
+    vision = {name: weight for name, weight in adapters.items() if part_of(name) == "vision_tower" and "lora_B" in name}
+    unused = [name for name in vision if family.name == "llava" and ".encoder.layers.1." in name]  # the last of 2
+    assert vision and all((vision[name].abs().sum() > 0) != (name in unused) for name in vision)  # lora_B starts at 0
 
 
 def test_deepstack_mergers_count_as_the_projector():
@@ -109,9 +134,15 @@ def test_images_reach_the_model_in_each_batch(family):
     rows = steps.load_data(config, template, tokenizer, media).train
     collator = build_collator("supervised", tokenizer, media=media)
     batch = collator([rows[i] for i in range(len(rows))])
+    images = sum(len(row["images"]) for row in rows)
+    if family.name == "llava":  # one 42 x 42 picture per image, 9 <image> tokens each; no token types
+        image_tokens = int((batch["input_ids"] == tokenizer.convert_tokens_to_ids("<image>")).sum())
+        assert batch["pixel_values"].shape == (images, 3, 42, 42) and image_tokens == 9 * images
+        assert "mm_token_type_ids" not in batch and "image_grid_thw" not in batch
+        return
     image_tokens = int((batch["input_ids"] == tokenizer.convert_tokens_to_ids("<|image_pad|>")).sum())
     grids = batch["image_grid_thw"]
-    assert len(grids) == sum(len(row["images"]) for row in rows)  # every image of every row, once
+    assert len(grids) == images  # every image of every row, once
     assert image_tokens == int(grids.prod(dim=1).sum()) // 4 == int(batch["mm_token_type_ids"].sum())
     assert batch["pixel_values"].shape[0] == int(grids.prod(dim=1).sum())  # one row of pixels per patch
 
@@ -119,7 +150,7 @@ def test_images_reach_the_model_in_each_batch(family):
 def test_merged_export_loads_in_plain_transformers_and_answers_the_same(lora_run, family, tmp_path):
     from peft import PeftModel
     from PIL import Image
-    from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
+    from transformers import AutoModelForImageTextToText
 
     from tunefactory.cli import main
 
@@ -127,17 +158,8 @@ def test_merged_export_loads_in_plain_transformers_and_answers_the_same(lora_run
     exported = tmp_path / "exported"
     assert main(["export", f"model_name_or_path={family.folder}", f"adapter_name_or_path={out}",
                  "finetuning_type=lora", f"template={family.template}", f"export_dir={exported}"]) == 0
-    tokenizer = AutoTokenizer.from_pretrained(exported)
-    image_processor = AutoImageProcessor.from_pretrained(exported)
     image = Image.open(REPO_ROOT / "data" / "mllm_demo_data" / "3.png").convert("RGB")
-    pixels = image_processor(images=[image], return_tensors="pt")
-    pads = int(pixels["image_grid_thw"].prod()) // 4
-    text = tokenizer.apply_chat_template([{"role": "user", "content": [{"type": "image"},
-                                                                       {"type": "text", "text": "Colour?"}]}],
-                                         tokenize=False, add_generation_prompt=True)
-    ids = tokenizer(text.replace("<|image_pad|>", "<|image_pad|>" * pads), return_tensors="pt")["input_ids"]
-    inputs = {"input_ids": ids, **pixels, "mm_token_type_ids": (ids == tokenizer.convert_tokens_to_ids(
-        "<|image_pad|>")).long()}
+    inputs = image_question_inputs(family, exported, image, "Colour?")
     merged = AutoModelForImageTextToText.from_pretrained(exported).eval()
     adapted = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(family.folder), out).eval()
     with torch.no_grad():

@@ -58,3 +58,28 @@ def test_images_for_a_text_model_or_a_missing_image_are_refused(vl_chat, tiny_ll
             text_model.chat([{"role": "user", "content": "<image>Hi", "images": [str(IMAGE)]}])
     finally:
         text_model.engine.close()
+
+
+def test_a_llava_answer_equals_generate_on_its_own_processors_inputs(tiny_llava):
+    """LLaVA-1.5's LlavaProcessor builds here (it has no video half): the reference is the real processor."""
+    from transformers import AutoProcessor
+
+    from tunefactory.config import parse_dict
+    from tunefactory.infer.chat_model import ChatModel
+
+    chat = ChatModel(parse_dict({"model_name_or_path": str(tiny_llava), "template": "llava"}, command="chat"))
+    try:
+        messages = [{"role": "user", "content": "<image>What shape is it?", "images": [str(IMAGE)]}]
+        answer = chat.chat(messages, temperature=0, max_new_tokens=6)[0]
+        processor = AutoProcessor.from_pretrained(tiny_llava)
+        text = processor.apply_chat_template([{"role": "user", "content": [
+            {"type": "image"}, {"type": "text", "text": "What shape is it?"}]}], tokenize=False,
+            add_generation_prompt=True)
+        inputs = processor(text=text, images=[Image.open(IMAGE).convert("RGB")], return_tensors="pt")
+        assert chat.prompt_ids(messages) == inputs["input_ids"][0].tolist()
+        with torch.no_grad():
+            expected = chat.model.generate(**inputs, max_new_tokens=6, do_sample=False, eos_token_id=chat.stop_ids)
+        prompt_length = inputs["input_ids"].shape[1]
+        assert answer.text == processor.tokenizer.decode(expected[0, prompt_length:], skip_special_tokens=True)
+    finally:
+        chat.engine.close()

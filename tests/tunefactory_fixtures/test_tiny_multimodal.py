@@ -1,9 +1,10 @@
-"""The tiny Qwen2-VL and Qwen3-VL load offline with plain transformers and train a step on a picture; mllm_demo's
-pictures exist and its rows say true things about them.
+"""The tiny Qwen2-VL, Qwen3-VL and LLaVA-1.5 load offline with plain transformers and train a step on a picture;
+mllm_demo's pictures exist and its rows say true things about them.
 
 transformers 5.25 builds a Qwen2VLProcessor / Qwen3VLProcessor (so AutoProcessor) only where torchvision is
 installed: their video processors need it. The checks through AutoProcessor skip without it; the same checks through
-AutoTokenizer and AutoImageProcessor (the PIL backend) run everywhere.
+AutoTokenizer and AutoImageProcessor (the PIL backend) run everywhere. LLaVA's LlavaProcessor needs no torchvision:
+its checks use it.
 """
 
 import json
@@ -27,6 +28,7 @@ from tunefactory_fixtures.tiny_multimodal import (
     QWEN2_VL_SPECIAL_TOKENS,
     QWEN3_VL_PLAIN_TOKENS,
     QWEN3_VL_SPECIAL_TOKENS,
+    TINY_LLAVA,
     TINY_QWEN2_VL,
     TINY_QWEN3_VL,
     build_tiny_vision_language,
@@ -73,21 +75,23 @@ def family(request):
     return spec, request.getfixturevalue(spec.fixture)
 
 
-def test_builds_offline_deterministically_and_once(family, tiny_model_cache, tmp_path, monkeypatch):
-    spec, folder = family
+@pytest.mark.parametrize(("fixture", "recipe"), [(spec.fixture, spec.recipe) for spec in FAMILIES.values()]
+                         + [("tiny_llava", TINY_LLAVA)])
+def test_builds_offline_deterministically_and_once(fixture, recipe, request, tiny_model_cache, tmp_path, monkeypatch):
+    folder = request.getfixturevalue(fixture)
 
     def refuse(*args, **kwargs):
         raise AssertionError("the tiny model's build tried to open a connection")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     start = time.perf_counter()
-    again = build_tiny_vision_language(spec.recipe, tmp_path / "again")
+    again = build_tiny_vision_language(recipe, tmp_path / "again")
     assert time.perf_counter() - start < 60, "the build should take seconds"
     first, second = load_file(folder / "model.safetensors"), load_file(again / "model.safetensors")
     assert first.keys() == second.keys()
     assert all(torch.equal(first[name], second[name]) for name in first)
-    assert ensure_tiny_vision_language(spec.recipe, tiny_model_cache) == folder  # same recipe, same folder
-    assert ensure_tiny_vision_language(spec.recipe, tiny_model_cache, seed=1) != folder
+    assert ensure_tiny_vision_language(recipe, tiny_model_cache) == folder  # same recipe, same folder
+    assert ensure_tiny_vision_language(recipe, tiny_model_cache, seed=1) != folder
 
 
 def test_tokenizer_has_the_familys_special_tokens_and_chat_template(family):
@@ -202,6 +206,36 @@ def test_auto_processor_expands_image_tokens_and_a_step_trains(family):
         expected = int(inputs["image_grid_thw"].prod()) // processor.image_processor.merge_size**2
         assert int((inputs["input_ids"] == image_pad).sum()) == expected == IMAGE_TOKENS[image.name], image.name
     assert_trains(AutoModelForImageTextToText.from_pretrained(folder), dict(inputs))
+
+
+def test_tiny_llava_is_llava_1_5_and_its_own_processor_trains_a_step(tiny_llava):
+    """llava-1.5-hf's layout: Llama's <s> </s> and the added <image> (in id order), a CLIP tower read at its
+    second-to-last layer without CLS, the processor settings in processor_config.json; LlavaProcessor itself writes
+    9 <image> per picture (3 x 3 patches of the 42 x 42 crop) and a step trains every part the features reach."""
+    from transformers import AutoProcessor, LlavaProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_llava)
+    assert isinstance(processor, LlavaProcessor) and type(processor.image_processor).__name__ == "CLIPImageProcessorPil"
+    assert (processor.patch_size, processor.num_additional_image_tokens,
+            processor.vision_feature_select_strategy) == (14, 1, "default")
+    tokenizer = processor.tokenizer
+    assert tokenizer.convert_tokens_to_ids(list(TINY_LLAVA.special_tokens)) == [0, 1, 2, 3, 4]
+    assert (tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token) == ("<s>", "</s>", "<pad>")
+    model = AutoModelForImageTextToText.from_pretrained(tiny_llava)
+    assert type(model).__name__ == "LlavaForConditionalGeneration"
+    assert sum(p.numel() for p in model.parameters()) < 200_000
+    assert model.config.image_token_id == tokenizer.convert_tokens_to_ids("<image>")
+    assert (model.config.vision_feature_layer, model.config.vision_feature_select_strategy) == (-2, "default")
+    text = processor.apply_chat_template(IMAGE_CHAT, tokenize=False, add_generation_prompt=True)
+    assert text.endswith(f"USER: <image>{QUESTION} ASSISTANT:")  # our `llava` template: Vicuna with <image>
+    for image in DEMO_IMAGES:
+        inputs = processor(text=text, images=[draw_demo_image(image)], return_tensors="pt")
+        assert int((inputs["input_ids"] == model.config.image_token_id).sum()) == 9, image.name
+    model.train()
+    model(**inputs, labels=inputs["input_ids"]).loss.backward()
+    unused = ("encoder.layers.1.", "post_layernorm")  # past the second-to-last layer: no gradient, as in the real one
+    for name, parameter in model.named_parameters():
+        assert (parameter.grad is not None) != any(part in name for part in unused), name
 
 
 # --- the bundled mllm_demo dataset ---------------------------------------------------------------------------

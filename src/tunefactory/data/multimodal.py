@@ -5,17 +5,22 @@ and lists the files in its ``images`` column. A family's plugin says
 
     - which token(s) an image becomes in the text: Qwen2-VL (and Qwen3-VL alike) writes ``<|vision_start|>``,
       then ``<|image_pad|>`` once per merged patch (the image grid's size / merge_size²), then ``<|vision_end|>``;
+      LLaVA-1.5 writes ``<image>`` once per patch of its fixed-size picture (less CLS, see ``patches_per_image``);
+    - how that count is found (``count``: one small function per way, below);
     - which processor outputs the model needs beside the ids (Qwen2-VL: ``pixel_values`` and ``image_grid_thw``),
       made by the family's own processor when a batch is collated, so decoded pixels never sit in the cache.
 
-The token count comes from the family's own image processor run on the image, so the ids match what its
+The count follows the family's own processor rule, from its image processor run on the image and the processor's
+settings (its ``processor_config.json``: LLaVA's patch size and feature strategy), so the ids match what its
 ``processor(text, images)`` produces for the same conversation (tests/data/test_multimodal.py).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 from .bad_rows import BadRow
@@ -35,6 +40,28 @@ class MediaSettings:
         return cls(image_max_pixels=model_args.image_max_pixels, image_min_pixels=model_args.image_min_pixels)
 
 
+NO_SETTINGS: Mapping[str, Any] = MappingProxyType({})
+
+
+def merged_patches_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
+    """Qwen2-VL / Qwen3-VL: one token per merge_size² patches of the image's grid (its size varies with the image)."""
+    grids = image_processor(images=images, return_tensors="np")["image_grid_thw"]
+    merge = getattr(image_processor, "merge_size", 1)
+    return [int(math.prod(grid)) // merge**2 for grid in grids]
+
+
+def patches_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
+    """LLaVA (transformers 5.25's LlavaProcessor.replace_image_token): one token per patch of the resized picture,
+    plus ``num_additional_image_tokens`` (the CLS token: 1 for CLIP), less one under the ``default`` feature
+    strategy, which drops CLS from the features the projector sees."""
+    patch = processor_settings["patch_size"]
+    extra = processor_settings.get("num_additional_image_tokens", 0)
+    dropped = 1 if processor_settings.get("vision_feature_select_strategy") == "default" else 0
+    pixels = image_processor(images=images, return_tensors="np")["pixel_values"]
+    return [(height // patch) * (width // patch) + extra - dropped for height, width in
+            (picture.shape[-2:] for picture in pixels)]
+
+
 @dataclass(frozen=True)
 class MediaPlugin:
     """How one family writes images in its text and what its model needs beside the ids."""
@@ -45,26 +72,23 @@ class MediaPlugin:
     image_end: str = ""
     image_inputs: tuple[str, ...] = ("pixel_values",)  # processor outputs the model's forward takes
     token_types: bool = False  # the forward also takes mm_token_type_ids (1 at image tokens), as Qwen2-VL's does
+    # (images, image_processor, processor settings) -> image tokens per image, as the family's processor counts them
+    count: Callable[[list, Any, Mapping], list[int]] = merged_patches_per_image
 
-    def expand(self, messages: list[dict], images: list, image_processor, settings: MediaSettings) -> list[dict]:
+    def expand(self, messages: list[dict], images: list, image_processor, settings: MediaSettings,
+               processor_settings: Mapping = NO_SETTINGS) -> list[dict]:
         """The messages with each ``<image>`` replaced by the model's own tokens for that image."""
         check_placeholders(messages, images or [])
         if not images:
             return messages
-        counts = iter(self.image_token_counts([load_image(i, settings) for i in images], image_processor))
+        counts = iter(self.count([load_image(i, settings) for i in images], image_processor, processor_settings))
         expanded = []
-        for message in messages:
-            content = message["content"]
-            while IMAGE_PLACEHOLDER in content:
-                tokens = self.image_start + self.image_token * next(counts) + self.image_end
-                content = content.replace(IMAGE_PLACEHOLDER, tokens, 1)
+        for message in messages:  # split, not replace in a loop: LLaVA's image token is the placeholder itself
+            first, *rest = message["content"].split(IMAGE_PLACEHOLDER)
+            content = first + "".join(self.image_start + self.image_token * next(counts) + self.image_end + text
+                                      for text in rest)
             expanded.append({**message, "content": content})
         return expanded
-
-    def image_token_counts(self, images: list, image_processor) -> list[int]:
-        grids = image_processor(images=images, return_tensors="np")["image_grid_thw"]
-        merge = getattr(image_processor, "merge_size", 1)
-        return [int(math.prod(grid)) // merge**2 for grid in grids]
 
     def batch_inputs(self, images: list, image_processor, settings: MediaSettings) -> dict[str, Any]:
         """The model's media inputs for a batch's images, in the order their tokens appear."""
@@ -72,7 +96,6 @@ class MediaPlugin:
             return {}
         outputs = image_processor(images=[load_image(i, settings) for i in images], return_tensors="pt")
         return {name: outputs[name] for name in self.image_inputs}
-
 
     def token_type_ids(self, input_ids, tokenizer):
         """``mm_token_type_ids``: 1 where an image token sits, 0 elsewhere (None when the model does not take it)."""
@@ -88,6 +111,20 @@ class MediaContext:
     plugin: MediaPlugin
     image_processor: Any  # the family's own (AutoImageProcessor): its processor object needs torchvision for video
     settings: MediaSettings
+    processor_settings: Mapping[str, Any] = field(default_factory=dict)  # the processor's processor_config.json
+
+    def expand(self, messages: list[dict], images: list) -> list[dict]:
+        return self.plugin.expand(messages, images, self.image_processor, self.settings, self.processor_settings)
+
+    def save(self, output_dir) -> None:
+        """The image processor and the processor's settings, so the folder takes images as the model's did."""
+        import json
+        from pathlib import Path
+
+        self.image_processor.save_pretrained(output_dir)
+        if self.processor_settings:
+            text = json.dumps(dict(self.processor_settings), indent=2, sort_keys=True) + "\n"
+            (Path(output_dir) / "processor_config.json").write_text(text, encoding="utf-8")
 
     def image_token_count(self, input_ids: list[int], tokenizer) -> int:
         return input_ids.count(tokenizer.convert_tokens_to_ids(self.plugin.image_token))
@@ -141,9 +178,12 @@ QWEN2_VL = MediaPlugin("qwen2_vl", image_token="<|image_pad|>", image_start="<|v
 # Qwen3VLProcessor repeats <|image_pad|> grid.prod() // merge_size² times, its image processor is Qwen2-VL's
 # (16-pixel patches), and Qwen3VLModel takes the same inputs. Only its videos differ (per-frame timestamps).
 QWEN3_VL = replace(QWEN2_VL, name="qwen3_vl")
+# LLaVA-1.5 (llava-hf): <image> once per patch of the CLIP picture (576 for 336 x 336, 14-pixel patches), no marks
+# around it; the model takes pixel_values only.
+LLAVA = MediaPlugin("llava", image_token="<image>", count=patches_per_image)
 
 # template `multimodal` name -> plugin; the families not here are refused with the list of those that are
-PLUGINS: dict[str, MediaPlugin] = {plugin.name: plugin for plugin in (QWEN2_VL, QWEN3_VL)}
+PLUGINS: dict[str, MediaPlugin] = {plugin.name: plugin for plugin in (QWEN2_VL, QWEN3_VL, LLAVA)}
 
 
 def get_plugin(name: str | None, template_name: str) -> MediaPlugin:

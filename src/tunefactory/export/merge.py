@@ -23,8 +23,7 @@ from ..data.template import get_template
 from ..errors import ConfigError, ModelError
 from ..model.loader import ModelSpec, load_hf_config, load_model, resolve_model_path, set_generation_defaults
 from ..model.seeding import seed_everything
-from ..data.multimodal import PLUGINS
-from ..model.tokenizer import load_image_processor, load_tokenizer
+from ..model.tokenizer import load_media, load_tokenizer
 from ..model.value_head import VALUE_HEAD_FILE, VALUE_HEAD_LEGACY_FILE
 from .ollama import write_modelfile
 from .quantize import gptq_problems, load_quantized_model
@@ -143,9 +142,11 @@ def _safetensors_to_bin(folder: Path) -> None:
 
 
 def save_image_processor(template, model_args, export_dir: Path) -> None:
-    """A multimodal family's image processor beside the weights, so the folder takes images in plain transformers."""
-    if template.multimodal in PLUGINS:
-        load_image_processor(model_args).save_pretrained(export_dir)
+    """A multimodal family's image processor (and processor settings) beside the weights, so the folder takes images
+    in plain transformers."""
+    media = load_media(model_args, template)
+    if media is not None:
+        media.save(export_dir)
 
 
 def save_tokenizer(tokenizer, export_dir: Path) -> None:

@@ -119,7 +119,7 @@ class ChatModel:
             raise TuneFactoryError(f"this model takes no images: template {self.template.name!r} has no media "
                                    f"plugin (those with one: {', '.join(PLUGINS)})")
         try:
-            return self.media.plugin.expand(texts, images, self.media.image_processor, self.media.settings), images
+            return self.media.expand(texts, images), images
         except BadRow as error:
             raise TuneFactoryError(str(error)) from None
 

@@ -45,6 +45,22 @@ def load_image_processor(model_args):
                          f"preprocessor_config.json), which training on images needs: {exc}") from exc
 
 
+def load_processor_settings(model_args) -> dict:
+    """The processor's own settings (its ``processor_config.json``; {} without one): LLaVA's patch size and feature
+    strategy, which its image-token count needs and its image processor does not hold."""
+    import json
+
+    from transformers.utils import cached_file
+
+    path = cached_file(model_args.model_name_or_path, "processor_config.json", cache_dir=model_args.cache_dir,
+                       revision=model_args.model_revision, token=model_args.hf_hub_token,
+                       _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False)
+    if path is None:
+        return {}
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
 def load_media(model_args, template):
     """The media context (plugin, image processor, pixel limits) when the template's family has a media plugin."""
     from ..data.multimodal import PLUGINS, MediaContext, MediaSettings
@@ -52,4 +68,4 @@ def load_media(model_args, template):
     if template.multimodal not in PLUGINS:
         return None
     return MediaContext(PLUGINS[template.multimodal], load_image_processor(model_args),
-                        MediaSettings.from_model_args(model_args))
+                        MediaSettings.from_model_args(model_args), load_processor_settings(model_args))

@@ -43,7 +43,7 @@ def load_media(config: RunConfig, template) -> MediaContext | None:
 def save_image_processor(trainer, media: MediaContext | None) -> None:
     """Beside the weights and tokenizer, so the folder loads (and trains again) with its images as this run did."""
     if media is not None and trainer.is_world_process_zero():
-        media.image_processor.save_pretrained(trainer.args.output_dir)
+        media.save(trainer.args.output_dir)
 
 
 def load_data(config: RunConfig, template, tokenizer, media: MediaContext | None = None):

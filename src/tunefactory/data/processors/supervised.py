@@ -76,8 +76,7 @@ class SupervisedProcessor(Processor):
             raise BadRow(f"sft needs exactly one answer per example, this one has {len(example['_response'])}")
         messages = example["_prompt"] + example["_response"]
         if self.media is not None:
-            messages = self.media.plugin.expand(messages, example["_images"] or [], self.media.image_processor,
-                                                self.media.settings)
+            messages = self.media.expand(messages, example["_images"] or [])
         turns = self.template.encode_multiturn(self.tokenizer, messages, example["_system"], example["_tools"])
         input_ids, labels = build_supervised_example(
             turns, self.cutoff_len, train_on_prompt=self.data_args.train_on_prompt,
