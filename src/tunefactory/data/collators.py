@@ -104,9 +104,7 @@ class SFTCollator:
         """The batch's images, in the order their tokens appear (row by row), as the model's media inputs."""
         plugin = self.media.plugin
         batch.update(plugin.batch_inputs(images, self.media.image_processor, self.media.settings))
-        token_types = plugin.token_type_ids(batch["input_ids"], self.tokenizer)
-        if token_types is not None:
-            batch["mm_token_type_ids"] = token_types
+        batch.update(plugin.token_type_ids(batch["input_ids"], self.tokenizer))
 
     def _isolate_packed_examples(self, batch: dict[str, torch.Tensor]) -> None:
         if self.attn_implementation in FLASH_IMPLEMENTATIONS:
@@ -138,7 +136,8 @@ class PairwiseCollator:
     collator: SFTCollator
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        rows = [{"input_ids": f[f"{side}_input_ids"], "labels": f[f"{side}_labels"]}
+        # both sides of a pair show the same images: each side's rows carry them, in the rows' order
+        rows = [{"input_ids": f[f"{side}_input_ids"], "labels": f[f"{side}_labels"], "images": f.get("images")}
                 for side in ("chosen", "rejected") for f in features]
         return self.collator(rows)
 

@@ -30,11 +30,12 @@ def run_against_reference(config: RunConfig, trainer_class) -> None:
     training = config.training
     resume_from = checkpoint_to_resume(training)
     tokenizer, template = steps.load_tokenizer_and_template(config)
-    data = steps.load_data(config, template, tokenizer)
+    media = steps.load_media(config, template) if trainer_class.takes_images else None
+    data = steps.load_data(config, template, tokenizer, media)
     model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=training.do_train)
     set_generation_defaults(model, template, tokenizer)
     ref_model = steps.load_reference(tokenizer, config)
-    collator = steps.make_collator(config, tokenizer, model)
+    collator = steps.make_collator(config, tokenizer, model, media=media)
     steps.configure_reporting(config)
     training.remove_unused_columns = False  # the collator reads chosen_*/rejected_* (or kl_*, kto_tags) itself
     trainer = trainer_class(
@@ -47,6 +48,7 @@ def run_against_reference(config: RunConfig, trainer_class) -> None:
     metrics = {}
     if training.do_train:
         metrics.update(steps.train_and_save(trainer, config, resume_from))
+        steps.save_image_processor(trainer, media)
     if training.do_eval:
         metrics.update(steps.evaluate(trainer))
     steps.finish(trainer, config, metrics)

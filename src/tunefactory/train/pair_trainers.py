@@ -167,15 +167,16 @@ def reference_model(model, ref_model):
         yield model
 
 
-def policy_logps(model, input_ids, attention_mask, labels, ld_alpha: float | None = None,
-                 labelled_head: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def policy_logps(model, input_ids, attention_mask, labels, ld_alpha: float | None = None, labelled_head: bool = False,
+                 media: dict | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-row summed log-probabilities of the labelled tokens, their count, and the mean logit over them.
     ``ld_alpha`` (pairs only): LD-DPO's down-weighting of the longer answer's extra tokens.
-    ``labelled_head``: project only the labelled positions through the LM head (`labelled_head.py`)."""
-    if labelled_head:
+    ``labelled_head``: project only the labelled positions through the LM head (`labelled_head.py`).
+    ``media``: the rows' image inputs (pixel_values …), which the model's own forward takes."""
+    if labelled_head and not media:
         per_token, mask, mean_logits = labelled_token_logps(model, input_ids, attention_mask, labels)
     else:
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **(media or {})).logits
         per_token, mask = losses.token_logps(logits, labels)
         mean_logits = ((logits[:, :-1].detach().float().mean(-1) * mask).sum(-1) / mask.sum(-1).clamp(min=1))
     if ld_alpha is not None:
@@ -185,8 +186,18 @@ def policy_logps(model, input_ids, attention_mask, labels, ld_alpha: float | Non
     return logps, counts, mean_logits
 
 
+TEXT_INPUTS = ("input_ids", "attention_mask", "labels")
+
+
+def media_inputs(inputs: dict) -> dict:
+    """What a batch holds beside its text: the image inputs its collator made (pixel_values, image_grid_thw …)."""
+    return {key: value for key, value in inputs.items() if key not in TEXT_INPUTS}
+
+
 class PreferenceTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, Trainer):
     """DPO and its relatives on (chosen, rejected) pairs; ``pref_loss`` picks the formula."""
+
+    takes_images = True  # a multimodal family's pairs train with their images (the model's forward gets them)
 
     def __init__(self, *args, ref_model=None, loss_settings: losses.PreferenceLossSettings,
                  labelled_head: bool = False, **kwargs):
@@ -205,7 +216,7 @@ class PreferenceTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, T
     def reference_logps(self, model, inputs) -> torch.Tensor:
         with torch.no_grad(), reference_model(self.accelerator.unwrap_model(model), self.ref_model) as reference:
             logps, _, _ = policy_logps(reference, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
-                                       labelled_head=self._labelled_head_for(reference))
+                                       labelled_head=self._labelled_head_for(reference), media=media_inputs(inputs))
         return logps
 
     def _labelled_head_for(self, model) -> bool:
@@ -216,7 +227,7 @@ class PreferenceTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, T
         # LD-DPO weights the policy's log-probabilities only; the reference's stay plain (as LLaMA-Factory does).
         logps, counts, mean_logits = policy_logps(model, inputs["input_ids"], inputs["attention_mask"],
                                                   inputs["labels"], ld_alpha=f.ld_alpha,
-                                                  labelled_head=self.labelled_head)
+                                                  labelled_head=self.labelled_head, media=media_inputs(inputs))
         averaged = self.loss_type in losses.AVERAGED_LOSSES
         scored = logps / counts.clamp(min=1) if averaged else logps
         chosen, rejected = _split_pairs(scored)
@@ -262,6 +273,8 @@ class PreferenceTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, T
 
 class KTOTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, Trainer):
     """KTO on single answers labelled desirable or not; the KL baseline comes from mismatched rows."""
+
+    takes_images = False  # not yet: its rows with images are refused with the reason
 
     def __init__(self, *args, ref_model=None, loss_settings: losses.PreferenceLossSettings,
                  labelled_head: bool = False, **kwargs):

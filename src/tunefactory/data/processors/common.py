@@ -63,6 +63,22 @@ class Processor:
         """The example's model inputs; raises `BadRow` with the reason it cannot be trained on."""
         raise NotImplementedError
 
+    def with_media(self, example: dict) -> dict:
+        """The example with each ``<image>`` of its prompt written as the model's own image tokens."""
+        if self.media is None:
+            return example
+        return {**example, "_prompt": self.media.expand(example["_prompt"], example["_images"] or [])}
+
+    def check_media_kept(self, example: dict, *rows: list[int]) -> None:
+        """Truncation may not cut into an image's tokens: the model would get pixels for tokens that are gone."""
+        token = self.media.plugin.image_token
+        written = sum(message["content"].count(token) for message in example["_prompt"])
+        for ids in rows:
+            kept = self.media.image_token_count(ids, self.tokenizer)
+            if kept != written:
+                raise BadRow(f"cutoff_len={self.cutoff_len} cuts into the image tokens ({kept} of {written} kept); "
+                             "raise cutoff_len or lower image_max_pixels")
+
     def _encode_row(self, example: dict) -> dict:
         try:
             return self.encode(example)
@@ -94,7 +110,7 @@ def _refuse_media(example: dict, template) -> None:
     for column in MEDIA_COLUMNS:
         if example.get(column):
             if column == "_images" and family in PLUGINS:
-                why = "this stage does not train on images yet (sft does)"
+                why = "this stage does not train on images yet (sft and dpo do)"
             elif column == "_images" and family:
                 why = (f"template {name!r} has no media plugin yet ({family}); images train "
                        f"with sft on templates of these plugins so far: {', '.join(PLUGINS)}")

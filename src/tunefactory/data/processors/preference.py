@@ -35,19 +35,29 @@ def prompt_masked(prompt_ids: list[int], answer_ids: list[int]) -> tuple[list[in
 @dataclass
 class PairwiseProcessor(Processor):
     output_columns: tuple[str, ...] = ("chosen_input_ids", "chosen_labels", "rejected_input_ids", "rejected_labels")
+    handles_media: bool = True  # rm's recipe passes no media, so its image rows are still refused
+
+    def __post_init__(self):
+        if self.media is not None:  # the image paths ride along, to be opened when a batch is collated
+            self.output_columns = (*self.output_columns, "images")
 
     def encode(self, example):
         if len(example["_response"]) != 2:
             raise BadRow("a preference pair needs a chosen and a rejected answer, this one has "
                          f"{len(example['_response'])}")
+        example = self.with_media(example)
         prompt_ids, (chosen_ids, rejected_ids) = prompt_and_answers(
             self.template, self.tokenizer, example, example["_response"], self.cutoff_len, self.template.efficient_eos)
         if not chosen_ids or not rejected_ids:
             raise BadRow(f"no answer token left after truncation to cutoff_len={self.cutoff_len}")
         chosen_input_ids, chosen_labels = prompt_masked(prompt_ids, chosen_ids)
         rejected_input_ids, rejected_labels = prompt_masked(prompt_ids, rejected_ids)
-        return {"chosen_input_ids": chosen_input_ids, "chosen_labels": chosen_labels,
-                "rejected_input_ids": rejected_input_ids, "rejected_labels": rejected_labels}
+        row = {"chosen_input_ids": chosen_input_ids, "chosen_labels": chosen_labels,
+               "rejected_input_ids": rejected_input_ids, "rejected_labels": rejected_labels}
+        if self.media is None:
+            return row
+        self.check_media_kept(example, prompt_ids)
+        return {**row, "images": list(example["_images"] or [])}
 
 
 def kto_answer(response: list[dict]) -> tuple[dict, bool]:
