@@ -66,8 +66,27 @@ def test_each_side_of_a_pair_gets_its_images(tiny_qwen2_vl, image_pairs):
     assert int(per_row.sum()) == int(grids.prod(dim=1).sum()) // 4 == int(batch["mm_token_type_ids"].sum())
 
 
-def test_kto_and_rm_still_refuse_image_rows(tiny_qwen2_vl, image_pairs, tmp_path):
-    from tunefactory.cli import main
+def test_a_reward_model_on_image_pairs_learns_to_rank_them(tiny_qwen2_vl, image_pairs, tmp_path):
+    out = tmp_path / "rm"
+    train_in_process(dpo(tiny_qwen2_vl, image_pairs, out, stage="rm", max_steps=24))
+    curve = losses(out)
+    assert curve[max(curve)] < curve[min(curve)] - 0.05  # pairwise -log sigmoid(chosen - rejected) falls
+    assert (out / "value_head.safetensors").is_file() and (out / "preprocessor_config.json").is_file()
 
-    config = dpo(tiny_qwen2_vl, image_pairs, tmp_path / "rm", stage="rm")
-    assert main(["train", *(f"{k}={v}" for k, v in config.items())]) != 0
+
+def test_kto_still_refuses_image_rows_saying_which_stages_take_them(tiny_qwen2_vl, tmp_path):
+    from tunefactory.config import parse_dict
+    from tunefactory.errors import DataError
+    from tunefactory.train import steps
+
+    rows = [{"messages": [{"role": "user", "content": "<image>Colour?"}, {"role": "assistant", "content": "Red."}],
+             "label": True, "images": ["mllm_demo_data/1.png"]}]
+    (tmp_path / "kto.json").write_text(json.dumps(rows))
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"kto_images": {
+        "file_name": "kto.json", "formatting": "sharegpt",
+        "columns": {"messages": "messages", "kto_tag": "label", "images": "images"},
+        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}}))
+    config = parse_dict(dpo(tiny_qwen2_vl, tmp_path, tmp_path / "out", stage="kto", dataset="kto_images"))
+    tokenizer, template = steps.load_tokenizer_and_template(config)
+    with pytest.raises(DataError, match=r"this stage does not train on images yet \(sft, dpo and rm do\)"):
+        steps.load_data(config, template, tokenizer)

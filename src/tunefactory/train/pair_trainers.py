@@ -93,6 +93,14 @@ def _split_pairs(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 # --- rm -------------------------------------------------------------------------------------------------------------
 
 
+TEXT_INPUTS = ("input_ids", "attention_mask", "labels")
+
+
+def media_inputs(inputs: dict) -> dict:
+    """What a batch holds beside its text: the image inputs its collator made (pixel_values, image_grid_thw …)."""
+    return {key: value for key, value in inputs.items() if key not in TEXT_INPUTS}
+
+
 class RewardTrainer(PaddingMeter, _StageMetricsMixin, Trainer):
     """Pairwise reward modelling: the score of an answer is the value head at its last token."""
 
@@ -102,7 +110,8 @@ class RewardTrainer(PaddingMeter, _StageMetricsMixin, Trainer):
         self.can_return_loss = True
 
     def pair_scores(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
-        _, values = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], return_logits=False)
+        _, values = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], return_logits=False,
+                          **media_inputs(inputs))
         return _split_pairs(last_token_scores(values, inputs["attention_mask"]))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -184,14 +193,6 @@ def policy_logps(model, input_ids, attention_mask, labels, ld_alpha: float | Non
     else:
         logps, counts = losses.summed_logps(per_token, mask)
     return logps, counts, mean_logits
-
-
-TEXT_INPUTS = ("input_ids", "attention_mask", "labels")
-
-
-def media_inputs(inputs: dict) -> dict:
-    """What a batch holds beside its text: the image inputs its collator made (pixel_values, image_grid_thw …)."""
-    return {key: value for key, value in inputs.items() if key not in TEXT_INPUTS}
 
 
 class PreferenceTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, Trainer):

@@ -30,10 +30,11 @@ def run_rm(config: RunConfig) -> None:
     training = config.training
     resume_from = checkpoint_to_resume(training)
     tokenizer, template = steps.load_tokenizer_and_template(config)
-    data = steps.load_data(config, template, tokenizer)
+    media = steps.load_media(config, template)  # images, for a multimodal family's template (else None)
+    data = steps.load_data(config, template, tokenizer, media)
     model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=training.do_train, add_valuehead=True,
                        require_value_head=not training.do_train)
-    collator = steps.make_collator(config, tokenizer, model)
+    collator = steps.make_collator(config, tokenizer, model, media=media)
     steps.configure_reporting(config)
     training.remove_unused_columns = False  # the collator reads chosen_*/rejected_* itself
     trainer = RewardTrainer(
@@ -44,6 +45,7 @@ def run_rm(config: RunConfig) -> None:
     metrics = {}
     if training.do_train:
         metrics.update(steps.train_and_save(trainer, config, resume_from))
+        steps.save_image_processor(trainer, media)
     if training.do_eval:
         metrics.update(steps.evaluate(trainer))
     if training.do_predict:

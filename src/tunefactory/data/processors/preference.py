@@ -35,7 +35,7 @@ def prompt_masked(prompt_ids: list[int], answer_ids: list[int]) -> tuple[list[in
 @dataclass
 class PairwiseProcessor(Processor):
     output_columns: tuple[str, ...] = ("chosen_input_ids", "chosen_labels", "rejected_input_ids", "rejected_labels")
-    handles_media: bool = True  # rm's recipe passes no media, so its image rows are still refused
+    handles_media: bool = True  # rm and dpo (their recipes pass the media context)
 
     def __post_init__(self):
         if self.media is not None:  # the image paths ride along, to be opened when a batch is collated
