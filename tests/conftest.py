@@ -59,6 +59,13 @@ def tiny_llava(tiny_model_cache) -> Path:
     return ensure_tiny_llava(tiny_model_cache)
 
 
+@pytest.fixture(scope="session")
+def tiny_gemma3(tiny_model_cache) -> Path:
+    from tunefactory_fixtures.tiny_multimodal import ensure_tiny_gemma3
+
+    return ensure_tiny_gemma3(tiny_model_cache)
+
+
 @pytest.fixture
 def write_yaml(tmp_path):
     """Write a mapping (or raw text) to a YAML file in the test's folder and return its path."""

@@ -81,6 +81,10 @@ class TinyVisionLanguage:
     plain_tokens: tuple[str, ...] = ()  # of special_tokens: single tokens but not special
     named: dict[str, str] = field(default_factory=lambda: {"eos": "<|im_end|>", "pad": "<|endoftext|>"})
     vocab_size: int = 1024
+    tokenizer_tokens: dict[str, str] = field(default_factory=dict)  # more named tokens in tokenizer_config.json
+    # parameters transformers initialises to zero but a trained checkpoint has learnt: drawn at random instead, or
+    # pictures would reach no loss (and the parts before them no gradient) while the projector stays frozen
+    learnt: tuple[str, ...] = ()
 
 
 QWEN_VL_TOKEN_IDS = {"image_token_id": "<|image_pad|>", "video_token_id": "<|video_pad|>",
@@ -140,7 +144,34 @@ TINY_LLAVA = TinyVisionLanguage(
                "num_additional_image_tokens": 1, "vision_feature_select_strategy": "default"},
 )
 
-FAMILIES = {family.name: family for family in (TINY_QWEN2_VL, TINY_QWEN3_VL, TINY_LLAVA)}
+# google/gemma-3-4b-it's layout at tiny sizes: a SigLIP vision tower whose patches the projector pools to
+# mm_tokens_per_image soft tokens (4 here: the 56 x 56 picture's 4 x 4 patches of 14 pixels, pooled 2 x 2; 256
+# there), a Gemma 3 text model (sliding and full attention layers), tied. Its tokenizer's special tokens in the real
+# id order (<pad> <eos> <bos> <unk> 0 ... 3, <start_of_turn> 105, <start_of_image> 255999, <image_soft_token>
+# 262144 there), and the boi/eoi/image token names Gemma3Processor reads from the tokenizer; the official template.
+GEMMA3_SPECIAL_TOKENS = ("<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>",
+                         "<start_of_image>", "<end_of_image>", "<image_soft_token>")
+TINY_GEMMA3 = TinyVisionLanguage(
+    name="gemma3", config_class="Gemma3Config",
+    text={"model_type": "gemma3_text", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+          "num_key_value_heads": 2, "head_dim": 8, "intermediate_size": 64, "max_position_embeddings": 1024,
+          "sliding_window": 16, "layer_types": ["sliding_attention", "full_attention"], "initializer_range": 0.1},
+    vision={"model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "patch_size": 14, "image_size": 56, "vision_use_head": False},
+    image_processor={"class": "Gemma3ImageProcessorPil", "size": {"height": 56, "width": 56},
+                     "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]},
+    special_tokens=GEMMA3_SPECIAL_TOKENS, chat_template=official_chat_template("gemma3"),
+    named={"bos": "<bos>", "eos": "<eos>", "pad": "<pad>"},
+    token_ids={"image_token_index": "<image_soft_token>", "boi_token_index": "<start_of_image>",
+               "eoi_token_index": "<end_of_image>"},
+    config={"mm_tokens_per_image": 4},
+    processor={"processor_class": "Gemma3Processor", "image_seq_length": 4},
+    tokenizer_tokens={"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>",
+                      "image_token": "<image_soft_token>"},
+    learnt=("model.multi_modal_projector.mm_input_projection_weight",),  # zeros from from_config
+)
+
+FAMILIES = {family.name: family for family in (TINY_QWEN2_VL, TINY_QWEN3_VL, TINY_LLAVA, TINY_GEMMA3)}
 
 
 def build_tiny_vision_language(family: TinyVisionLanguage, out_dir: str | Path, seed: int = 0,
@@ -164,6 +195,9 @@ def build_tiny_vision_language(family: TinyVisionLanguage, out_dir: str | Path, 
     )
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config)
+    with torch.no_grad():
+        for name in family.learnt:
+            model.get_parameter(name).normal_(0.0, 0.1)
     # Saved part by part, as the hub checkpoint is laid out: transformers 5.25 cannot build the Qwen families'
     # processors without torchvision (their video processors need it), but AutoProcessor finds the processor
     # from config.json. The PIL image processor is the one AutoImageProcessor picks without torchvision.
@@ -172,6 +206,10 @@ def build_tiny_vision_language(family: TinyVisionLanguage, out_dir: str | Path, 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)  # writes chat_template.jinja, which AutoProcessor reads as well
+    if family.tokenizer_tokens:  # Gemma 3's boi_token ...: the tokenizer then has them as attributes
+        config_file = out_dir / "tokenizer_config.json"
+        content = {**json.loads(config_file.read_text(encoding="utf-8")), **family.tokenizer_tokens}
+        config_file.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     image_processor.save_pretrained(out_dir)  # preprocessor_config.json
     if family.processor:  # processor_config.json, as the processor's save_pretrained writes it
         content = {**family.processor, "image_processor": image_processor.to_dict()}
@@ -216,6 +254,11 @@ def ensure_tiny_qwen3_vl(cache_dir: str | Path, seed: int = 0) -> Path:
 def ensure_tiny_llava(cache_dir: str | Path, seed: int = 0) -> Path:
     """Build a tiny LLaVA-1.5 once into ``cache_dir`` and reuse it while its recipe is unchanged."""
     return ensure_tiny_vision_language(TINY_LLAVA, cache_dir, seed)
+
+
+def ensure_tiny_gemma3(cache_dir: str | Path, seed: int = 0) -> Path:
+    """Build a tiny Gemma 3 (vision) once into ``cache_dir`` and reuse it while its recipe is unchanged."""
+    return ensure_tiny_vision_language(TINY_GEMMA3, cache_dir, seed)
 
 
 # --- the bundled demo images and the mllm_demo dataset about them ------------------------------------------

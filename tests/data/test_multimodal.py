@@ -11,6 +11,8 @@ LLaVA-1.5's processor (``LlavaProcessor``) has no video half and builds here: it
 the text our ``llava`` template renders (the tiny model's chat_template is that template's, as export writes it;
 llava-1.5-hf's own is not among our fixtures). It is called with ``add_special_tokens=False``: the real Llama
 tokenizer would prepend ``<s>``, which LLaMA-Factory's Vicuna-format ``llava`` template (and so ours) never writes.
+Gemma 3's processor (``Gemma3Processor``) builds here too: it runs on the text gemma-3-it's official template
+renders (``<bos>`` written by the template, so again ``add_special_tokens=False``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from PIL import Image
 
 from tunefactory.data.bad_rows import BadRow
 from tunefactory.data.multimodal import (
+    GEMMA3,
     LLAVA,
     QWEN2_VL,
     QWEN3_VL,
@@ -50,12 +53,12 @@ def qwen_vl_reference_ids(folder, tokenizer, image_processor, conversation, imag
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def llava_reference_ids(folder, tokenizer, image_processor, conversation, images):
-    """transformers' own LlavaProcessor (from the folder) on the text its chat_template renders."""
-    from transformers import AutoProcessor, LlavaProcessor
+def processor_reference_ids(folder, tokenizer, image_processor, conversation, images):
+    """transformers' own LlavaProcessor / Gemma3Processor (from the folder) on the text its chat_template renders."""
+    from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(folder)
-    assert isinstance(processor, LlavaProcessor)
+    assert type(processor).__name__ in ("LlavaProcessor", "Gemma3Processor")
     text = processor.apply_chat_template(conversation, tokenize=False)
     return processor(text=text, images=images, add_special_tokens=False)["input_ids"][0]
 
@@ -72,12 +75,14 @@ class Family:
 
 
 # <|image_pad|> per picture: one per 2 x 2 merge of Qwen2-VL's 14- or Qwen3-VL's 16-pixel patches (the same counts);
-# <image> per picture: LLaVA's 3 x 3 patches of the 42 x 42 crop (CLS dropped).
+# <image> per picture: LLaVA's 3 x 3 patches of the 42 x 42 crop (CLS dropped); <image_soft_token> per picture:
+# Gemma 3's image_seq_length (the 56 x 56 picture's 4 x 4 patches pooled 2 x 2).
 QWEN_VL_TOKENS = {"1.png": 4, "2.png": 6, "3.png": 12, "4.png": 8}
 # family -> (its tiny model's session fixture, its plugin, our template for it, its processor's ids, its counts)
 FAMILIES = {"qwen2_vl": ("tiny_qwen2_vl", QWEN2_VL, "qwen2_vl", qwen_vl_reference_ids, QWEN_VL_TOKENS),
             "qwen3_vl": ("tiny_qwen3_vl", QWEN3_VL, "qwen3_vl_nothink", qwen_vl_reference_ids, QWEN_VL_TOKENS),
-            "llava": ("tiny_llava", LLAVA, "llava", llava_reference_ids, dict.fromkeys(QWEN_VL_TOKENS, 9))}
+            "llava": ("tiny_llava", LLAVA, "llava", processor_reference_ids, dict.fromkeys(QWEN_VL_TOKENS, 9)),
+            "gemma3": ("tiny_gemma3", GEMMA3, "gemma3", processor_reference_ids, dict.fromkeys(QWEN_VL_TOKENS, 4))}
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
@@ -123,8 +128,9 @@ def test_batch_inputs_are_the_image_processors_own(family):
     inputs = family.plugin.batch_inputs(paths, image_processor, MediaSettings())
     expected = image_processor(images=[Image.open(p).convert("RGB") for p in paths], return_tensors="pt")
     assert inputs["pixel_values"].equal(expected["pixel_values"])
-    if family.plugin is LLAVA:  # every picture resized and cropped to the same 42 x 42
-        assert inputs.keys() == {"pixel_values"} and inputs["pixel_values"].shape == (2, 3, 42, 42)
+    if family.plugin in (LLAVA, GEMMA3):  # every picture resized (and cropped) to the same 42 x 42 / 56 x 56
+        side = 42 if family.plugin is LLAVA else 56
+        assert inputs.keys() == {"pixel_values"} and inputs["pixel_values"].shape == (2, 3, side, side)
         return
     # Qwen2-VL's 14-pixel patches of the 84 x 56 and 112 x 84 images, Qwen3-VL's 16-pixel patches of the same images
     # resized to 96 x 64 and 128 x 96 (multiples of 32): the same grids, each patch a row of 3 x 2 x patch² values
@@ -160,8 +166,33 @@ def test_text_templates_and_unknown_plugins_are_refused_with_the_choices():
     with pytest.raises(BadRow, match="template 'llama3' is text-only.*qwen2_vl"):
         get_plugin(None, "llama3")
     with pytest.raises(BadRow, match="plugin 'llava_next', which TuneFactory does not have yet; "
-                                     "available: qwen2_vl, qwen3_vl, llava"):
+                                     "available: qwen2_vl, qwen3_vl, llava, gemma3"):
         get_plugin("llava_next", "llava_next")
+
+
+def test_gemma3_writes_its_image_tokens_and_their_token_types(tiny_gemma3):
+    """The soft tokens sit between blank lines and the image marks, as Gemma3Processor writes them; the chat
+    template's image part is <start_of_image> alone (the processor expands it); token_type_ids marks the soft
+    tokens, the keyword Gemma 3's forward takes (Qwen's: mm_token_type_ids)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from tunefactory.data.template import TEMPLATES, to_jinja
+
+    messages = [{"role": "user", "content": "<image>Hi"}]
+    expanded = GEMMA3.expand(messages, [str(IMAGES / "1.png")], None, MediaSettings(), {"image_seq_length": 4})
+    soft = "<image_soft_token>" * 4
+    assert expanded[0]["content"] == f"\n\n<start_of_image>{soft}<end_of_image>\n\nHi"
+    assert GEMMA3.template_image == "<start_of_image>" and QWEN2_VL.template_image == QWEN2_VL.image_start + \
+        QWEN2_VL.image_token + QWEN2_VL.image_end
+    assert "'<start_of_image>'" in to_jinja(TEMPLATES["gemma3"], "<bos>", "<eos>")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_gemma3)
+    ids = torch.tensor([tokenizer.convert_tokens_to_ids(["<bos>", "<start_of_image>", "<image_soft_token>",
+                                                         "<image_soft_token>", "<end_of_image>"])])
+    types = GEMMA3.token_type_ids(ids, tokenizer)
+    assert types.keys() == {"token_type_ids"} and types["token_type_ids"].tolist() == [[0, 0, 1, 1, 0]]
+    assert QWEN2_VL.token_types == "mm_token_type_ids"
+    assert LLAVA.token_type_ids(ids, tokenizer) == {}
 
 
 def _data_args(template: str):

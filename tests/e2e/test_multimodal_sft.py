@@ -1,5 +1,6 @@
-"""sft on images (LLaMA-Factory's mllm_demo format) with the tiny Qwen2-VL, Qwen3-VL and LLaVA-1.5: it learns, the
-freeze flags and LoRA targets change exactly the parts they name, and the merged export answers as base + adapter."""
+"""sft on images (LLaMA-Factory's mllm_demo format) with the tiny Qwen2-VL, Qwen3-VL, LLaVA-1.5 and Gemma 3: it
+learns, the freeze flags and LoRA targets change exactly the parts they name, and the merged export answers as
+base + adapter."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.slow
 
 # family -> (its tiny model's session fixture, our template for its Instruct model)
 FAMILIES = {"qwen2_vl": ("tiny_qwen2_vl", "qwen2_vl"), "qwen3_vl": ("tiny_qwen3_vl", "qwen3_vl_nothink"),
-            "llava": ("tiny_llava", "llava")}
+            "llava": ("tiny_llava", "llava"), "gemma3": ("tiny_gemma3", "gemma3")}
+OWN_PROCESSOR = ("llava", "gemma3")  # families whose transformers processor builds without torchvision
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,11 @@ def family(request) -> Family:
 
 def image_question_inputs(family: Family, folder: Path, image, question: str) -> dict:
     """A user turn with the image and the question, with the generation prompt, as the family's processor encodes
-    it: LLaVA's own LlavaProcessor; Qwen's __call__ written out (it needs torchvision here)."""
+    it: LLaVA's and Gemma 3's own processors; Qwen's __call__ written out (it needs torchvision here)."""
     from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
 
     chat = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
-    if family.name == "llava":
+    if family.name in OWN_PROCESSOR:
         processor = AutoProcessor.from_pretrained(folder)
         text = processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
         return dict(processor(text=text, images=[image], return_tensors="pt"))
@@ -84,7 +86,8 @@ def test_lora_on_images_learns_the_language_model_only(lora_run, family):
     targets = load_file(out / "adapter_model.safetensors")
     assert targets and all(part_of(name) == "language_model" for name in targets)  # no LoRA in the vision tower
     assert (out / "preprocessor_config.json").is_file()  # the folder trains and loads with its images again
-    assert (out / "processor_config.json").is_file() == (family.name == "llava")  # LLaVA's patch size, strategy
+    # LLaVA's patch size and strategy, Gemma 3's image_seq_length
+    assert (out / "processor_config.json").is_file() == (family.name in OWN_PROCESSOR)
 
 
 @pytest.mark.parametrize(("flags", "expected"), [
@@ -139,6 +142,11 @@ def test_images_reach_the_model_in_each_batch(family):
         image_tokens = int((batch["input_ids"] == tokenizer.convert_tokens_to_ids("<image>")).sum())
         assert batch["pixel_values"].shape == (images, 3, 42, 42) and image_tokens == 9 * images
         assert "mm_token_type_ids" not in batch and "image_grid_thw" not in batch
+        return
+    if family.name == "gemma3":  # one 56 x 56 picture per image, 4 soft tokens each, marked in token_type_ids
+        soft = batch["input_ids"] == tokenizer.convert_tokens_to_ids("<image_soft_token>")
+        assert batch["pixel_values"].shape == (images, 3, 56, 56) and int(soft.sum()) == 4 * images
+        assert batch["token_type_ids"].equal(soft.long()) and "mm_token_type_ids" not in batch
         return
     image_tokens = int((batch["input_ids"] == tokenizer.convert_tokens_to_ids("<|image_pad|>")).sum())
     grids = batch["image_grid_thw"]

@@ -60,26 +60,32 @@ def test_images_for_a_text_model_or_a_missing_image_are_refused(vl_chat, tiny_ll
         text_model.engine.close()
 
 
-def test_a_llava_answer_equals_generate_on_its_own_processors_inputs(tiny_llava):
-    """LLaVA-1.5's LlavaProcessor builds here (it has no video half): the reference is the real processor."""
+@pytest.mark.parametrize(("fixture", "template"), [("tiny_llava", "llava"), ("tiny_gemma3", "gemma3")])
+def test_an_answer_equals_generate_on_the_familys_own_processors_inputs(fixture, template, request):
+    """LLaVA-1.5's LlavaProcessor and Gemma 3's Gemma3Processor build here (no video half): the reference is the
+    real processor (Gemma 3's inputs carry token_type_ids, which our chat passes under the same name)."""
     from transformers import AutoProcessor
 
     from tunefactory.config import parse_dict
     from tunefactory.infer.chat_model import ChatModel
 
-    chat = ChatModel(parse_dict({"model_name_or_path": str(tiny_llava), "template": "llava"}, command="chat"))
+    folder = request.getfixturevalue(fixture)
+    chat = ChatModel(parse_dict({"model_name_or_path": str(folder), "template": template}, command="chat"))
     try:
         messages = [{"role": "user", "content": "<image>What shape is it?", "images": [str(IMAGE)]}]
         answer = chat.chat(messages, temperature=0, max_new_tokens=6)[0]
-        processor = AutoProcessor.from_pretrained(tiny_llava)
+        processor = AutoProcessor.from_pretrained(folder)
         text = processor.apply_chat_template([{"role": "user", "content": [
             {"type": "image"}, {"type": "text", "text": "What shape is it?"}]}], tokenize=False,
             add_generation_prompt=True)
-        inputs = processor(text=text, images=[Image.open(IMAGE).convert("RGB")], return_tensors="pt")
+        inputs = processor(text=text, images=[Image.open(IMAGE).convert("RGB")], return_tensors="pt",
+                           add_special_tokens=False)
         assert chat.prompt_ids(messages) == inputs["input_ids"][0].tolist()
+        assert ("token_type_ids" in inputs) == (template == "gemma3")
         with torch.no_grad():
             expected = chat.model.generate(**inputs, max_new_tokens=6, do_sample=False, eos_token_id=chat.stop_ids)
         prompt_length = inputs["input_ids"].shape[1]
         assert answer.text == processor.tokenizer.decode(expected[0, prompt_length:], skip_special_tokens=True)
+        assert "".join(chat.stream_chat(messages, temperature=0, max_new_tokens=6)) == answer.text
     finally:
         chat.engine.close()

@@ -1,10 +1,10 @@
-"""The tiny Qwen2-VL, Qwen3-VL and LLaVA-1.5 load offline with plain transformers and train a step on a picture;
-mllm_demo's pictures exist and its rows say true things about them.
+"""The tiny Qwen2-VL, Qwen3-VL, LLaVA-1.5 and Gemma 3 load offline with plain transformers and train a step on a
+picture; mllm_demo's pictures exist and its rows say true things about them.
 
 transformers 5.25 builds a Qwen2VLProcessor / Qwen3VLProcessor (so AutoProcessor) only where torchvision is
 installed: their video processors need it. The checks through AutoProcessor skip without it; the same checks through
 AutoTokenizer and AutoImageProcessor (the PIL backend) run everywhere. LLaVA's LlavaProcessor needs no torchvision:
-its checks use it.
+its checks use it, as Gemma 3's (Gemma3Processor) do.
 """
 
 import json
@@ -24,10 +24,12 @@ from tunefactory_fixtures.tiny_multimodal import (
     BACKGROUND,
     COLOURS,
     DEMO_IMAGES,
+    GEMMA3_SPECIAL_TOKENS,
     QWEN2_VL_CHAT_TEMPLATE,
     QWEN2_VL_SPECIAL_TOKENS,
     QWEN3_VL_PLAIN_TOKENS,
     QWEN3_VL_SPECIAL_TOKENS,
+    TINY_GEMMA3,
     TINY_LLAVA,
     TINY_QWEN2_VL,
     TINY_QWEN3_VL,
@@ -76,7 +78,7 @@ def family(request):
 
 
 @pytest.mark.parametrize(("fixture", "recipe"), [(spec.fixture, spec.recipe) for spec in FAMILIES.values()]
-                         + [("tiny_llava", TINY_LLAVA)])
+                         + [("tiny_llava", TINY_LLAVA), ("tiny_gemma3", TINY_GEMMA3)])
 def test_builds_offline_deterministically_and_once(fixture, recipe, request, tiny_model_cache, tmp_path, monkeypatch):
     folder = request.getfixturevalue(fixture)
 
@@ -236,6 +238,45 @@ def test_tiny_llava_is_llava_1_5_and_its_own_processor_trains_a_step(tiny_llava)
     unused = ("encoder.layers.1.", "post_layernorm")  # past the second-to-last layer: no gradient, as in the real one
     for name, parameter in model.named_parameters():
         assert (parameter.grad is not None) != any(part in name for part in unused), name
+
+
+def test_tiny_gemma3_is_gemma_3_and_its_own_processor_trains_a_step(tiny_gemma3):
+    """gemma-3-it's layout: <pad> <eos> <bos> <unk> first, the turn and image marks, the tokenizer's boi/eoi/image
+    token names that Gemma3Processor reads, the official chat template; the processor writes each picture as
+    "\\n\\n<start_of_image>", 4 soft tokens (the 56 x 56 picture's 4 x 4 patches pooled 2 x 2), "<end_of_image>\\n\\n"
+    with token_type_ids 1 at the soft tokens, and a step sends gradients to every part (the projector is not the
+    zeros from_config leaves)."""
+    from transformers import AutoProcessor, Gemma3Processor
+
+    processor = AutoProcessor.from_pretrained(tiny_gemma3)
+    assert isinstance(processor, Gemma3Processor) and type(processor.image_processor).__name__ == \
+        "Gemma3ImageProcessorPil"
+    tokenizer = processor.tokenizer
+    assert tokenizer.convert_tokens_to_ids(list(GEMMA3_SPECIAL_TOKENS)) == list(range(len(GEMMA3_SPECIAL_TOKENS)))
+    assert (tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token) == ("<bos>", "<eos>", "<pad>")
+    assert (tokenizer.boi_token, tokenizer.eoi_token, tokenizer.image_token) == (
+        "<start_of_image>", "<end_of_image>", "<image_soft_token>")
+    official = HEADER.sub("", (OFFICIAL_TEMPLATES / "gemma3.jinja").read_text(encoding="utf-8"))
+    assert processor.chat_template == TINY_GEMMA3.chat_template == official
+    model = AutoModelForImageTextToText.from_pretrained(tiny_gemma3)
+    assert type(model).__name__ == "Gemma3ForConditionalGeneration"
+    assert sum(p.numel() for p in model.parameters()) < 200_000
+    config, ids = model.config, tokenizer.convert_tokens_to_ids
+    assert (config.image_token_id, config.boi_token_id, config.eoi_token_id) == (
+        ids("<image_soft_token>"), ids("<start_of_image>"), ids("<end_of_image>"))
+    assert config.mm_tokens_per_image == processor.image_seq_length == 4
+    text = processor.apply_chat_template(IMAGE_CHAT, tokenize=False, add_generation_prompt=True)
+    assert text == f"<bos><start_of_turn>user\n<start_of_image>{QUESTION}<end_of_turn>\n<start_of_turn>model\n"
+    soft = "<image_soft_token>" * 4
+    for image in DEMO_IMAGES:
+        inputs = processor(text=text, images=[draw_demo_image(image)], return_tensors="pt", add_special_tokens=False)
+        assert tokenizer.decode(inputs["input_ids"][0]) == text.replace(
+            "<start_of_image>", f"\n\n<start_of_image>{soft}<end_of_image>\n\n"), image.name
+        assert inputs["token_type_ids"].equal((inputs["input_ids"] == config.image_token_id).long())
+    model.train()
+    model(**inputs, labels=inputs["input_ids"]).loss.backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
 
 
 # --- the bundled mllm_demo dataset ---------------------------------------------------------------------------

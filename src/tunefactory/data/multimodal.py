@@ -6,6 +6,8 @@ and lists the files in its ``images`` column. A family's plugin says
     - which token(s) an image becomes in the text: Qwen2-VL (and Qwen3-VL alike) writes ``<|vision_start|>``,
       then ``<|image_pad|>`` once per merged patch (the image grid's size / merge_size²), then ``<|vision_end|>``;
       LLaVA-1.5 writes ``<image>`` once per patch of its fixed-size picture (less CLS, see ``patches_per_image``);
+      Gemma 3 writes ``\n\n<start_of_image>``, ``<image_soft_token>`` ``image_seq_length`` times, then
+      ``<end_of_image>\n\n``;
     - how that count is found (``count``: one small function per way, below);
     - which processor outputs the model needs beside the ids (Qwen2-VL: ``pixel_values`` and ``image_grid_thw``),
       made by the family's own processor when a batch is collated, so decoded pixels never sit in the cache.
@@ -62,6 +64,12 @@ def patches_per_image(images: list, image_processor, processor_settings: Mapping
             (picture.shape[-2:] for picture in pixels)]
 
 
+def tokens_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
+    """Gemma 3 (transformers 5.25's Gemma3Processor): the same ``image_seq_length`` tokens for every image (the
+    projector pools the picture's patches to ``mm_tokens_per_image``); pan-and-scan crops are not supported."""
+    return [processor_settings["image_seq_length"]] * len(images)
+
+
 @dataclass(frozen=True)
 class MediaPlugin:
     """How one family writes images in its text and what its model needs beside the ids."""
@@ -71,7 +79,12 @@ class MediaPlugin:
     image_start: str = ""
     image_end: str = ""
     image_inputs: tuple[str, ...] = ("pixel_values",)  # processor outputs the model's forward takes
-    token_types: bool = False  # the forward also takes mm_token_type_ids (1 at image tokens), as Qwen2-VL's does
+    # the forward keyword taking 1 at image tokens, 0 elsewhere: Qwen2-VL's mm_token_type_ids (M-RoPE), Gemma 3's
+    # token_type_ids (bidirectional attention within an image); None where the model takes none
+    token_types: str | None = None
+    # what a chat template writes for an image part, which the family's processor then expands (None: the start,
+    # one image token and the end; Gemma 3's template writes <start_of_image> alone)
+    chat_image: str | None = None
     # (images, image_processor, processor settings) -> image tokens per image, as the family's processor counts them
     count: Callable[[list, Any, Mapping], list[int]] = merged_patches_per_image
 
@@ -97,11 +110,16 @@ class MediaPlugin:
         outputs = image_processor(images=[load_image(i, settings) for i in images], return_tensors="pt")
         return {name: outputs[name] for name in self.image_inputs}
 
-    def token_type_ids(self, input_ids, tokenizer):
-        """``mm_token_type_ids``: 1 where an image token sits, 0 elsewhere (None when the model does not take it)."""
+    def token_type_ids(self, input_ids, tokenizer) -> dict[str, Any]:
+        """``{token_types: ids}``, 1 where an image token sits, 0 elsewhere ({} when the model takes none)."""
         if not self.token_types:
-            return None
-        return (input_ids == tokenizer.convert_tokens_to_ids(self.image_token)).long()
+            return {}
+        return {self.token_types: (input_ids == tokenizer.convert_tokens_to_ids(self.image_token)).long()}
+
+    @property
+    def template_image(self) -> str:
+        """What a chat template writes for an image part."""
+        return self.image_start + self.image_token + self.image_end if self.chat_image is None else self.chat_image
 
 
 @dataclass(frozen=True)
@@ -173,7 +191,8 @@ def _describe(item: Any) -> str:
 
 
 QWEN2_VL = MediaPlugin("qwen2_vl", image_token="<|image_pad|>", image_start="<|vision_start|>",
-                       image_end="<|vision_end|>", image_inputs=("pixel_values", "image_grid_thw"), token_types=True)
+                       image_end="<|vision_end|>", image_inputs=("pixel_values", "image_grid_thw"),
+                       token_types="mm_token_type_ids")
 # Qwen3-VL (and Qwen3.5/3.6, whose templates name it) writes an image as Qwen2-VL does: transformers 5.25's
 # Qwen3VLProcessor repeats <|image_pad|> grid.prod() // merge_size² times, its image processor is Qwen2-VL's
 # (16-pixel patches), and Qwen3VLModel takes the same inputs. Only its videos differ (per-frame timestamps).
@@ -181,9 +200,17 @@ QWEN3_VL = replace(QWEN2_VL, name="qwen3_vl")
 # LLaVA-1.5 (llava-hf): <image> once per patch of the CLIP picture (576 for 336 x 336, 14-pixel patches), no marks
 # around it; the model takes pixel_values only.
 LLAVA = MediaPlugin("llava", image_token="<image>", count=patches_per_image)
+# Gemma 3: Gemma3Processor replaces the <start_of_image> its chat template writes with "\n\n<start_of_image>",
+# <image_soft_token> image_seq_length times (mm_tokens_per_image: 256 there) and "<end_of_image>\n\n"; the model
+# takes pixel_values and token_type_ids (1 at the soft tokens), which let an image's tokens see each other.
+GEMMA3 = MediaPlugin("gemma3", image_token="<image_soft_token>", image_start="\n\n<start_of_image>",
+                     image_end="<end_of_image>\n\n", count=tokens_per_image, token_types="token_type_ids",
+                     chat_image="<start_of_image>")
 
 # template `multimodal` name -> plugin; the families not here are refused with the list of those that are
-PLUGINS: dict[str, MediaPlugin] = {plugin.name: plugin for plugin in (QWEN2_VL, QWEN3_VL, LLAVA)}
+PLUGINS: dict[str, MediaPlugin] = {plugin.name: plugin for plugin in (QWEN2_VL, QWEN3_VL, LLAVA, GEMMA3)}
+# the forward keywords of the plugins' token types: one value per position of the ids, not per image
+TOKEN_TYPE_INPUTS = frozenset(plugin.token_types for plugin in PLUGINS.values() if plugin.token_types)
 
 
 def get_plugin(name: str | None, template_name: str) -> MediaPlugin:

@@ -129,8 +129,7 @@ class ChatModel:
             return None
         plugin = self.media.plugin
         inputs = plugin.batch_inputs(images, self.media.image_processor, self.media.settings)
-        token_types = plugin.token_type_ids(torch.tensor([prompt_ids]), self.tokenizer)
-        return inputs if token_types is None else {**inputs, "mm_token_type_ids": token_types}
+        return {**inputs, **plugin.token_type_ids(torch.tensor([prompt_ids]), self.tokenizer)}
 
     def generation_settings(self, **overrides) -> tuple[dict, int, bool]:
         """(sampling settings for generate, max_new_tokens, skip_special_tokens) from the generating

@@ -28,6 +28,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
+from ..data.multimodal import TOKEN_TYPE_INPUTS
 from .continuous_batching import ContinuousBatch, ends_with_stop, generation_config_for, supports
 
 logger = logging.getLogger(__name__)
@@ -316,7 +317,7 @@ def _media_inputs(request: GenerationRequest, rows: int, width: int, device) -> 
         return {}
     inputs = {}
     for name, value in request.media_inputs.items():
-        if name == "mm_token_type_ids":  # one row per answer, aligned with the left-padded ids
+        if name in TOKEN_TYPE_INPUTS:  # one row per answer, aligned with the left-padded ids
             row = torch.zeros((1, width), dtype=value.dtype)
             row[0, width - value.shape[-1]:] = value.reshape(-1)
             inputs[name] = row.repeat(rows, 1).to(device)

@@ -28,10 +28,10 @@ def _slot(slot: str, content_expr: str, bos: str, eos: str) -> str:
 
 def _content_macro(t: Template) -> str:
     """``tf_content``: a message's text; content parts (processors' format) joined, an image part written as the
-    family's own image tokens (Qwen2-VL: ``<|vision_start|><|image_pad|><|vision_end|>``), which its processor
-    then repeats once per patch."""
+    family's own image tokens (Qwen2-VL: ``<|vision_start|><|image_pad|><|vision_end|>``, Gemma 3:
+    ``<start_of_image>``), which its processor then expands."""
     plugin = PLUGINS.get(t.multimodal)
-    image = jinja_string(plugin.image_start + plugin.image_token + plugin.image_end) if plugin else "''"
+    image = jinja_string(plugin.template_image) if plugin else "''"
     return ("{%- macro tf_content(content) -%}{%- if content is string -%}{{- content -}}"
             "{%- elif content is iterable -%}{%- for part in content -%}"
             "{%- if part['type'] == 'text' -%}{{- part['text'] -}}"
