@@ -74,19 +74,58 @@ def test_a_reward_model_on_image_pairs_learns_to_rank_them(tiny_qwen2_vl, image_
     assert (out / "value_head.safetensors").is_file() and (out / "preprocessor_config.json").is_file()
 
 
-def test_kto_still_refuses_image_rows_saying_which_stages_take_them(tiny_qwen2_vl, tmp_path):
-    from tunefactory.config import parse_dict
-    from tunefactory.errors import DataError
-    from tunefactory.train import steps
-
-    rows = [{"messages": [{"role": "user", "content": "<image>Colour?"}, {"role": "assistant", "content": "Red."}],
-             "label": True, "images": ["mllm_demo_data/1.png"]}]
-    (tmp_path / "kto.json").write_text(json.dumps(rows))
-    (tmp_path / "dataset_info.json").write_text(json.dumps({"kto_images": {
-        "file_name": "kto.json", "formatting": "sharegpt",
+@pytest.fixture(scope="module")
+def image_feedback(tmp_path_factory) -> Path:
+    """Answers about each image labelled desirable (right colour) or not (wrong colour)."""
+    folder = tmp_path_factory.mktemp("image-feedback")
+    rows = [{"messages": [{"role": "user", "content": "<image>What colour is the top shape?"},
+                          {"role": "assistant", "content": f"It is {colour}."}],
+             "label": desirable, "images": [f"mllm_demo_data/{name}"]}
+            for name, (good, bad) in ANSWERS.items() for colour, desirable in ((good, True), (bad, False))]
+    (folder / "feedback.json").write_text(json.dumps(rows))
+    (folder / "dataset_info.json").write_text(json.dumps({"image_feedback": {
+        "file_name": "feedback.json", "formatting": "sharegpt",
         "columns": {"messages": "messages", "kto_tag": "label", "images": "images"},
         "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}}))
-    config = parse_dict(dpo(tiny_qwen2_vl, tmp_path, tmp_path / "out", stage="kto", dataset="kto_images"))
+    return folder
+
+
+def test_kto_on_labelled_image_answers_learns(tiny_qwen2_vl, image_feedback, tmp_path):
+    out = tmp_path / "kto"
+    log = train_in_process(dpo(tiny_qwen2_vl, image_feedback, out, stage="kto", dataset="image_feedback"))
+    assert "8 of 8 examples encoded (feedback)" in log
+    curve = losses(out)
+    assert curve[max(curve)] < curve[min(curve)] - 0.05
+
+
+def test_kto_batches_give_the_kl_rows_their_images(tiny_qwen2_vl, image_feedback):
+    from tunefactory.config import parse_dict
+    from tunefactory.data.collators import build_collator
+    from tunefactory.train import steps
+    from tunefactory.train.pair_trainers import KL_PREFIX, media_inputs
+
+    config = parse_dict(dpo(tiny_qwen2_vl, image_feedback, Path("unused"), stage="kto", dataset="image_feedback"))
     tokenizer, template = steps.load_tokenizer_and_template(config)
-    with pytest.raises(DataError, match=r"this stage does not train on images yet \(sft, dpo and rm do\)"):
-        steps.load_data(config, template, tokenizer)
+    media = steps.load_media(config, template)
+    rows = steps.load_data(config, template, tokenizer, media).train
+    batch = build_collator("feedback", tokenizer, media=media)([rows[0], rows[1]])
+    main, kl = media_inputs(batch), media_inputs(batch, KL_PREFIX)
+    assert set(main) == set(kl) == {"pixel_values", "image_grid_thw", "mm_token_type_ids"}
+    assert main["pixel_values"].equal(kl["pixel_values"])  # the KL row is the same prompt, so the same images
+
+
+def test_stages_without_image_support_name_those_with_it(tiny_qwen2_vl):
+    from transformers import AutoTokenizer
+
+    from tunefactory.config import parse_dict
+    from tunefactory.data.processors.pretrain import PretrainProcessor
+    from tunefactory.data.template import get_template
+    from tunefactory.errors import DataError
+
+    data_args = parse_dict({"model_name_or_path": "unused", "template": "qwen2_vl", "dataset": "mllm_demo"}).data
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen2_vl)
+    processor = PretrainProcessor(get_template(tokenizer, data_args, str(tiny_qwen2_vl)), tokenizer, data_args)
+    row = {"_prompt": [{"role": "user", "content": "<image>Hi"}], "_response": [], "_system": "", "_tools": "",
+           "_images": ["mllm_demo_data/1.png"], "_videos": None, "_audios": None}
+    with pytest.raises(DataError, match=r"does not train on images yet \(sft, rm, dpo and kto do\)"):
+        processor({key: [value] for key, value in row.items()})

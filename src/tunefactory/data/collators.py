@@ -104,7 +104,9 @@ class SFTCollator:
         """The batch's images, in the order their tokens appear (row by row), as the model's media inputs."""
         plugin = self.media.plugin
         batch.update(plugin.batch_inputs(images, self.media.image_processor, self.media.settings))
-        batch.update(plugin.token_type_ids(batch["input_ids"], self.tokenizer))
+        token_types = plugin.token_type_ids(batch["input_ids"], self.tokenizer)
+        if token_types is not None:
+            batch["mm_token_type_ids"] = token_types
 
     def _isolate_packed_examples(self, batch: dict[str, torch.Tensor]) -> None:
         if self.attn_implementation in FLASH_IMPLEMENTATIONS:
@@ -147,8 +149,11 @@ class KTOCollator:
     collator: SFTCollator
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        batch = self.collator([{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features])
-        kl = self.collator([{"input_ids": f["kl_input_ids"], "labels": f["kl_labels"]} for f in features])
+        # a KL row is its example's prompt with another answer: both carry the example's images
+        batch = self.collator([{"input_ids": f["input_ids"], "labels": f["labels"], "images": f.get("images")}
+                               for f in features])
+        kl = self.collator([{"input_ids": f["kl_input_ids"], "labels": f["kl_labels"], "images": f.get("images")}
+                            for f in features])
         batch.update({f"kl_{key}": value for key, value in kl.items()})
         batch["kto_tags"] = torch.tensor([bool(f["kto_tags"]) for f in features])
         return batch

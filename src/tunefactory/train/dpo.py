@@ -30,7 +30,7 @@ def run_against_reference(config: RunConfig, trainer_class) -> None:
     training = config.training
     resume_from = checkpoint_to_resume(training)
     tokenizer, template = steps.load_tokenizer_and_template(config)
-    media = steps.load_media(config, template) if trainer_class.takes_images else None
+    media = steps.load_media(config, template)  # images, for a multimodal family's template (else None)
     data = steps.load_data(config, template, tokenizer, media)
     model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=training.do_train)
     set_generation_defaults(model, template, tokenizer)

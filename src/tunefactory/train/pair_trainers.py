@@ -94,11 +94,19 @@ def _split_pairs(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 TEXT_INPUTS = ("input_ids", "attention_mask", "labels")
+KL_PREFIX = "kl_"  # KTO's mismatched rows: their inputs under these names
 
 
-def media_inputs(inputs: dict) -> dict:
-    """What a batch holds beside its text: the image inputs its collator made (pixel_values, image_grid_thw …)."""
-    return {key: value for key, value in inputs.items() if key not in TEXT_INPUTS}
+def media_inputs(inputs: dict, prefix: str = "") -> dict:
+    """What a batch holds beside its text: the image inputs its collator made (pixel_values, image_grid_thw …);
+    ``prefix`` "kl_": those of KTO's mismatched rows."""
+    picked = {}
+    for key, value in inputs.items():
+        if key == "kto_tags" or not key.startswith(prefix) or (not prefix and key.startswith(KL_PREFIX)):
+            continue
+        if key[len(prefix):] not in TEXT_INPUTS:
+            picked[key[len(prefix):]] = value
+    return picked
 
 
 class RewardTrainer(PaddingMeter, _StageMetricsMixin, Trainer):
@@ -198,8 +206,6 @@ def policy_logps(model, input_ids, attention_mask, labels, ld_alpha: float | Non
 class PreferenceTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, Trainer):
     """DPO and its relatives on (chosen, rejected) pairs; ``pref_loss`` picks the formula."""
 
-    takes_images = True  # a multimodal family's pairs train with their images (the model's forward gets them)
-
     def __init__(self, *args, ref_model=None, loss_settings: losses.PreferenceLossSettings,
                  labelled_head: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -275,8 +281,6 @@ class PreferenceTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, T
 class KTOTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, Trainer):
     """KTO on single answers labelled desirable or not; the KL baseline comes from mismatched rows."""
 
-    takes_images = False  # not yet: its rows with images are refused with the reason
-
     def __init__(self, *args, ref_model=None, loss_settings: losses.PreferenceLossSettings,
                  labelled_head: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -289,16 +293,17 @@ class KTOTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, Trainer)
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         f = self.loss_settings
         fused = self.labelled_head
+        media, kl_media = media_inputs(inputs), media_inputs(inputs, KL_PREFIX)
         logps, counts, _ = policy_logps(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
-                                        labelled_head=fused)
+                                        labelled_head=fused, media=media)
         kl_rows = (inputs["kl_input_ids"], inputs["kl_attention_mask"], inputs["kl_labels"])
         with torch.no_grad():
-            policy_kl, _, _ = policy_logps(model, *kl_rows, labelled_head=fused)
+            policy_kl, _, _ = policy_logps(model, *kl_rows, labelled_head=fused, media=kl_media)
             with reference_model(self.accelerator.unwrap_model(model), self.ref_model) as reference:
                 fused_reference = fused and fused_head_blocker(reference) is None
                 ref_logps, _, _ = policy_logps(reference, inputs["input_ids"], inputs["attention_mask"],
-                                               inputs["labels"], labelled_head=fused_reference)
-                ref_kl, _, _ = policy_logps(reference, *kl_rows, labelled_head=fused_reference)
+                                               inputs["labels"], labelled_head=fused_reference, media=media)
+                ref_kl, _, _ = policy_logps(reference, *kl_rows, labelled_head=fused_reference, media=kl_media)
         kl = (policy_kl - ref_kl).mean()
         desirable = inputs["kto_tags"].bool()
         per_example = losses.kto_loss(logps, ref_logps, desirable, kl, f.beta, f.kto_chosen_weight,

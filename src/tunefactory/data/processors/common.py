@@ -110,7 +110,7 @@ def _refuse_media(example: dict, template) -> None:
     for column in MEDIA_COLUMNS:
         if example.get(column):
             if column == "_images" and family in PLUGINS:
-                why = "this stage does not train on images yet (sft, dpo and rm do)"
+                why = "this stage does not train on images yet (sft, rm, dpo and kto do)"
             elif column == "_images" and family:
                 why = (f"template {name!r} has no media plugin yet ({family}); images train "
                        f"with sft on templates of these plugins so far: {', '.join(PLUGINS)}")

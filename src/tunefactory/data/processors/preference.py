@@ -69,6 +69,11 @@ def kto_answer(response: list[dict]) -> tuple[dict, bool]:
 @dataclass
 class FeedbackProcessor(Processor):
     output_columns: tuple[str, ...] = ("input_ids", "labels", "kl_input_ids", "kl_labels", "kto_tags")
+    handles_media: bool = True  # the KL row is this prompt with another answer: the same images
+
+    def __post_init__(self):
+        if self.media is not None:  # the image paths ride along, to be opened when a batch is collated
+            self.output_columns = (*self.output_columns, "images")
 
     def __call__(self, batch):
         # The mismatched answer comes from the previous row of the batch (the first row takes the last).
@@ -78,6 +83,7 @@ class FeedbackProcessor(Processor):
     def encode(self, example):
         if len(example["_response"]) != 2:
             raise BadRow("a KTO example needs one answer and its desirable/undesirable label")
+        example = self.with_media(example)
         answer, desirable = kto_answer(example["_response"])
         mismatched, _ = kto_answer(example[MISMATCHED_RESPONSE])
         efficient_eos = self.template.efficient_eos
@@ -89,8 +95,12 @@ class FeedbackProcessor(Processor):
             raise BadRow(f"no answer token left after truncation to cutoff_len={self.cutoff_len}")
         input_ids, labels = prompt_masked(prompt_ids, answer_ids)
         kl_input_ids, kl_labels = prompt_masked(kl_prompt_ids, kl_answer_ids)
-        return {"input_ids": input_ids, "labels": labels, "kl_input_ids": kl_input_ids, "kl_labels": kl_labels,
-                "kto_tags": desirable}
+        row = {"input_ids": input_ids, "labels": labels, "kl_input_ids": kl_input_ids, "kl_labels": kl_labels,
+               "kto_tags": desirable}
+        if self.media is None:
+            return row
+        self.check_media_kept(example, prompt_ids, kl_prompt_ids)
+        return {**row, "images": list(example["_images"] or [])}
 
 
 @dataclass
