@@ -104,9 +104,7 @@ class SFTCollator:
         """The batch's images, in the order their tokens appear (row by row), as the model's media inputs."""
         plugin = self.media.plugin
         batch.update(plugin.batch_inputs(images, self.media.image_processor, self.media.settings))
-        token_types = plugin.token_type_ids(batch["input_ids"], self.tokenizer)
-        if token_types is not None:
-            batch["mm_token_type_ids"] = token_types
+        batch.update(plugin.token_type_ids(batch["input_ids"], self.tokenizer))
 
     def _isolate_packed_examples(self, batch: dict[str, torch.Tensor]) -> None:
         if self.attn_implementation in FLASH_IMPLEMENTATIONS:
