@@ -43,9 +43,47 @@ def test_a_data_url_image_is_answered_as_the_model_answers_it(vl_client, vl_mode
         [{"role": "user", "content": "<image>What colour is it?", "images": [str(IMAGE)]}]))
 
 
-@pytest.mark.parametrize("url", ["https://example.com/cat.png", str(IMAGE), "file:///etc/passwd",
-                                 "data:image/png;base64,@@@"])
-def test_remote_urls_and_files_are_refused_with_a_400(vl_client, url):
+@pytest.mark.parametrize(("url", "why"), [
+    ("https://example.com/cat.png", "does not fetch URLs"), (str(IMAGE), "does not read files"),
+    ("file:///etc/passwd", "does not read files"), ("data:image/png;base64,@@@", "base64 data is not valid")])
+def test_remote_urls_and_files_are_refused_with_a_400_by_default(vl_client, url, why):
     with pytest.raises(openai.BadRequestError) as refused:
         vl_client.chat.completions.create(model="tiny-vl", messages=image_message(url))
-    assert "image_url.url" in str(refused.value)
+    assert "messages[0].content[0].image_url.url" in str(refused.value) and why in str(refused.value)
+
+
+@pytest.fixture(scope="module")
+def image_server():
+    """A local HTTP server holding the image, to stand for a remote URL."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(IMAGE.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_files_and_urls_are_read_only_where_the_operator_allows(vl_model, live_server, image_server):
+    from tunefactory.api.completions import MediaAccess
+
+    expected = vl_model.chat([{"role": "user", "content": "<image>What colour is it?", "images": [str(IMAGE)]}])[0]
+    folder = IMAGE.parent
+    allowed = ApiSettings(model_name="tiny-vl", media_access=MediaAccess(media_dir=folder, fetch_urls=True))
+    client = openai.OpenAI(base_url=f"{live_server(create_app(vl_model, allowed))}/v1", api_key="unused",
+                           max_retries=0, timeout=60)
+    for url in (IMAGE.name, f"file://{IMAGE}", f"{image_server}/{IMAGE.name}"):
+        reply = client.chat.completions.create(model="tiny-vl", messages=image_message(url))
+        assert reply.choices[0].message.content == expected.text, url
+    for url in ("../dataset_info.json", "/etc/hostname", f"file://{folder.parent / 'dataset_info.json'}"):
+        with pytest.raises(openai.BadRequestError, match="no such file inside the server's media folder"):
+            client.chat.completions.create(model="tiny-vl", messages=image_message(url))
+
+
+def test_the_environment_names_what_the_server_may_read():
+    settings = ApiSettings.from_env({"API_MEDIA_DIR": "/srv/images", "API_FETCH_MEDIA_URLS": "1"})
+    assert settings.media_access.media_dir == Path("/srv/images") and settings.media_access.fetch_urls
+    default = ApiSettings.from_env({}).media_access
+    assert default.media_dir is None and not default.fetch_urls

@@ -18,6 +18,7 @@ import hmac
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -29,7 +30,8 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from .completions import check_score_request, completion_response, new_id, prepare_chat, stream_chunks
+from ..env_flags import env_flag
+from .completions import MediaAccess, check_score_request, completion_response, new_id, prepare_chat, stream_chunks
 from .protocol import (
     ApiError,
     ChatCompletion,
@@ -52,12 +54,15 @@ class ApiSettings:
     api_key: str | None = None  # when set, every /v1 route needs `Authorization: Bearer <api_key>`
     model_name: str = DEFAULT_MODEL_NAME
     root_path: str = ""  # the path prefix a reverse proxy serves the app under
+    media_access: MediaAccess = MediaAccess()  # image_url: data: URLs only, unless the operator allows more
 
     @classmethod
     def from_env(cls, environ=None) -> ApiSettings:
         env = os.environ if environ is None else environ
+        media = MediaAccess(media_dir=Path(env["API_MEDIA_DIR"]) if env.get("API_MEDIA_DIR") else None,
+                            fetch_urls=env_flag("API_FETCH_MEDIA_URLS", environ=env))
         return cls(api_key=env.get("API_KEY") or None, model_name=env.get("API_MODEL_NAME") or DEFAULT_MODEL_NAME,
-                   root_path=env.get("FASTAPI_ROOT_PATH", ""))
+                   root_path=env.get("FASTAPI_ROOT_PATH", ""), media_access=media)
 
 
 def create_app(chat_model, settings: ApiSettings | None = None) -> FastAPI:
@@ -81,7 +86,7 @@ def create_app(chat_model, settings: ApiSettings | None = None) -> FastAPI:
 
     @app.post("/v1/chat/completions", response_model=ChatCompletion, dependencies=guarded)
     async def chat_completions(body: ChatCompletionRequest):
-        call = await run_in_threadpool(prepare_chat, chat_model, body)
+        call = await run_in_threadpool(prepare_chat, chat_model, body, settings.media_access)
         model = body.model or settings.model_name
         if body.stream:
             return EventSourceResponse(stream_chunks(chat_model, call, model), sep="\n")

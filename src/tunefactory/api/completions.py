@@ -20,6 +20,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..data.converters import ASSISTANT, FUNCTION, OBSERVATION, USER, _merge_tool_results
 from ..data.multimodal import IMAGE_PLACEHOLDER
@@ -72,7 +73,67 @@ class ChatCall:
 
 # --- requests ---------------------------------------------------------------------------------------------------
 
-def prepare_chat(chat_model, body: ChatCompletionRequest) -> ChatCall:
+@dataclass(frozen=True)
+class MediaAccess:
+    """Where an ``image_url`` may point besides a ``data:`` URL; nothing unless the server's operator says so.
+
+    ``media_dir`` (API_MEDIA_DIR): files inside this folder, as ``file://`` URLs or paths;
+    ``fetch_urls`` (API_FETCH_MEDIA_URLS=1): http(s) URLs, fetched by the server (at most MAX_FETCHED_BYTES).
+    """
+
+    media_dir: Path | None = None
+    fetch_urls: bool = False
+
+    def read(self, url: str, param: str) -> bytes:
+        if url.startswith("data:"):
+            return _data_url_bytes(url, param)
+        if url.startswith(("http://", "https://")):
+            if not self.fetch_urls:
+                raise ApiError(400, f"{param}: this server does not fetch URLs (send a data:image/...;base64 URL, "
+                                    "or start the server with API_FETCH_MEDIA_URLS=1)", param=param)
+            return _fetch(url, param)
+        if self.media_dir is None:
+            raise ApiError(400, f"{param} must be a data:image/...;base64 URL: this server does not read files named "
+                                "by a request (start it with API_MEDIA_DIR=<folder> to allow files in that folder)",
+                           param=param)
+        return self._local_file(url.removeprefix("file://"), param)
+
+    def _local_file(self, path: str, param: str) -> bytes:
+        folder = self.media_dir.resolve()
+        target = (folder / path).resolve()  # an absolute path stays itself; ".." is resolved before the check
+        if not target.is_relative_to(folder) or not target.is_file():
+            raise ApiError(400, f"{param}: no such file inside the server's media folder (API_MEDIA_DIR)", param=param)
+        return target.read_bytes()
+
+
+MAX_FETCHED_BYTES = 20 * 2**20
+
+
+def _data_url_bytes(url: str, param: str) -> bytes:
+    header, comma, payload = url.partition(",")
+    if not (url.startswith("data:image/") and comma and header.endswith(";base64")):
+        raise ApiError(400, f"{param} must be a data:image/...;base64 URL", param=param)
+    try:
+        return base64.b64decode(payload, validate=True)
+    except binascii.Error:
+        raise ApiError(400, f"{param}: the base64 data is not valid", param=param) from None
+
+
+def _fetch(url: str, param: str) -> bytes:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - http(s) only, checked above
+            data = response.read(MAX_FETCHED_BYTES + 1)
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        raise ApiError(400, f"{param}: the image could not be fetched ({error})", param=param) from None
+    if len(data) > MAX_FETCHED_BYTES:
+        raise ApiError(400, f"{param}: the image is larger than {MAX_FETCHED_BYTES // 2**20} MiB", param=param)
+    return data
+
+
+def prepare_chat(chat_model, body: ChatCompletionRequest, media_access: MediaAccess = MediaAccess()) -> ChatCall:
     """Check a chat request and turn it into ChatModel arguments (it tokenizes the prompt: run it off the loop)."""
     if chat_model.is_reward_model:
         raise ApiError(400, "this server holds a reward model (stage: rm): it scores texts at POST "
@@ -82,7 +143,7 @@ def prepare_chat(chat_model, body: ChatCompletionRequest) -> ChatCall:
     most = getattr(chat_model.engine, "max_batch_rows", None)  # vLLM has no such limit
     if most is not None and body.n > most:
         raise ApiError(400, f"n is {body.n}; this server answers at most {most} times per request", param="n")
-    system, messages = canonical_messages(body.messages)
+    system, messages = canonical_messages(body.messages, media_access)
     offered = body.tools and body.tool_choice != "none"
     tools = [tool.model_dump(exclude_none=True) for tool in body.tools] if offered else None
     try:
@@ -97,7 +158,8 @@ def prepare_chat(chat_model, body: ChatCompletionRequest) -> ChatCall:
     return ChatCall(messages, system, tools, body.n, stop, overrides, len(prompt), include_usage)
 
 
-def canonical_messages(messages: list[ChatMessage]) -> tuple[str | None, list[dict]]:
+def canonical_messages(messages: list[ChatMessage], media_access: MediaAccess = MediaAccess()
+                       ) -> tuple[str | None, list[dict]]:
     """(system prompt, canonical turns) from OpenAI messages; a 400 names the first message that does not fit."""
     if not messages:
         raise ApiError(400, "messages is empty: send at least one user message", param="messages")
@@ -108,7 +170,7 @@ def canonical_messages(messages: list[ChatMessage]) -> tuple[str | None, list[di
     if start == len(messages):
         raise ApiError(400, "messages holds only system messages: add a user message", param="messages")
     _check_order(messages, start)
-    turns = [_turn(messages[i], i) for i in range(start, len(messages))]
+    turns = [_turn(messages[i], i, media_access) for i in range(start, len(messages))]
     return system, _merge_tool_results(turns)
 
 
@@ -135,9 +197,9 @@ def _check_order(messages: list[ChatMessage], start: int) -> None:
                        param="messages")
 
 
-def _turn(message: ChatMessage, index: int) -> dict:
+def _turn(message: ChatMessage, index: int, media_access: MediaAccess) -> dict:
     text = _text(message, index)
-    images = _images(message, index)
+    images = _images(message, index, media_access)
     if message.role == "assistant" and message.tool_calls:
         calls = [FunctionCall(call.function.name, _arguments(call.function.arguments, index, j))
                  for j, call in enumerate(message.tool_calls)]
@@ -163,25 +225,15 @@ def _text(message: ChatMessage, index: int) -> str | None:
     return "".join(texts)
 
 
-def _images(message: ChatMessage, index: int) -> list[bytes]:
-    """The message's images, from ``data:`` URLs only: the server never reads a file or fetches a URL a client
-    names."""
+def _images(message: ChatMessage, index: int, media_access: MediaAccess) -> list[bytes]:
+    """The message's images: ``data:`` URLs, and files or fetched URLs only where the server allows them."""
     if not isinstance(message.content, list):
         return []
     images = []
     for j, part in enumerate(message.content):
-        if part.type != "image_url":
-            continue
-        param = f"messages[{index}].content[{j}].image_url.url"
-        url = part.image_url.url if part.image_url else ""
-        header, comma, payload = url.partition(",")
-        if not (url.startswith("data:image/") and comma and header.endswith(";base64")):
-            raise ApiError(400, f"{param} must be a data:image/...;base64 URL: this server does not fetch URLs or "
-                                "read files named by a request", param=param)
-        try:
-            images.append(base64.b64decode(payload, validate=True))
-        except binascii.Error:
-            raise ApiError(400, f"{param}: the base64 data is not valid", param=param) from None
+        if part.type == "image_url":
+            param = f"messages[{index}].content[{j}].image_url.url"
+            images.append(media_access.read(part.image_url.url if part.image_url else "", param))
     return images
 
 
