@@ -38,7 +38,7 @@ def nothing_loads(monkeypatch):
 
     monkeypatch.setattr(loader, "load_model", forbidden)
     monkeypatch.setattr(loader, "load_hf_config", forbidden)
-    for name in ("USE_RAY", "FORCE_TORCHRUN", "API_PORT"):
+    for name in ("USE_RAY", "FORCE_TORCHRUN", "API_PORT", "API_MEDIA_DIR"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -107,11 +107,13 @@ def test_inference_backends_and_the_api_port(write_yaml, monkeypatch, nothing_lo
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: vLLM may run here")
     monkeypatch.setenv("API_PORT", "not-a-port")
+    monkeypatch.setenv("API_MEDIA_DIR", "/nowhere/images")
     config = str(write_yaml({"model_name_or_path": "/nowhere/model", "template": "qwen", "infer_backend": "vllm"}))
     validated, served = both(command, config)
     for message in (validated, served):
         assert "infer_backend: vllm needs a CUDA GPU" in message
         assert ("API_PORT must be a port number" in message) == (command == "api")
+        assert ("API_MEDIA_DIR='/nowhere/images' is not a folder" in message) == (command == "api")
 
 
 def test_validate_names_the_commands_it_knows(train_config):

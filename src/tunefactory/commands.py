@@ -422,8 +422,9 @@ def api(argv: list[str]) -> int:
         return _print_arguments("api", intro="usage: tunefactory api config.yaml [key=value ...]\n"
                                 "Serves the model at http://API_HOST:API_PORT/v1 (default 127.0.0.1:8000): /v1/models, "
                                 "/v1/chat/completions, and /v1/score/evaluation for a reward model (stage: rm).\n"
-                                "Environment: API_HOST, API_PORT, API_KEY (bearer auth), API_MODEL_NAME; "
-                                "see docs/api.md.")
+                                "Environment: API_HOST, API_PORT, API_KEY (bearer auth), API_MODEL_NAME, "
+                                "API_MEDIA_DIR and API_FETCH_MEDIA_URLS (where image_url may point besides data: "
+                                "URLs); see docs/api.md.")
     from .api.server import run_api
 
     return run_api(load_chat_model(argv, "api"))

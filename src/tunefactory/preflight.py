@@ -64,6 +64,10 @@ def command_problems(config: RunConfig, command: str, environ=None) -> list[str]
             from .api.server import port_problems
 
             problems += port_problems(env.get("API_PORT", "8000"))
+            media_dir = env.get("API_MEDIA_DIR")
+            if media_dir and not os.path.isdir(media_dir):
+                problems.append(f"API_MEDIA_DIR={media_dir!r} is not a folder: set it to the folder whose images "
+                                "requests may name, or unset it (data: URLs only)")
     return list(dict.fromkeys(problems))
 
 
