@@ -40,6 +40,11 @@ OVERRIDABLE = ("do_sample", "temperature", "top_p", "top_k", "num_beams", "repet
 GREEDY_BELOW_TEMPERATURE = 1e-5
 
 
+def _images_of(messages: list[dict]) -> list:
+    """The images the messages carry, in order (their ``<image>`` placeholders say where)."""
+    return [image for message in messages for image in message.get("images") or ()]
+
+
 @dataclass
 class Response:
     text: str
@@ -111,7 +116,7 @@ class ChatModel:
 
     def _expand_images(self, messages: list[dict]) -> tuple[list[dict], list]:
         """(messages with each ``<image>`` written as the model's image tokens, the images in order)."""
-        images = [image for message in messages for image in message.get("images") or ()]
+        images = _images_of(messages)
         texts = [{key: value for key, value in m.items() if key != "images"} for m in messages]
         if not images and not any(IMAGE_PLACEHOLDER in m["content"] for m in texts):
             return texts, []
@@ -124,7 +129,8 @@ class ChatModel:
             raise TuneFactoryError(str(error)) from None
 
     def _media_inputs(self, messages: list[dict], prompt_ids: list[int]) -> dict | None:
-        _, images = self._expand_images(messages)
+        """The pixel inputs for a prompt whose ids (with its image tokens) are ``prompt_ids``."""
+        images = _images_of(messages)
         if not images:
             return None
         plugin = self.media.plugin

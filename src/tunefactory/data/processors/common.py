@@ -69,10 +69,11 @@ class Processor:
             return example
         return {**example, "_prompt": self.media.expand(example["_prompt"], example["_images"] or [])}
 
-    def check_media_kept(self, example: dict, *rows: list[int]) -> None:
-        """Truncation may not cut into an image's tokens: the model would get pixels for tokens that are gone."""
+    def check_media_kept(self, messages: list[dict], *rows: list[int]) -> None:
+        """Truncation may not cut into an image's tokens: the model would get pixels for tokens that are gone.
+        ``messages``: the expanded messages the rows were encoded from; each row must keep all their image tokens."""
         token = self.media.plugin.image_token
-        written = sum(message["content"].count(token) for message in example["_prompt"])
+        written = sum(message["content"].count(token) for message in messages)
         for ids in rows:
             kept = self.media.image_token_count(ids, self.tokenizer)
             if kept != written:

@@ -56,7 +56,7 @@ class PairwiseProcessor(Processor):
                "rejected_input_ids": rejected_input_ids, "rejected_labels": rejected_labels}
         if self.media is None:
             return row
-        self.check_media_kept(example, prompt_ids)
+        self.check_media_kept(example["_prompt"], prompt_ids)
         return {**row, "images": list(example["_images"] or [])}
 
 
@@ -99,7 +99,7 @@ class FeedbackProcessor(Processor):
                "kto_tags": desirable}
         if self.media is None:
             return row
-        self.check_media_kept(example, prompt_ids, kl_prompt_ids)
+        self.check_media_kept(example["_prompt"], prompt_ids, kl_prompt_ids)
         return {**row, "images": list(example["_images"] or [])}
 
 

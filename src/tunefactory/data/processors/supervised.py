@@ -87,13 +87,5 @@ class SupervisedProcessor(Processor):
             raise BadRow(f"no answer token left to learn from after truncation to cutoff_len={self.cutoff_len}")
         if self.media is None:
             return {"input_ids": input_ids, "labels": labels}
-        self._check_media_kept(input_ids, turns)
+        self.check_media_kept(messages, input_ids)
         return {"input_ids": input_ids, "labels": labels, "images": list(example["_images"] or [])}
-
-    def _check_media_kept(self, input_ids: list[int], turns) -> None:
-        """Truncation may not cut into an image's tokens: the model would get pixels for tokens that are gone."""
-        written = sum(self.media.image_token_count(prompt + answer, self.tokenizer) for prompt, answer in turns)
-        kept = self.media.image_token_count(input_ids, self.tokenizer)
-        if kept != written:
-            raise BadRow(f"cutoff_len={self.cutoff_len} cuts into the image tokens ({kept} of {written} kept); "
-                         "raise cutoff_len or lower image_max_pixels")
