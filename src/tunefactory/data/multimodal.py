@@ -27,7 +27,7 @@ from typing import Any
 
 from .bad_rows import BadRow
 
-IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, AUDIO_PLACEHOLDER = "<image>", "<video>", "<audio>"
+IMAGE_PLACEHOLDER = "<image>"  # LLaMA-Factory's; <video> and <audio> come with their plugins
 
 
 @dataclass(frozen=True)
