@@ -164,3 +164,70 @@ def test_badam_trains_one_layer_at_a_time_and_its_checkpoint_resumes_the_schedul
         torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="not saved by BAdam"):
         resumed.load_state_dict(state["base"])
+
+
+def ratio_optimizer(model, **settings):
+    from tunefactory.train.optimizers import BAdamFactory
+
+    finetuning = FinetuningArguments(use_badam=True, badam_mode="ratio", finetuning_type="full", badam_verbose=0,
+                                     **{"badam_update_ratio": 0.25, "badam_switch_interval": 2, **settings})
+    return BAdamFactory()(model, finetuning=finetuning, lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+
+
+def ratio_steps(model, optimizer, steps):
+    from tunefactory.train.optimizers import clip_sparse_gradients
+
+    for step in steps:
+        batch_loss(model, step).backward()
+        clip_sparse_gradients(model.parameters(), 1.0)
+        optimizer.step()
+        model.zero_grad()
+
+
+@pytest.mark.parametrize("mask_mode", ["adjacent", "scatter"])
+def test_badam_ratio_updates_a_share_of_each_weight_and_its_checkpoint_resumes_the_masks(model, mask_mode):
+    optimizer = ratio_optimizer(model, badam_mask_mode=mask_mode)
+    before = copy.deepcopy(model.state_dict())
+    rng = torch.get_rng_state()
+    ratio_steps(model, optimizer, [0])
+    # the package reseeds torch's global generator when it draws a scattered mask; ours leaves it alone
+    assert torch.equal(torch.get_rng_state(), rng)
+    weight = "model.layers.0.mlp.up_proj.weight"
+    changed = (model.state_dict()[weight] != before[weight]).float().mean().item()
+    assert changed == pytest.approx(0.25, abs=0.01)  # one step: exactly the masked quarter moved
+    assert torch.equal(model.state_dict()["model.embed_tokens.weight"], before["model.embed_tokens.weight"])
+    assert all(grad is None for grad in (p.grad for p in model.parameters()))
+    ratio_steps(model, optimizer, [1, 2])  # past a switch: other entries
+    moved = (model.state_dict()[weight] != before[weight]).float().mean().item()
+    if mask_mode == "adjacent":  # the next quarter of the entries
+        assert moved == pytest.approx(0.5, abs=0.02)
+    else:  # other random entries (weights of one shape share the mask, drawn from one of their seeds)
+        assert 0.4 < moved < 0.9
+
+    state, weights = copy.deepcopy(optimizer.state_dict()), copy.deepcopy(model.state_dict())
+    clone = copy.deepcopy(model)
+    clone.load_state_dict(weights)
+    torch.manual_seed(123)  # another generator state at construction: the seeds come from the checkpoint
+    resumed = ratio_optimizer(clone, badam_mask_mode=mask_mode)
+    resumed.load_state_dict(copy.deepcopy(state))
+    ratio_steps(model, optimizer, range(3, 7))
+    ratio_steps(clone, resumed, range(3, 7))
+    for ours, theirs in zip(model.parameters(), clone.parameters(), strict=True):
+        torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="not saved by BAdam's ratio mode"):
+        resumed.load_state_dict({"state": {}, "param_groups": state["param_groups"]})
+
+
+def test_sparse_gradient_norm_equals_the_dense_norm_and_clips_the_same():
+    from tunefactory.train.optimizers import clip_sparse_gradients
+
+    torch.manual_seed(0)
+    dense = [torch.nn.Parameter(torch.randn(6, 4)), torch.nn.Parameter(torch.randn(5))]
+    sparse = [torch.nn.Parameter(p.detach().clone()) for p in dense]
+    for d, s in zip(dense, sparse, strict=True):
+        d.grad = torch.randn_like(d) * (torch.rand_like(d) < 0.3)
+        s.grad = d.grad.clone().to_sparse() if d.ndim == 2 else d.grad.clone()
+    expected = torch.nn.utils.clip_grad_norm_(dense, 0.5)
+    assert torch.allclose(clip_sparse_gradients(sparse, 0.5), expected)
+    for d, s in zip(dense, sparse, strict=True):
+        assert torch.allclose(s.grad.to_dense(), d.grad, atol=1e-6)

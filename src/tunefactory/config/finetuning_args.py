@@ -166,14 +166,16 @@ class FinetuningArguments:
     apollo_layerwise: bool = arg(False, "Apply APOLLO updates layer by layer to save memory.")
     apollo_scale_front: bool = arg(False, "Apply the norm-growth limiter before gradient scaling.")
     # --- BAdam ---
-    use_badam: bool = arg(False, "BAdam (pip install 'tunefactory[optimizers]'): Adam on one decoder layer at a time, "
-                                 "switching every badam_switch_interval steps (full fine-tuning, badam_mode: layer).")
+    use_badam: bool = arg(False, "BAdam (pip install 'tunefactory[optimizers]', full fine-tuning): Adam on one "
+                                 "decoder layer at a time (badam_mode: layer) or on a share of every weight's entries "
+                                 "(ratio), moving on every badam_switch_interval steps.")
     badam_mode: Literal["layer", "ratio"] = arg("layer", "BAdam partitioning: by layer blocks or by parameter ratio.")
     badam_start_block: int | None = arg(None, "Index of the block layer-wise BAdam updates first.")
     badam_switch_mode: Literal["ascending", "descending", "random", "fixed"] | None = arg(
         "ascending", "Order in which layer-wise BAdam switches blocks."
     )
-    badam_switch_interval: int | None = arg(50, "Steps between block switches (-1 disables switching).")
+    badam_switch_interval: int | None = arg(50, "Steps between block switches, or between the ratio mode's mask "
+                                                "moves (-1 disables switching).")
     badam_update_ratio: float = arg(0.05, "Fraction of parameters updated by ratio-wise BAdam.")
     badam_mask_mode: Literal["adjacent", "scatter"] = arg(
         "adjacent", "Whether ratio-wise BAdam selects adjacent or scattered parameters."

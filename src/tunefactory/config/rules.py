@@ -171,9 +171,12 @@ def optimizer_switches(c: RunConfig) -> list[str]:
         if f.finetuning_type != "full":
             problems.append(f"use_badam updates whole decoder layers in turn: use finetuning_type: full, not "
                             f"{f.finetuning_type}")
-        if f.badam_mode != "layer":
-            problems.append("badam_mode: ratio is not integrated (its sparse state cannot be checkpointed and "
-                            "resumed); use badam_mode: layer")
+        if f.badam_mode == "ratio" and not 0 < f.badam_update_ratio <= 1:
+            problems.append(f"badam_update_ratio is the share of each weight's entries updated: between 0 and 1, not "
+                            f"{f.badam_update_ratio}")
+        if f.badam_mode == "ratio" and c.training is not None and c.training.fsdp:
+            problems.append("badam_mode: ratio trains in one process only (its sparse gradients are not reduced "
+                            "across processes); use badam_mode: layer")
         if f.badam_switch_interval == 0:
             problems.append("badam_switch_interval must be 1 or more steps, or -1 to stay on one block")
         if find_spec("badam") is None:

@@ -6,9 +6,12 @@
                (``adjust_lr_fn="match_rms_adamw"``, Moonlight's rule, which LLaMA-Factory's copy applies)
     use_adam_mini  Adam-mini (the authors' ``adam-mini`` package): Adam with one second-moment value per block
                (per attention head, per output neuron) instead of per weight, so about half of AdamW's state
-    use_badam      BAdam (the authors' ``badam`` package, layer mode): AdamW on one decoder layer at a time, switching
+    use_badam      BAdam (the authors' ``badam`` package). Layer mode: AdamW on one decoder layer at a time, switching
                    every ``badam_switch_interval`` steps, with a float32 copy of that layer only; its block position
-                   is saved in checkpoints, so a resumed run continues on the same block (`ResumableBlockOptimizer`)
+                   is saved in checkpoints, so a resumed run continues on the same block (`ResumableBlockOptimizer`).
+                   Ratio mode: sparse Adam on a ``badam_update_ratio`` share of every weight's entries (gradients
+                   masked to sparse tensors as they are accumulated), the share moving every
+                   ``badam_switch_interval`` steps; its masks' positions are saved (`ResumableRatioOptimizer`)
     use_galore     GaLore (``galore-torch``) and APOLLO (``apollo-torch``) on the chosen linear layers' weights,
     use_apollo     AdamW on the rest, through transformers' own ``optim`` integration (``galore_adamw``,
                    ``apollo_adamw``, their ``_layerwise`` forms, GaLore's 8-bit and Adafactor kinds), which also
@@ -21,6 +24,7 @@ model is placed, with its usual weight-decay groups; checkpoints save and restor
 from __future__ import annotations
 
 import logging
+import sys
 
 import torch
 
@@ -107,13 +111,24 @@ class AdamMiniFactory:
 
 
 class BAdamFactory:
-    """Builds BAdam's layer-wise block optimizer around AdamW from the whole model (it reads parameter names)."""
+    """Builds BAdam's block optimizer from the whole model (it reads parameter names): layer-wise around AdamW, or
+    ratio-wise (its own sparse Adam, which like LLaMA-Factory's has no weight decay)."""
 
     def __call__(self, model, *, finetuning, lr, betas, eps, weight_decay):
         named = list(model.named_parameters())
         decay = [p for n, p in named if p.ndim >= 2]
         rest = [p for n, p in named if p.ndim < 2]
         groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        if finetuning.badam_mode == "ratio":
+            if torch.distributed.is_available() and torch.distributed.is_initialized() \
+                    and torch.distributed.get_world_size() > 1:
+                raise ValueError("badam_mode: ratio trains in one process only (its sparse gradients are not "
+                                 "reduced across processes); use badam_mode: layer")
+            interval = finetuning.badam_switch_interval
+            return _resumable_ratio_optimizer()(
+                groups, named, update_ratio=finetuning.badam_update_ratio, mask_mode=finetuning.badam_mask_mode,
+                switch_every=sys.maxsize if interval == -1 else interval, verbose=finetuning.badam_verbose,
+                lr=lr, betas=betas, eps=eps)
         base = torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps)
         return _resumable_block_optimizer()(
             base, named, switch_block_every=finetuning.badam_switch_interval, start_block=finetuning.badam_start_block,
@@ -154,6 +169,94 @@ def _resumable_block_optimizer():
     return ResumableBlockOptimizer
 
 
+def _resumable_ratio_optimizer():
+    from badam import BlockOptimizerRatio
+
+    class ResumableRatioOptimizer(BlockOptimizerRatio):
+        """BAdam's ratio mode, changed in three ways:
+
+        - its checkpoints also hold the step count and each weight's mask position and seed (the package saves
+          only the Adam state of the chosen entries, so a resumed run would update other entries);
+        - the scattered mask is drawn from the weight's own seed in a forked generator: the package reseeds torch's
+          global generator on every backward pass, which would repeat the same dropout and sampling each step;
+        - a model whose output head is its embedding matrix (tied, so no ``lm_head`` parameter) can use it."""
+
+        @property
+        def embedding_layer(self):
+            return self._named_part("embed")
+
+        @property
+        def lm_head_layer(self):
+            return self._named_part("lm_head")
+
+        def _named_part(self, part: str):
+            found = [param for name, param in self.named_parameters_list if part in name]
+            return found[0] if found else torch.empty(0)  # a tied head: freezing the embeddings froze it
+
+        def _generate_mask_scatter(self, param, ratio, offset):
+            with torch.random.fork_rng(devices=[]):
+                return super()._generate_mask_scatter(param, ratio, offset)
+
+        def state_dict(self) -> dict:
+            params = [param for _, param in self.named_parameters_list]
+            state = super().state_dict()
+            # plain dicts: the package empties a weight's state as a defaultdict, which weights-only loading refuses
+            state["state"] = {index: dict(entry) for index, entry in state["state"].items()}
+            return {**state, "badam_ratio": {
+                "global_step": self.global_step, "offsets": [self.sparse_dict[p]["offset"] for p in params],
+                "seeds": [self.sparse_dict[p]["seed"] for p in params]}}
+
+        def load_state_dict(self, state_dict: dict) -> None:
+            if "badam_ratio" not in state_dict:
+                raise ValueError("this checkpoint's optimizer state was not saved by BAdam's ratio mode (use_badam, "
+                                 "badam_mode: ratio)")
+            schedule = state_dict["badam_ratio"]
+            super().load_state_dict({key: value for key, value in state_dict.items() if key != "badam_ratio"})
+            params = [param for _, param in self.named_parameters_list]
+            if len(params) != len(schedule["offsets"]):
+                raise ValueError("this checkpoint's BAdam masks belong to a model with another set of weights")
+            self.global_step = schedule["global_step"]
+            for param, offset, seed in zip(params, schedule["offsets"], schedule["seeds"], strict=True):
+                self.sparse_dict[param].update(offset=offset, seed=seed)
+            self.mask_dict.clear()  # the next backward pass draws each shape's mask again from these positions
+
+    return ResumableRatioOptimizer
+
+
+class SparseGradientNorm:
+    """A mixin for the stage trainers: the gradient norm (and its clipping) when some gradients are sparse, as
+    BAdam's ratio mode leaves them; torch's ``clip_grad_norm_`` cannot read sparse tensors."""
+
+    def _clip_grad_norm(self, model):
+        if not _has_sparse_gradients(model):
+            return super()._clip_grad_norm(model)
+        return clip_sparse_gradients(model.parameters(), self.args.max_grad_norm)
+
+    def _get_grad_norm(self, model, grad_norm=None):
+        if grad_norm is None and _has_sparse_gradients(model):
+            grad_norm = clip_sparse_gradients(model.parameters(), float("inf"))
+        return super()._get_grad_norm(model, grad_norm)
+
+
+def _has_sparse_gradients(model) -> bool:
+    return any(param.grad is not None and param.grad.is_sparse for param in model.parameters())
+
+
+@torch.no_grad()
+def clip_sparse_gradients(parameters, max_norm: float) -> torch.Tensor:
+    """The 2-norm of all gradients together, dense or sparse; scaled down to ``max_norm`` when above it."""
+    grads = [param.grad for param in parameters if param.grad is not None]
+    if not grads:
+        return torch.tensor(0.0)
+    norms = [torch.linalg.vector_norm(grad.coalesce().values() if grad.is_sparse else grad) for grad in grads]
+    total = torch.linalg.vector_norm(torch.stack(norms))
+    if max_norm != float("inf"):
+        scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        for grad in grads:
+            grad.mul_(scale)
+    return total
+
+
 def configure_optimizer(finetuning, training, model) -> tuple[type, dict] | None:
     """``(optimizer class or factory, its keyword arguments)`` for the Trainer's ``optimizer_cls_and_kwargs``, or
     None for the Trainer's own choice (``optim``), which GaLore and APOLLO set here (logged)."""
@@ -163,8 +266,12 @@ def configure_optimizer(finetuning, training, model) -> tuple[type, dict] | None
     adam = {"lr": training.learning_rate, "betas": (training.adam_beta1, training.adam_beta2),
             "eps": training.adam_epsilon, "weight_decay": training.weight_decay}
     if finetuning.use_badam:
-        logger.info("optimizer: BAdam, one decoder layer at a time (%s, switching every %s steps)",
-                    finetuning.badam_switch_mode, finetuning.badam_switch_interval)
+        if finetuning.badam_mode == "ratio":
+            logger.info("optimizer: BAdam, sparse Adam on %s of each weight's entries (%s, moving every %s steps)",
+                        finetuning.badam_update_ratio, finetuning.badam_mask_mode, finetuning.badam_switch_interval)
+        else:
+            logger.info("optimizer: BAdam, one decoder layer at a time (%s, switching every %s steps)",
+                        finetuning.badam_switch_mode, finetuning.badam_switch_interval)
         return BAdamFactory, {**adam, "finetuning": finetuning}
     if finetuning.use_adam_mini:
         logger.info("optimizer: Adam-mini (one second-moment value per parameter block)")

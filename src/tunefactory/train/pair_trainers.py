@@ -20,6 +20,7 @@ from ..config.stages import REFERENCE_FREE_LOSSES
 from ..model.value_head import ModelWithValueHead, last_token_scores
 from . import losses
 from .labelled_head import fused_head_blocker, labelled_token_logps
+from .optimizers import SparseGradientNorm
 from .padding import PaddingMeter
 
 
@@ -109,7 +110,7 @@ def media_inputs(inputs: dict, prefix: str = "") -> dict:
     return picked
 
 
-class RewardTrainer(PaddingMeter, _StageMetricsMixin, Trainer):
+class RewardTrainer(PaddingMeter, SparseGradientNorm, _StageMetricsMixin, Trainer):
     """Pairwise reward modelling: the score of an answer is the value head at its last token."""
 
     def __init__(self, *args, **kwargs):
@@ -203,7 +204,7 @@ def policy_logps(model, input_ids, attention_mask, labels, ld_alpha: float | Non
     return logps, counts, mean_logits
 
 
-class PreferenceTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, Trainer):
+class PreferenceTrainer(PaddingMeter, SparseGradientNorm, _LossOnlyEvaluation, _StageMetricsMixin, Trainer):
     """DPO and its relatives on (chosen, rejected) pairs; ``pref_loss`` picks the formula."""
 
     def __init__(self, *args, ref_model=None, loss_settings: losses.PreferenceLossSettings,
@@ -278,7 +279,7 @@ class PreferenceTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, T
 # --- kto ------------------------------------------------------------------------------------------------------------
 
 
-class KTOTrainer(PaddingMeter, _LossOnlyEvaluation, _StageMetricsMixin, Trainer):
+class KTOTrainer(PaddingMeter, SparseGradientNorm, _LossOnlyEvaluation, _StageMetricsMixin, Trainer):
     """KTO on single answers labelled desirable or not; the KL baseline comes from mismatched rows."""
 
     def __init__(self, *args, ref_model=None, loss_settings: losses.PreferenceLossSettings,

@@ -9,11 +9,12 @@ import contextlib
 from transformers import Seq2SeqTrainer
 
 from .labelled_head import MODEL_INPUTS, labelled_lm_loss
+from .optimizers import SparseGradientNorm
 from .padding import PaddingMeter
 from .sft_losses import SftLoss, labelled_logits, weighted_sft_loss
 
 
-class GenerationTrainer(PaddingMeter, Seq2SeqTrainer):
+class GenerationTrainer(PaddingMeter, SparseGradientNorm, Seq2SeqTrainer):
     """With ``predict_with_generate`` the evaluation rows are prompts and their labels reference answers
     of another length: they are batched by ``generation_collator`` (left padding), the labels are set
     aside while generating, and only the new tokens are returned."""
