@@ -140,9 +140,9 @@ def test_renamed_value_is_translated():
 
 
 def test_unsupported_feature_is_rejected_only_when_enabled():
-    parse_dict({**BASE, "use_unsloth": False})
-    (problem,) = problems_of({**BASE, "use_unsloth": True})
-    assert "use_unsloth" in problem and "not supported by TuneFactory" in problem
+    parse_dict({**BASE, "use_kt": False})
+    (problem,) = problems_of({**BASE, "use_kt": True})
+    assert "use_kt" in problem and "not supported by TuneFactory" in problem
 
 
 def test_bf16_without_a_bf16_device_is_a_machine_note_not_an_error():

@@ -57,13 +57,13 @@ class ModelArguments:
     )
     use_unsloth: bool = arg(
         False,
-        "Use Unsloth's patched kernels for LoRA training.",
-        unsupported="Unsloth is not integrated; use flash_attn and gradient checkpointing instead",
+        "Training: load the model and create its LoRA adapter (or train it fully) through Unsloth's FastLanguageModel, "
+        "with Unsloth's kernels and offloaded checkpointing (CUDA GPU, pip install 'tunefactory[unsloth]').",
     )
     use_unsloth_gc: bool = arg(
         False,
-        "Use Unsloth-style activation checkpointing (works without Unsloth installed).",
-        unsupported="Unsloth's checkpointing is not integrated; the standard gradient checkpointing is on by default",
+        "Unsloth-style activation checkpointing: the activations kept for recomputation are offloaded to host memory "
+        "(transformers' offloaded checkpointing; no Unsloth install needed; plain checkpointing on a CPU).",
     )
     enable_liger_kernel: bool = arg(False, "Training: patch Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, "
                                            "fused linear cross-entropy) into the model (CUDA GPU, pip install "

@@ -142,6 +142,15 @@ def finetuning_method(c: RunConfig) -> list[str]:
                         f"or more, not {f.freeze_trainable_layers}")
     if f.use_dora and f.pissa_init:
         problems.append("use_dora and pissa_init cannot be combined")
+    if m.use_unsloth and f.finetuning_type not in ("lora", "full"):
+        problems.append(f"use_unsloth trains a LoRA adapter (finetuning_type: lora, QLoRA too) or the whole model "
+                        f"(full), not {f.finetuning_type}")
+    if m.use_unsloth and f.finetuning_type == "lora" and (f.use_dora or f.pissa_init):
+        problems.append("use_unsloth creates plain LoRA or rsLoRA adapters through Unsloth: set use_dora and "
+                        "pissa_init to false, or use_unsloth: false")
+    if m.use_unsloth_gc and m.disable_gradient_checkpointing:
+        problems.append("use_unsloth_gc is a kind of activation checkpointing, which disable_gradient_checkpointing "
+                        "turns off: set one")
     return problems
 
 
@@ -357,6 +366,9 @@ def _zero3_conflicts(c: RunConfig, name: str) -> list[str]:
     if m.quantization_bit is not None and m.quantization_bit != 4:
         problems.append(f"quantization_bit: {m.quantization_bit} cannot be split by ZeRO-3 ({name}); only 4-bit "
                         "QLoRA can (quantization_bit: 4), or use ZeRO-2")
+    if m.use_unsloth:
+        problems.append(f"use_unsloth loads the whole model onto one GPU, which ZeRO-3 ({name}) cannot split: use "
+                        "ZeRO-2 or no deepspeed")
     adapters = m.adapter_name_or_path or []
     if len(adapters) > 1 or (adapters and f.create_new_adapter):
         problems.append(f"adapter_name_or_path merges adapters into the base weights, which ZeRO-3 ({name}) splits: "
@@ -390,6 +402,9 @@ def environment_notes(c: RunConfig) -> list[str]:
         notes.append("quantization_bit with bitsandbytes needs a CUDA GPU and pip install 'tunefactory[bitsandbytes]'")
     if c.model.infer_backend == "vllm" and find_spec("vllm") is None:
         notes.append("infer_backend: vllm needs a GPU and pip install 'tunefactory[vllm]'")
+    if c.model.use_unsloth and find_spec("unsloth") is None:
+        notes.append("use_unsloth loads the model through Unsloth, which needs a CUDA GPU and pip install "
+                     "'tunefactory[unsloth]' (leave it false here)")
     if c.model.enable_liger_kernel and (find_spec("liger_kernel") is None or find_spec("triton") is None):
         notes.append("enable_liger_kernel patches Triton kernels into the model: it needs a CUDA GPU and pip install "
                      "liger-kernel (leave it false here)")

@@ -20,16 +20,18 @@ import re
 from ..config.finetuning_args import ADAPTER_METHODS
 from ..errors import ConfigError, ModelError
 from .multimodal import adapter_target_names, freeze_parts, is_vision_language
+from .unsloth import LOADED_BY_UNSLOTH, unsloth_lora_adapter
 
 logger = logging.getLogger(__name__)
 
 HEAD_MODULES = {"lm_head", "output_layer", "output", "score", "v_head"}  # never LoRA targets under lora_target: all
 
 
-def apply_finetuning(model, model_args, finetuning, is_trainable: bool, resized_embeddings: bool = False):
+def apply_finetuning(model, model_args, finetuning, is_trainable: bool, resized_embeddings: bool = False,
+                     max_seq_length: int = 2048):
     method = finetuning.finetuning_type
     if method in ADAPTER_METHODS or model_args.adapter_name_or_path:
-        model = _setup_adapter(model, model_args, finetuning, is_trainable, resized_embeddings)
+        model = _setup_adapter(model, model_args, finetuning, is_trainable, resized_embeddings, max_seq_length)
     elif is_trainable and method == "freeze":
         _setup_freeze(model, finetuning, resized_embeddings)
     elif is_trainable:
@@ -138,7 +140,8 @@ def all_linear_modules(model) -> list[str]:
     return sorted(names)
 
 
-def _setup_adapter(model, model_args, finetuning, is_trainable: bool, resized_embeddings: bool):
+def _setup_adapter(model, model_args, finetuning, is_trainable: bool, resized_embeddings: bool,
+                   max_seq_length: int):
     from peft import PeftModel
 
     adapters = list(model_args.adapter_name_or_path or [])
@@ -167,7 +170,12 @@ def _setup_adapter(model, model_args, finetuning, is_trainable: bool, resized_em
         return model
     if finetuning.finetuning_type != "lora":
         return model  # adapters merged into a model that then trains fully or frozen
-    model = _new_lora_adapter(model, finetuning, resized_embeddings)
+    if getattr(model, LOADED_BY_UNSLOTH, False):
+        model = unsloth_lora_adapter(model, finetuning, _adapter_targets(model, finetuning, "lora_target"),
+                                     _modules_to_save(model, finetuning, resized_embeddings), max_seq_length,
+                                     not model_args.disable_gradient_checkpointing)
+    else:
+        model = _new_lora_adapter(model, finetuning, resized_embeddings)
     logger.info("fine-tuning method: LoRA (rank %d%s)", finetuning.lora_rank,
                 "".join(f", {name}" for name, on in (("rsLoRA", finetuning.use_rslora), ("DoRA", finetuning.use_dora),
                                                       ("PiSSA", finetuning.pissa_init)) if on))

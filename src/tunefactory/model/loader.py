@@ -24,6 +24,7 @@ from ..env_flags import env_flag
 from ..errors import ModelError
 from .adapters import apply_finetuning, count_parameters
 from .multimodal import is_vision_language, vision_inputs_require_grads
+from .unsloth import LOADED_BY_UNSLOTH, load_with_unsloth
 from .value_head import add_value_head
 
 if TYPE_CHECKING:
@@ -72,11 +73,19 @@ def load_model(tokenizer, spec: ModelSpec, is_trainable: bool, add_valuehead: bo
     hf_config = load_hf_config(model_args, path)
     apply_rope_scaling(hf_config, model_args.rope_scaling, spec.cutoff_len, is_trainable)
     dtype = compute_dtype(spec, is_trainable)
-    model = _instantiate(model_args, path, hf_config, dtype, is_trainable, device_map)
+    model = None
+    if model_args.use_unsloth and is_trainable:  # GPU only: validate's machine notes, and so train, refuse it elsewhere
+        model = load_with_unsloth(model_args, path, hf_config, dtype, spec.finetuning.finetuning_type == "full",
+                                  spec.cutoff_len, _local_device())
+    elif model_args.use_unsloth:
+        logger.info("use_unsloth applies to training; this model is loaded with transformers")
+    if model is None:
+        model = _instantiate(model_args, path, hf_config, dtype, is_trainable, device_map)
     resized = resize_embeddings(model, tokenizer)
     if is_trainable:
         prepare_for_training(model, model_args)
-    model = apply_finetuning(model, model_args, spec.finetuning, is_trainable, resized_embeddings=resized)
+    model = apply_finetuning(model, model_args, spec.finetuning, is_trainable, resized_embeddings=resized,
+                             max_seq_length=spec.cutoff_len)
     if add_valuehead:
         head_folder = (model_args.adapter_name_or_path or [path])[-1]
         model = add_value_head(model, head_folder, required=require_value_head)
@@ -278,6 +287,12 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def _has_accelerator() -> bool:
+    import torch
+
+    return torch.accelerator.is_available()
+
+
 def _local_device() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
@@ -314,12 +329,17 @@ def prepare_for_training(model, model_args) -> None:
 
         _apply_liger_kernel_to_instance(model=model)  # the package's own patching, as transformers' Trainer does
         logger.info("enable_liger_kernel: Liger's fused kernels patched into the %s model", model.config.model_type)
-    if not model_args.disable_gradient_checkpointing and getattr(model, "supports_gradient_checkpointing", False):
+    if getattr(model, LOADED_BY_UNSLOTH, False):
+        pass  # Unsloth has set up its own offloaded checkpointing (or none, with disable_gradient_checkpointing)
+    elif not model_args.disable_gradient_checkpointing and getattr(model, "supports_gradient_checkpointing", False):
         reentrant = {"use_reentrant": model_args.use_reentrant_gc}
-        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5 name
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs=reentrant)
-        else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=reentrant)
+        offload = model_args.use_unsloth_gc and _has_accelerator()
+        if model_args.use_unsloth_gc and not offload:
+            logger.info("use_unsloth_gc: no GPU here, so the activations kept for recomputation already live in host "
+                        "memory; plain activation checkpointing")
+        elif offload:
+            logger.info("use_unsloth_gc: activation checkpointing with the kept activations offloaded to host memory")
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=reentrant, offload=offload)
         model.enable_input_require_grads()  # adapters on a frozen base still need gradients through the inputs
         if is_vision_language(model):
             vision_inputs_require_grads(model)
