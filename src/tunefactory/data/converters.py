@@ -6,7 +6,9 @@ The canonical example (what templates and processors read):
     _response: [{"role", "content"}, ...]  one answer; two for preference pairs (chosen, rejected);
                                             for KTO, [answer, ""] when desirable, ["", answer] when not
     _system:   str       _tools: str (JSON list of function specs)
-    _images / _videos / _audios: list of paths (resolved against media_dir) or None
+    _images / _videos / _audios: list of paths (resolved against media_dir) or None; images that come inside
+               the rows (a hub dataset's decoded images, or {"bytes": ...}) are written once to files named by
+               their content, under embedded_media_dir
 
 A row that cannot be converted raises `BadRow` with the reason; the pipeline skips it,
 reports it with its index and counts it.
@@ -14,6 +16,7 @@ reports it with its index and counts it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ class Converter:
 
     attr: DatasetAttr
     media_dir: str
+    embedded_media_dir: str = ""  # where images held inside rows are written as files (the datasets cache)
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         if self.attr.formatting == "alpaca":
@@ -162,14 +166,56 @@ class Converter:
         items = value if isinstance(value, list) else [value]
         resolved = []
         for item in items:
+            if isinstance(item, dict) and not item.get("bytes") and isinstance(item.get("path"), str):
+                item = item["path"]  # a hub Image feature that stores only the file's path
             if isinstance(item, str):
                 if not os.path.isfile(item):
                     candidate = os.path.join(self.media_dir, item)
                     if not os.path.isfile(candidate):
                         raise BadRow(f"{kind[:-1]} file not found: {item!r} (looked in {self.media_dir!r})")
                     item = candidate
-            resolved.append(item)  # non-path media (decoded images, bytes) pass through
+            elif kind == "images":
+                item = self._embedded_image_file(item)
+            else:
+                raise BadRow(f"{kind[:-1]} must be a file path, not {type(item).__name__}")
+            resolved.append(item)
         return resolved
+
+    def _embedded_image_file(self, item) -> str:
+        """A decoded image or encoded image bytes from the row, written once to a file named by its content (the
+        canonical columns hold paths, and the image is read again lazily when its batch is built)."""
+        data = _image_bytes(item)
+        if not self.embedded_media_dir:
+            raise BadRow("this row holds an image itself rather than a file path, and no folder was given to keep it")
+        digest = hashlib.sha256(data).hexdigest()
+        path = os.path.join(self.embedded_media_dir, digest[:2], digest)
+        if not os.path.isfile(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            partial = f"{path}.{os.getpid()}.partial"
+            with open(partial, "wb") as handle:
+                handle.write(data)
+            os.replace(partial, path)  # whole or absent, even with several workers writing the same image
+        return path
+
+
+def _image_bytes(item: Any) -> bytes:
+    """The encoded bytes of an image held in a row: {"bytes": ...} as datasets' Image feature stores it, raw bytes,
+    or a decoded PIL image (saved as PNG, lossless)."""
+    if isinstance(item, dict) and isinstance(item.get("bytes"), (bytes, bytearray)):
+        return bytes(item["bytes"])
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(item)
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow comes with the multimodal install
+        Image = None
+    if Image is not None and isinstance(item, Image.Image):
+        from io import BytesIO
+
+        buffer = BytesIO()
+        item.save(buffer, format="PNG")
+        return buffer.getvalue()
+    raise BadRow(f"image must be a file path, a decoded image or {{'bytes': ...}}, not {type(item).__name__}")
 
 
 def _role_of(message: Any, attr: DatasetAttr) -> Any:

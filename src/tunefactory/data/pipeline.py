@@ -169,10 +169,20 @@ def load_one(attr: DatasetAttr, config, report: DatasetReport):
     attr = _present_columns(attr, column_names(rows))
     if not data.streaming:
         rows = _sample(rows, attr, data.max_samples, config.seed)
-    converter = RowMapper(Converter(attr, media_dir=data.media_dir or data.dataset_dir), CANONICAL_COLUMNS,
-                          EMPTY_EXAMPLE)
+    converter = RowMapper(Converter(attr, media_dir=data.media_dir or data.dataset_dir,
+                                    embedded_media_dir=embedded_media_dir(model.cache_dir)),
+                          CANONICAL_COLUMNS, EMPTY_EXAMPLE)
     converted = map_batched(rows, converter, data, f"Converting {attr.name}", features=canonical_features())
     return drop_bad_rows(converted, data, CONVERSION_WORDS, attr.name, report)
+
+
+def embedded_media_dir(cache_dir: str | None) -> str:
+    """Where images held inside dataset rows are kept as files: beside the datasets cache (``cache_dir`` when set)."""
+    if cache_dir:
+        return os.path.join(cache_dir, "tunefactory-media")
+    from datasets import config as datasets_config
+
+    return os.path.join(str(datasets_config.HF_DATASETS_CACHE), "tunefactory-media")
 
 
 def _present_columns(attr: DatasetAttr, columns: list[str]) -> DatasetAttr:
