@@ -19,7 +19,8 @@ BUNDLED = Path(__file__).resolve().parents[2] / "data"
 
 def embedded_copy(folder: Path, decode: bool) -> None:
     """mllm_demo with its images inside the rows, as a parquet file with datasets' Image feature."""
-    from datasets import Dataset, Features, Image as ImageFeature, List, Value
+    from datasets import Dataset, Features, List, Value
+    from datasets import Image as ImageFeature
 
     rows = json.loads((BUNDLED / "mllm_demo.json").read_text())
     features = Features({"messages": List({"content": Value("string"), "role": Value("string")}),
