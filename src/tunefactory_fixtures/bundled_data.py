@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from .tiny_audio import SAMPLING_RATE, mllm_audio_demo_rows, write_demo_sounds
 from .tiny_multimodal import MEDIA_FOLDER, mllm_demo_rows, write_demo_media
 
 __all__ = ["DEFAULT_OUT_DIR", "SEED", "main", "number_to_words", "write_bundled_data"]
@@ -2516,6 +2517,22 @@ def build_all() -> list[BundledDataset]:
             "per picture it asks about: one row is multi-turn (the picture comes with the first question only) "
             "and one asks about two pictures at once.",
         ),
+        BundledDataset(
+            "mllm_audio_demo",
+            mllm_audio_demo_rows(),
+            {
+                "formatting": "sharegpt",
+                "columns": {"messages": "messages", "audios": "audios"},
+                "tags": dict(_ROLE_CONTENT_TAGS),
+            },
+            f"sharegpt multimodal: `messages` (`role`/`content`) with `<audio>` placeholders, `audios` "
+            f"(paths in `{MEDIA_FOLDER}/`)",
+            "LLaMA-Factory's `mllm_audio_demo` format, about our own sounds: the clips in "
+            f"`{MEDIA_FOLDER}/` (`1.wav` to `3.wav`, and `4.flac`, {SAMPLING_RATE // 1000} kHz mono, up to 1.2 s) "
+            "are a high and a low tone, two beeps and a rising sweep, synthesised by "
+            "`tunefactory_fixtures.tiny_audio`, which also writes the answers from the same table of sounds. Each "
+            "user turn holds one `<audio>` per clip it asks about: one row is multi-turn and one compares two clips.",
+        ),
     ]
 
 
@@ -2577,12 +2594,14 @@ def _json_text(payload: Any) -> str:
 
 
 def write_bundled_data(out_dir: Path) -> list[Path]:
-    """Generate every dataset, the pictures of mllm_demo, dataset_info.json and README.md into out_dir."""
+    """Generate every dataset, the pictures of mllm_demo, the sounds of mllm_audio_demo, dataset_info.json and
+    README.md into out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     datasets = build_all()
     written = [_write_bytes(out_dir / ds.file_name, _json_text(ds.rows)) for ds in datasets]
     written += write_demo_media(out_dir)
+    written += write_demo_sounds(out_dir)
     written.append(_write_bytes(out_dir / "dataset_info.json", _json_text(dataset_info(datasets))))
     written.append(_write_bytes(out_dir / "README.md", readme_text(datasets)))
     return written

@@ -118,7 +118,7 @@ def test_ids_equal_the_processors(family, files):
     expanded = family.plugin.expand(ours, paths, image_processor, MediaSettings(), family.processor_settings)
     (prompt_ids, answer_ids), = template.encode_multiturn(tokenizer, expanded)
     assert prompt_ids + answer_ids == expected
-    image_token = tokenizer.convert_tokens_to_ids(family.plugin.image_token)
+    image_token = tokenizer.convert_tokens_to_ids(family.plugin.token)
     assert prompt_ids.count(image_token) == sum(family.image_tokens[name] for name in files)
 
 
@@ -183,8 +183,8 @@ def test_gemma3_writes_its_image_tokens_and_their_token_types(tiny_gemma3):
     expanded = GEMMA3.expand(messages, [str(IMAGES / "1.png")], None, MediaSettings(), {"image_seq_length": 4})
     soft = "<image_soft_token>" * 4
     assert expanded[0]["content"] == f"\n\n<start_of_image>{soft}<end_of_image>\n\nHi"
-    assert GEMMA3.template_image == "<start_of_image>" and QWEN2_VL.template_image == QWEN2_VL.image_start + \
-        QWEN2_VL.image_token + QWEN2_VL.image_end
+    assert GEMMA3.template_part == "<start_of_image>" and QWEN2_VL.template_part == QWEN2_VL.start + \
+        QWEN2_VL.token + QWEN2_VL.end
     assert "'<start_of_image>'" in to_jinja(TEMPLATES["gemma3"], "<bos>", "<eos>")
     tokenizer = AutoTokenizer.from_pretrained(tiny_gemma3)
     ids = torch.tensor([tokenizer.convert_tokens_to_ids(["<bos>", "<start_of_image>", "<image_soft_token>",

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .processors.common import IGNORE_INDEX
+from .processors.common import IGNORE_INDEX, MEDIA_OUTPUTS
 
 FLASH_IMPLEMENTATIONS = ("flash_attention_2", "flash_attention_3")
 
@@ -97,14 +97,14 @@ class SFTCollator:
             batch["position_ids"] = _pad_positions([feature["position_ids"] for feature in features], length, side)
             self._isolate_packed_examples(batch)
         if self.media is not None:
-            self._add_media(batch, [image for feature in features for image in feature.get("images") or []])
+            column = self.media.column
+            self._add_media(batch, [item for feature in features for item in feature.get(column) or []])
         return batch
 
-    def _add_media(self, batch: dict[str, torch.Tensor], images: list) -> None:
-        """The batch's images, in the order their tokens appear (row by row), as the model's media inputs."""
-        plugin = self.media.plugin
-        batch.update(plugin.batch_inputs(images, self.media.image_processor, self.media.settings))
-        batch.update(plugin.token_type_ids(batch["input_ids"], self.tokenizer))
+    def _add_media(self, batch: dict[str, torch.Tensor], items: list) -> None:
+        """The batch's images (sounds), in the order their tokens appear (row by row), as the model's inputs."""
+        batch.update(self.media.batch_inputs(items))
+        batch.update(self.media.plugin.token_type_ids(batch["input_ids"], self.tokenizer))
 
     def _isolate_packed_examples(self, batch: dict[str, torch.Tensor]) -> None:
         if self.attn_implementation in FLASH_IMPLEMENTATIONS:
@@ -136,8 +136,8 @@ class PairwiseCollator:
     collator: SFTCollator
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        # both sides of a pair show the same images: each side's rows carry them, in the rows' order
-        rows = [{"input_ids": f[f"{side}_input_ids"], "labels": f[f"{side}_labels"], "images": f.get("images")}
+        # both sides of a pair show the same media: each side's rows carry them, in the rows' order
+        rows = [{"input_ids": f[f"{side}_input_ids"], "labels": f[f"{side}_labels"], **_media_of(f)}
                 for side in ("chosen", "rejected") for f in features]
         return self.collator(rows)
 
@@ -147,14 +147,19 @@ class KTOCollator:
     collator: SFTCollator
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        # a KL row is its example's prompt with another answer: both carry the example's images
-        batch = self.collator([{"input_ids": f["input_ids"], "labels": f["labels"], "images": f.get("images")}
+        # a KL row is its example's prompt with another answer: both carry the example's media
+        batch = self.collator([{"input_ids": f["input_ids"], "labels": f["labels"], **_media_of(f)}
                                for f in features])
-        kl = self.collator([{"input_ids": f["kl_input_ids"], "labels": f["kl_labels"], "images": f.get("images")}
+        kl = self.collator([{"input_ids": f["kl_input_ids"], "labels": f["kl_labels"], **_media_of(f)}
                             for f in features])
         batch.update({f"kl_{key}": value for key, value in kl.items()})
         batch["kto_tags"] = torch.tensor([bool(f["kto_tags"]) for f in features])
         return batch
+
+
+def _media_of(feature: dict) -> dict:
+    """A processed row's media paths, under their column's name."""
+    return {column: feature[column] for column in MEDIA_OUTPUTS if column in feature}
 
 
 def build_collator(kind: str, tokenizer, *, pad_to_multiple_of: int | None = None,

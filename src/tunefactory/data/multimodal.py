@@ -1,16 +1,19 @@
 """Media in conversations: one plugin per model family, declared once and read by data, collators and inference.
 
-A dataset writes ``<image>`` where an image goes (LLaMA-Factory's placeholder; ``<video>``, ``<audio>`` likewise)
-and lists the files in its ``images`` column. A family's plugin says
+A dataset writes ``<image>`` where an image goes (LLaMA-Factory's placeholder; ``<audio>`` for a sound, ``<video>``
+likewise) and lists the files in its ``images`` (``audios``) column. A family's plugin says which column it reads
+(``media``) and
 
     - which token(s) an image becomes in the text: Qwen2-VL (and Qwen3-VL alike) writes ``<|vision_start|>``,
       then ``<|image_pad|>`` once per merged patch (the image grid's size / merge_size²), then ``<|vision_end|>``;
       LLaVA-1.5 writes ``<image>`` once per patch of its fixed-size picture (less CLS, see ``patches_per_image``);
       Gemma 3 writes ``\n\n<start_of_image>``, ``<image_soft_token>`` ``image_seq_length`` times, then
-      ``<end_of_image>\n\n``;
+      ``<end_of_image>\n\n``; Qwen2-Audio writes ``Audio 1: <|audio_bos|>``, ``<|AUDIO|>`` once per 40 ms of
+      sound, then ``<|audio_eos|>\n``, as its official chat template and processor do;
     - how that count is found (``count``: one small function per way, below);
-    - which processor outputs the model needs beside the ids (Qwen2-VL: ``pixel_values`` and ``image_grid_thw``),
-      made by the family's own processor when a batch is collated, so decoded pixels never sit in the cache.
+    - which processor outputs the model needs beside the ids (Qwen2-VL: ``pixel_values`` and ``image_grid_thw``;
+      Qwen2-Audio: ``input_features`` and ``feature_attention_mask``), made by the family's own image processor
+      (feature extractor) when a batch is collated, so decoded pixels and sounds never sit in the cache.
 
 The count follows the family's own processor rule, from its image processor run on the image and the processor's
 settings (its ``processor_config.json``: LLaVA's patch size and feature strategy), so the ids match what its
@@ -27,7 +30,8 @@ from typing import Any
 
 from .bad_rows import BadRow
 
-IMAGE_PLACEHOLDER = "<image>"  # LLaMA-Factory's; <video> and <audio> come with their plugins
+IMAGE_PLACEHOLDER, AUDIO_PLACEHOLDER = "<image>", "<audio>"  # LLaMA-Factory's; <video> comes with its plugins
+PLACEHOLDERS = {"images": IMAGE_PLACEHOLDER, "audios": AUDIO_PLACEHOLDER}  # a plugin's column -> its placeholder
 
 
 @dataclass(frozen=True)
@@ -36,10 +40,12 @@ class MediaSettings:
 
     image_max_pixels: int = 768 * 768
     image_min_pixels: int = 32 * 32
+    audio_sampling_rate: int = 16000
 
     @classmethod
     def from_model_args(cls, model_args) -> MediaSettings:
-        return cls(image_max_pixels=model_args.image_max_pixels, image_min_pixels=model_args.image_min_pixels)
+        return cls(image_max_pixels=model_args.image_max_pixels, image_min_pixels=model_args.image_min_pixels,
+                   audio_sampling_rate=model_args.audio_sampling_rate)
 
 
 NO_SETTINGS: Mapping[str, Any] = MappingProxyType({})
@@ -70,89 +76,135 @@ def tokens_per_image(images: list, image_processor, processor_settings: Mapping)
     return [processor_settings["image_seq_length"]] * len(images)
 
 
+def tokens_per_audio_frames(sounds: list, feature_extractor, processor_settings: Mapping) -> list[int]:
+    """Qwen2-Audio (transformers 5.25's Qwen2AudioProcessor): the sound's mel frames (10 ms each, up to the feature
+    extractor's chunk), halved by the encoder's strided convolution and again by its pooling."""
+    masks = run_feature_extractor(sounds, feature_extractor, return_tensors="np")["feature_attention_mask"]
+    return [(((int(frames) - 1) // 2 + 1) - 2) // 2 + 1 for frames in masks.sum(-1)]
+
+
+def run_image_processor(images: list, image_processor, return_tensors: str = "pt") -> Mapping[str, Any]:
+    return image_processor(images=images, return_tensors=return_tensors)
+
+
+def run_feature_extractor(sounds: list, feature_extractor, return_tensors: str = "pt") -> Mapping[str, Any]:
+    """Log-mel features padded to the extractor's chunk (30 s for Qwen2-Audio's Whisper extractor) and the mask of
+    the real frames, under the name Qwen2-Audio's forward takes (``feature_attention_mask``)."""
+    outputs = feature_extractor([sound.samples for sound in sounds], sampling_rate=sounds[0].sampling_rate,
+                                return_attention_mask=True, padding="max_length", return_tensors=return_tensors)
+    return {"input_features": outputs["input_features"], "feature_attention_mask": outputs["attention_mask"]}
+
+
 @dataclass(frozen=True)
 class MediaPlugin:
-    """How one family writes images in its text and what its model needs beside the ids."""
+    """How one family writes its media (images, or sounds) in its text and what its model needs beside the ids."""
 
     name: str
-    image_token: str  # repeated once per image patch the language model sees
-    image_start: str = ""
-    image_end: str = ""
-    image_inputs: tuple[str, ...] = ("pixel_values",)  # processor outputs the model's forward takes
-    # the forward keyword taking 1 at image tokens, 0 elsewhere: Qwen2-VL's mm_token_type_ids (M-RoPE), Gemma 3's
+    token: str  # repeated once per image patch (40 ms of sound) the language model sees
+    start: str = ""  # before the tokens; "{n}" is the item's number in the conversation (Qwen2-Audio's "Audio 1: ")
+    end: str = ""
+    inputs: tuple[str, ...] = ("pixel_values",)  # processor outputs the model's forward takes
+    # the forward keyword taking 1 at media tokens, 0 elsewhere: Qwen2-VL's mm_token_type_ids (M-RoPE), Gemma 3's
     # token_type_ids (bidirectional attention within an image); None where the model takes none
     token_types: str | None = None
     # what a chat template writes for an image part, which the family's processor then expands (None: the start,
-    # one image token and the end; Gemma 3's template writes <start_of_image> alone)
+    # one token and the end; Gemma 3's template writes <start_of_image> alone)
     chat_image: str | None = None
-    # (images, image_processor, processor settings) -> image tokens per image, as the family's processor counts them
+    # (items, image processor or feature extractor, processor settings) -> tokens per item, as the family's
+    # processor counts them
     count: Callable[[list, Any, Mapping], list[int]] = merged_patches_per_image
-
-    def expand(self, messages: list[dict], images: list, image_processor, settings: MediaSettings,
-               processor_settings: Mapping = NO_SETTINGS) -> list[dict]:
-        """The messages with each ``<image>`` replaced by the model's own tokens for that image."""
-        check_placeholders(messages, images or [])
-        if not images:
-            return messages
-        counts = iter(self.count([load_image(i, settings) for i in images], image_processor, processor_settings))
-        expanded = []
-        for message in messages:  # split, not replace in a loop: LLaVA's image token is the placeholder itself
-            first, *rest = message["content"].split(IMAGE_PLACEHOLDER)
-            content = first + "".join(self.image_start + self.image_token * next(counts) + self.image_end + text
-                                      for text in rest)
-            expanded.append({**message, "content": content})
-        return expanded
-
-    def batch_inputs(self, images: list, image_processor, settings: MediaSettings) -> dict[str, Any]:
-        """The model's media inputs for a batch's images, in the order their tokens appear."""
-        if not images:
-            return {}
-        outputs = image_processor(images=[load_image(i, settings) for i in images], return_tensors="pt")
-        return {name: outputs[name] for name in self.image_inputs}
-
-    def token_type_ids(self, input_ids, tokenizer) -> dict[str, Any]:
-        """``{token_types: ids}``, 1 where an image token sits, 0 elsewhere ({} when the model takes none)."""
-        if not self.token_types:
-            return {}
-        return {self.token_types: (input_ids == tokenizer.convert_tokens_to_ids(self.image_token)).long()}
+    media: str = "images"  # the dataset column it reads: images, or audios
+    # (items, processor, return_tensors) -> the processor's outputs under the names the model's forward takes
+    run: Callable[..., Mapping[str, Any]] = run_image_processor
 
     @property
-    def template_image(self) -> str:
-        """What a chat template writes for an image part."""
-        return self.image_start + self.image_token + self.image_end if self.chat_image is None else self.chat_image
+    def placeholder(self) -> str:
+        return PLACEHOLDERS[self.media]
+
+    def load(self, item: Any, settings: MediaSettings):
+        """One item of the plugin's column, read and ready for its processor (a bad one: `BadRow`)."""
+        return load_audio(item, settings) if self.media == "audios" else load_image(item, settings)
+
+    def expand(self, messages: list[dict], items: list, processor, settings: MediaSettings,
+               processor_settings: Mapping = NO_SETTINGS) -> list[dict]:
+        """The messages with each placeholder replaced by the model's own tokens for that item."""
+        check_placeholders(messages, items or [], self.media)
+        if not items:
+            return messages
+        counts = iter(self.count([self.load(i, settings) for i in items], processor, processor_settings))
+        number = 0
+        expanded = []
+        for message in messages:  # split, not replace in a loop: LLaVA's image token is the placeholder itself
+            first, *rest = message["content"].split(self.placeholder)
+            parts = [first]
+            for text in rest:
+                number += 1
+                parts.append(self.start.replace("{n}", str(number)) + self.token * next(counts) + self.end + text)
+            expanded.append({**message, "content": "".join(parts)})
+        return expanded
+
+    def batch_inputs(self, items: list, processor, settings: MediaSettings) -> dict[str, Any]:
+        """The model's media inputs for a batch's items, in the order their tokens appear."""
+        if not items:
+            return {}
+        outputs = self.run([self.load(i, settings) for i in items], processor)
+        return {name: outputs[name] for name in self.inputs}
+
+    def token_type_ids(self, input_ids, tokenizer) -> dict[str, Any]:
+        """``{token_types: ids}``, 1 where a media token sits, 0 elsewhere ({} when the model takes none)."""
+        if not self.token_types:
+            return {}
+        return {self.token_types: (input_ids == tokenizer.convert_tokens_to_ids(self.token)).long()}
+
+    @property
+    def template_part(self) -> str:
+        """What a chat template writes for a media part (an image, or a sound)."""
+        return self.start + self.token + self.end if self.chat_image is None else self.chat_image
 
 
 @dataclass(frozen=True)
 class MediaContext:
-    """What processing and batching need to handle media: the family's plugin and image processor, the limits."""
+    """What processing and batching need to handle media: the family's plugin and processor, the limits."""
 
     plugin: MediaPlugin
-    image_processor: Any  # the family's own (AutoImageProcessor): its processor object needs torchvision for video
+    # the family's own image processor (AutoImageProcessor: its processor object needs torchvision for video), or
+    # feature extractor for sounds (AutoFeatureExtractor)
+    processor: Any
     settings: MediaSettings
     processor_settings: Mapping[str, Any] = field(default_factory=dict)  # the processor's processor_config.json
 
-    def expand(self, messages: list[dict], images: list) -> list[dict]:
-        return self.plugin.expand(messages, images, self.image_processor, self.settings, self.processor_settings)
+    @property
+    def column(self) -> str:
+        """The column of processed rows (and ``_column`` of canonical examples) holding the plugin's media."""
+        return self.plugin.media
+
+    def expand(self, messages: list[dict], items: list) -> list[dict]:
+        return self.plugin.expand(messages, items, self.processor, self.settings, self.processor_settings)
+
+    def batch_inputs(self, items: list) -> dict[str, Any]:
+        return self.plugin.batch_inputs(items, self.processor, self.settings)
 
     def save(self, output_dir) -> None:
-        """The image processor and the processor's settings, so the folder takes images as the model's did."""
+        """The image processor (feature extractor) and the processor's settings, so the folder takes media as the
+        model's did."""
         import json
         from pathlib import Path
 
-        self.image_processor.save_pretrained(output_dir)
+        self.processor.save_pretrained(output_dir)
         if self.processor_settings:
             text = json.dumps(dict(self.processor_settings), indent=2, sort_keys=True) + "\n"
             (Path(output_dir) / "processor_config.json").write_text(text, encoding="utf-8")
 
-    def image_token_count(self, input_ids: list[int], tokenizer) -> int:
-        return input_ids.count(tokenizer.convert_tokens_to_ids(self.plugin.image_token))
+    def token_count(self, input_ids: list[int], tokenizer) -> int:
+        return input_ids.count(tokenizer.convert_tokens_to_ids(self.plugin.token))
 
 
-def check_placeholders(messages: list[dict], images: list) -> None:
-    count = sum(m["content"].count(IMAGE_PLACEHOLDER) for m in messages)
-    if count != len(images):
-        raise BadRow(f"{count} {IMAGE_PLACEHOLDER} placeholder(s) in the messages but {len(images)} image(s) in the "
-                     "images column: write one placeholder where each image goes")
+def check_placeholders(messages: list[dict], items: list, column: str = "images") -> None:
+    placeholder = PLACEHOLDERS[column]
+    count = sum(m["content"].count(placeholder) for m in messages)
+    if count != len(items):
+        raise BadRow(f"{count} {placeholder} placeholder(s) in the messages but {len(items)} {column[:-1]}(s) in "
+                     f"the {column} column: write one placeholder where each {column[:-1]} goes")
 
 
 def load_image(item: Any, settings: MediaSettings):
@@ -186,29 +238,93 @@ def fit_pixels(image, settings: MediaSettings):
     return image
 
 
+@dataclass(frozen=True)
+class Sound:
+    """Mono samples in [-1, 1] at ``sampling_rate``."""
+
+    samples: Any  # a float32 numpy array
+    sampling_rate: int
+
+
+def load_audio(item: Any, settings: MediaSettings) -> Sound:
+    """A path (WAV, or mp3/flac/ogg with the soundfile package), ``{"array", "sampling_rate"}`` as datasets'
+    Audio feature decodes it, or ``{"bytes"}`` -> mono samples at ``audio_sampling_rate`` (resampled by a
+    polyphase filter when the file has another rate, as librosa's loading in LLaMA-Factory does)."""
+    import numpy as np
+
+    try:
+        if isinstance(item, dict) and item.get("array") is not None:
+            samples, rate = np.asarray(item["array"], dtype=np.float32), int(item["sampling_rate"])
+        else:
+            samples, rate = _read_sound_file(item["bytes"] if isinstance(item, dict) and item.get("bytes") else
+                                             item["path"] if isinstance(item, dict) else item)
+    except (OSError, ValueError, RuntimeError, KeyError, EOFError) as exc:
+        raise BadRow(f"audio {_describe(item)} cannot be read: {exc}") from None
+    if samples.ndim > 1:
+        samples = samples.mean(axis=1)  # channels last, as soundfile and scipy read them
+    if not len(samples):
+        raise BadRow(f"audio {_describe(item)} has no samples")
+    if rate != settings.audio_sampling_rate:
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        divisor = gcd(rate, settings.audio_sampling_rate)
+        samples = resample_poly(samples, settings.audio_sampling_rate // divisor, rate // divisor)
+    return Sound(samples.astype(np.float32), settings.audio_sampling_rate)
+
+
+def _read_sound_file(source) -> tuple[Any, int]:
+    """(float32 samples, sampling rate) of a sound file's path or bytes."""
+    from io import BytesIO
+
+    import numpy as np
+
+    handle = BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+    try:
+        import soundfile
+    except ImportError:  # WAV without it
+        from scipy.io import wavfile
+
+        rate, samples = wavfile.read(handle)
+        if samples.dtype.kind in "iu":
+            info = np.iinfo(samples.dtype)
+            samples = (samples.astype(np.float32) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
+        return samples.astype(np.float32), int(rate)
+    samples, rate = soundfile.read(handle, dtype="float32", always_2d=False)
+    return samples, int(rate)
+
+
 def _describe(item: Any) -> str:
     return repr(item) if isinstance(item, str) else type(item).__name__
 
 
-QWEN2_VL = MediaPlugin("qwen2_vl", image_token="<|image_pad|>", image_start="<|vision_start|>",
-                       image_end="<|vision_end|>", image_inputs=("pixel_values", "image_grid_thw"),
-                       token_types="mm_token_type_ids")
+QWEN2_VL = MediaPlugin("qwen2_vl", token="<|image_pad|>", start="<|vision_start|>", end="<|vision_end|>",
+                       inputs=("pixel_values", "image_grid_thw"), token_types="mm_token_type_ids")
 # Qwen3-VL (and Qwen3.5/3.6, whose templates name it) writes an image as Qwen2-VL does: transformers 5.25's
 # Qwen3VLProcessor repeats <|image_pad|> grid.prod() // merge_size² times, its image processor is Qwen2-VL's
 # (16-pixel patches), and Qwen3VLModel takes the same inputs. Only its videos differ (per-frame timestamps).
 QWEN3_VL = replace(QWEN2_VL, name="qwen3_vl")
 # LLaVA-1.5 (llava-hf): <image> once per patch of the CLIP picture (576 for 336 x 336, 14-pixel patches), no marks
 # around it; the model takes pixel_values only.
-LLAVA = MediaPlugin("llava", image_token="<image>", count=patches_per_image)
+LLAVA = MediaPlugin("llava", token="<image>", count=patches_per_image)
 # Gemma 3: Gemma3Processor replaces the <start_of_image> its chat template writes with "\n\n<start_of_image>",
 # <image_soft_token> image_seq_length times (mm_tokens_per_image: 256 there) and "<end_of_image>\n\n"; the model
 # takes pixel_values and token_type_ids (1 at the soft tokens), which let an image's tokens see each other.
-GEMMA3 = MediaPlugin("gemma3", image_token="<image_soft_token>", image_start="\n\n<start_of_image>",
-                     image_end="<end_of_image>\n\n", count=tokens_per_image, token_types="token_type_ids",
+GEMMA3 = MediaPlugin("gemma3", token="<image_soft_token>", start="\n\n<start_of_image>",
+                     end="<end_of_image>\n\n", count=tokens_per_image, token_types="token_type_ids",
                      chat_image="<start_of_image>")
+# Qwen2-Audio: each sound is "Audio n: <|audio_bos|>", <|AUDIO|> once per 40 ms (its Whisper features: 10 ms
+# frames, up to 30 s, halved twice by the encoder), then "<|audio_eos|>\n", as Qwen2-Audio-7B-Instruct's chat
+# template writes an audio part and its processor expands it (LLaMA-Factory writes neither "Audio n: " nor the
+# newline); the model takes the features and the mask of their real frames.
+QWEN2_AUDIO = MediaPlugin("qwen2_audio", token="<|AUDIO|>", start="Audio {n}: <|audio_bos|>", end="<|audio_eos|>\n",
+                          inputs=("input_features", "feature_attention_mask"), count=tokens_per_audio_frames,
+                          media="audios", run=run_feature_extractor)
 
 # template `multimodal` name -> plugin; the families not here are refused with the list of those that are
-PLUGINS: dict[str, MediaPlugin] = {plugin.name: plugin for plugin in (QWEN2_VL, QWEN3_VL, LLAVA, GEMMA3)}
+PLUGINS: dict[str, MediaPlugin] = {plugin.name: plugin for plugin in (QWEN2_VL, QWEN3_VL, LLAVA, GEMMA3,
+                                                                      QWEN2_AUDIO)}
 # the forward keywords of the plugins' token types: one value per position of the ids, not per image
 TOKEN_TYPE_INPUTS = frozenset(plugin.token_types for plugin in PLUGINS.values() if plugin.token_types)
 
@@ -216,7 +332,7 @@ TOKEN_TYPE_INPUTS = frozenset(plugin.token_types for plugin in PLUGINS.values() 
 def get_plugin(name: str | None, template_name: str) -> MediaPlugin:
     if name is None:
         raise BadRow(f"template {template_name!r} is text-only: use the model family's multimodal template "
-                     f"({', '.join(PLUGINS)}) to train on images")
+                     f"({', '.join(PLUGINS)}) to train on images or sounds")
     if name not in PLUGINS:
         raise BadRow(f"template {template_name!r} uses media plugin {name!r}, which TuneFactory does not have yet; "
                      f"available: {', '.join(PLUGINS)}")

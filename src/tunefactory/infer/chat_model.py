@@ -123,6 +123,9 @@ class ChatModel:
         if self.media is None:
             raise TuneFactoryError(f"this model takes no images: template {self.template.name!r} has no media "
                                    f"plugin (those with one: {', '.join(PLUGINS)})")
+        if self.media.column != "images":
+            raise TuneFactoryError(f"this model takes {self.media.column}, not images; chatting with "
+                                   f"{self.media.column} is not supported yet (they train with sft, rm, dpo and kto)")
         try:
             return self.media.expand(texts, images), images
         except BadRow as error:
@@ -133,9 +136,8 @@ class ChatModel:
         images = _images_of(messages)
         if not images:
             return None
-        plugin = self.media.plugin
-        inputs = plugin.batch_inputs(images, self.media.image_processor, self.media.settings)
-        return {**inputs, **plugin.token_type_ids(torch.tensor([prompt_ids]), self.tokenizer)}
+        inputs = self.media.batch_inputs(images)
+        return {**inputs, **self.media.plugin.token_type_ids(torch.tensor([prompt_ids]), self.tokenizer)}
 
     def generation_settings(self, **overrides) -> tuple[dict, int, bool]:
         """(sampling settings for generate, max_new_tokens, skip_special_tokens) from the generating

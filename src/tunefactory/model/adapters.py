@@ -19,7 +19,7 @@ import re
 
 from ..config.finetuning_args import ADAPTER_METHODS
 from ..errors import ConfigError, ModelError
-from .multimodal import adapter_target_names, freeze_parts, is_vision_language
+from .multimodal import adapter_target_names, freeze_parts, is_multimodal
 from .unsloth import LOADED_BY_UNSLOTH, unsloth_lora_adapter
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def apply_finetuning(model, model_args, finetuning, is_trainable: bool, resized_
     elif is_trainable:
         model.requires_grad_(True)
         logger.info("fine-tuning method: full")
-    if is_trainable and method not in ADAPTER_METHODS and is_vision_language(model):
+    if is_trainable and method not in ADAPTER_METHODS and is_multimodal(model):
         freeze_parts(model, finetuning)
     # BAdam keeps its own float32 copy of the one block it trains (as in LLaMA-Factory, weights stay as loaded)
     if is_trainable and not finetuning.pure_bf16 and not finetuning.use_badam and not _partitioned(model):
@@ -192,7 +192,7 @@ def _adapter_targets(model, finetuning, key: str) -> list[str]:
     if missing:
         raise ConfigError([f"{key}: {', '.join(missing)} not found in this model; its linear layers are: "
                            f"{', '.join(all_linear_modules(model))} (or use {key}: all)"])
-    if is_vision_language(model):  # only in the parts that train: the language model unless told otherwise
+    if is_multimodal(model):  # only in the parts that train: the language model unless told otherwise
         return adapter_target_names(model, targets, finetuning)
     if finetuning.use_llama_pro:
         blocks = [f".{i}." for i in llama_pro_layer_ids(model, finetuning.freeze_trainable_layers)]

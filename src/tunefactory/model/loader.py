@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from ..env_flags import env_flag
 from ..errors import ModelError
 from .adapters import apply_finetuning, count_parameters
-from .multimodal import is_vision_language, vision_inputs_require_grads
+from .multimodal import is_multimodal, vision_inputs_require_grads
 from .unsloth import LOADED_BY_UNSLOTH, load_with_unsloth
 from .value_head import add_value_head
 
@@ -232,10 +232,14 @@ def quantization_config(model_args):
 
 
 def _instantiate(model_args, path: str, hf_config, dtype, is_trainable: bool, device_map=None):
-    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoModelForMultimodalLM
 
-    # a vision-language model holds its language model inside, with the vision tower beside it
-    auto_class = AutoModelForImageTextToText if is_vision_language(hf_config) else AutoModelForCausalLM
+    # a vision-language model holds its language model inside, with the vision tower beside it; an audio-language
+    # one (Qwen2-Audio) its audio tower, and only the multimodal auto class knows it
+    auto_class = AutoModelForCausalLM
+    if is_multimodal(hf_config):
+        has_vision = getattr(hf_config, "vision_config", None) is not None
+        auto_class = AutoModelForImageTextToText if has_vision else AutoModelForMultimodalLM
 
     attention = ATTENTION[model_args.flash_attn]
     if model_args.train_from_scratch:
@@ -341,7 +345,7 @@ def prepare_for_training(model, model_args) -> None:
             logger.info("use_unsloth_gc: activation checkpointing with the kept activations offloaded to host memory")
         model.activation_checkpointing_enable(activation_checkpointing_kwargs=reentrant, offload=offload)
         model.enable_input_require_grads()  # adapters on a frozen base still need gradients through the inputs
-        if is_vision_language(model):
+        if is_multimodal(model):
             vision_inputs_require_grads(model)
     if model_args.upcast_layernorm:
         for name, param in model.named_parameters():

@@ -1,4 +1,4 @@
-"""The parts of a vision-language model: its vision tower, its projector and its language model.
+"""The parts of a multimodal model: its vision tower (or audio tower), its projector and its language model.
 
 ``freeze_vision_tower``, ``freeze_multi_modal_projector`` and ``freeze_language_model`` change exactly the
 parameters of the part they name, and LoRA's ``all`` targets reach only the parts not frozen (the language model
@@ -17,12 +17,14 @@ logger = logging.getLogger(__name__)
 # scripts and vLLM group them with the merger). LLaMA-Factory counts them in the vision tower instead, so there
 # ``freeze_vision_tower``, not ``freeze_multi_modal_projector``, decides whether they train.
 PROJECTORS = ("visual.merger", "visual.deepstack_merger_list", "multi_modal_projector", "mm_projector")
-VISION_TOWERS = ("visual", "vision_tower", "vision_model")
+# Qwen2-Audio's audio encoder counts as its vision tower, as LLaMA-Factory treats it: freeze_vision_tower freezes it
+VISION_TOWERS = ("visual", "vision_tower", "vision_model", "audio_tower")
 
 
-def is_vision_language(model_or_config) -> bool:
+def is_multimodal(model_or_config) -> bool:
+    """A vision-language (or audio-language) model: a media encoder beside its language model."""
     config = getattr(model_or_config, "config", model_or_config)
-    return getattr(config, "vision_config", None) is not None
+    return getattr(config, "vision_config", None) is not None or getattr(config, "audio_config", None) is not None
 
 
 def part_of(name: str) -> str:

@@ -45,6 +45,21 @@ def load_image_processor(model_args):
                          f"preprocessor_config.json), which training on images needs: {exc}") from exc
 
 
+def load_feature_extractor(model_args):
+    """The model family's own feature extractor for sounds (Qwen2-Audio's Whisper log-mel), from the model's
+    folder."""
+    from transformers import AutoFeatureExtractor
+
+    try:
+        return AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path,
+                                                    trust_remote_code=model_args.trust_remote_code,
+                                                    cache_dir=model_args.cache_dir, revision=model_args.model_revision,
+                                                    token=model_args.hf_hub_token)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load a feature extractor from {model_args.model_name_or_path!r} (its "
+                         f"preprocessor_config.json), which training on sounds needs: {exc}") from exc
+
+
 def load_processor_settings(model_args) -> dict:
     """The processor's own settings (its ``processor_config.json``; {} without one): LLaVA's patch size and feature
     strategy, which its image-token count needs and its image processor does not hold."""
@@ -62,10 +77,13 @@ def load_processor_settings(model_args) -> dict:
 
 
 def load_media(model_args, template):
-    """The media context (plugin, image processor, pixel limits) when the template's family has a media plugin."""
+    """The media context (plugin, image processor or feature extractor, limits) when the template's family has a
+    media plugin."""
     from ..data.multimodal import PLUGINS, MediaContext, MediaSettings
 
     if template.multimodal not in PLUGINS:
         return None
-    return MediaContext(PLUGINS[template.multimodal], load_image_processor(model_args),
-                        MediaSettings.from_model_args(model_args), load_processor_settings(model_args))
+    plugin = PLUGINS[template.multimodal]
+    processor = load_feature_extractor(model_args) if plugin.media == "audios" else load_image_processor(model_args)
+    return MediaContext(plugin, processor, MediaSettings.from_model_args(model_args),
+                        load_processor_settings(model_args))

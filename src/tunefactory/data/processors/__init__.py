@@ -104,8 +104,8 @@ def process_dataset(dataset, config, template, tokenizer, *, split: str = "train
     data, stage = config.data, config.finetuning.stage
     kind = processor_kind(stage, is_eval, getattr(config.training, "predict_with_generate", False))
     packing = packing_enabled(data, stage) and kind in ("pretrain", "supervised")
-    if packing and media is not None and _has_media(dataset):
-        raise DataError("packing / neat_packing rows with images is not supported yet: set packing: false")
+    if packing and media is not None and _has_media(dataset, media.column):
+        raise DataError(f"packing / neat_packing rows with {media.column} is not supported yet: set packing: false")
     processor = PROCESSORS[kind](template, tokenizer, data, media=media)
     if kind == "pretrain":
         processor.truncate = not packing
@@ -123,10 +123,10 @@ def process_dataset(dataset, config, template, tokenizer, *, split: str = "train
     return encoded, report
 
 
-def _has_media(dataset) -> bool:
-    if "_images" not in (getattr(dataset, "column_names", None) or []):
+def _has_media(dataset, column: str) -> bool:
+    if f"_{column}" not in (getattr(dataset, "column_names", None) or []):
         return False
-    return any(dataset["_images"]) if hasattr(dataset, "__len__") else True
+    return any(dataset[f"_{column}"]) if hasattr(dataset, "__len__") else True
 
 
 def _token_count(dataset) -> int:

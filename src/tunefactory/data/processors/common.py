@@ -17,6 +17,7 @@ from ..multimodal import PLUGINS
 
 IGNORE_INDEX = -100  # labels with this value add nothing to the loss (PyTorch's cross-entropy default)
 MEDIA_COLUMNS = ("_images", "_videos", "_audios")
+MEDIA_OUTPUTS = ("images", "audios")  # processed rows' columns of media paths, for the plugins that take them
 
 
 def infer_seqlen(source_len: int, target_len: int, cutoff_len: int) -> tuple[int, int]:
@@ -54,9 +55,10 @@ class Processor:
     handles_media: bool = False  # this stage's processor encodes media rows (the others refuse them)
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        if not (self.handles_media and self.media is not None):
+        handled = self.media.column if self.handles_media and self.media is not None else None
+        if any(batch.get(column) for column in MEDIA_COLUMNS if column != f"_{handled}"):
             for example in rows_of(batch):
-                _refuse_media(example, self.template)
+                _refuse_media(example, self.template, handled)
         return RowMapper(self._encode_row, self.output_columns, self.empty_row())(batch)
 
     def encode(self, example: dict) -> dict:
@@ -64,21 +66,30 @@ class Processor:
         raise NotImplementedError
 
     def with_media(self, example: dict) -> dict:
-        """The example with each ``<image>`` of its prompt written as the model's own image tokens."""
+        """The example with each placeholder of its prompt written as the model's own media tokens."""
         if self.media is None:
             return example
-        return {**example, "_prompt": self.media.expand(example["_prompt"], example["_images"] or [])}
+        return {**example, "_prompt": self.media.expand(example["_prompt"], self.media_items(example))}
+
+    def media_items(self, example: dict) -> list:
+        """The canonical example's items of the plugin's column (its images, or its sounds)."""
+        return list(example[f"_{self.media.column}"] or [])
+
+    def media_columns(self) -> tuple[str, ...]:
+        """The output column carrying the media paths, to be read when a batch is collated (none without media)."""
+        return () if self.media is None else (self.media.column,)
 
     def check_media_kept(self, messages: list[dict], *rows: list[int]) -> None:
-        """Truncation may not cut into an image's tokens: the model would get pixels for tokens that are gone.
-        ``messages``: the expanded messages the rows were encoded from; each row must keep all their image tokens."""
-        token = self.media.plugin.image_token
+        """Truncation may not cut into an item's tokens: the model would get pixels (sound) for tokens that are gone.
+        ``messages``: the expanded messages the rows were encoded from; each row must keep all their media tokens."""
+        token = self.media.plugin.token
         written = sum(message["content"].count(token) for message in messages)
         for ids in rows:
-            kept = self.media.image_token_count(ids, self.tokenizer)
+            kept = self.media.token_count(ids, self.tokenizer)
             if kept != written:
-                raise BadRow(f"cutoff_len={self.cutoff_len} cuts into the image tokens ({kept} of {written} kept); "
-                             "raise cutoff_len or lower image_max_pixels")
+                lower = "image_max_pixels" if self.media.column == "images" else "the sounds' length"
+                raise BadRow(f"cutoff_len={self.cutoff_len} cuts into the {self.media.column[:-1]} tokens ({kept} "
+                             f"of {written} kept); raise cutoff_len or lower {lower}")
 
     def _encode_row(self, example: dict) -> dict:
         try:
@@ -93,7 +104,7 @@ class Processor:
         """The output's Arrow types, declared so that `datasets` need not infer them from every row."""
         from datasets import Features, List, Value
 
-        types = {name: Value("bool") if name == "kto_tags" else List(Value("string")) if name == "images" else
+        types = {name: Value("bool") if name == "kto_tags" else List(Value("string")) if name in MEDIA_OUTPUTS else
                  List(Value("int64")) for name in self.output_columns}
         return Features({**types, DROP_COLUMN: Value("string")})
 
@@ -106,18 +117,25 @@ class Processor:
         return self.tokenizer.eos_token_id
 
 
-def _refuse_media(example: dict, template) -> None:
+def _refuse_media(example: dict, template, handled: str | None = None) -> None:
+    """Media this stage or template cannot train on stop the run, saying why (``handled``: the column it takes)."""
     family, name = getattr(template, "multimodal", None), getattr(template, "name", "?")
+    plugin = PLUGINS.get(family)
     for column in MEDIA_COLUMNS:
-        if example.get(column):
-            if column == "_images" and family in PLUGINS:
-                why = "this stage does not train on images yet (sft, rm, dpo and kto do)"
-            elif column == "_images" and family:
-                why = (f"template {name!r} has no media plugin yet ({family}); images train "
-                       f"with sft on templates of these plugins so far: {', '.join(PLUGINS)}")
-            elif column == "_images":
-                why = f"template {name!r} is text-only: use the model's multimodal template (e.g. qwen2_vl)"
-            else:
-                why = f"{column[1:]} are not supported yet"
-            raise DataError(f"this dataset has {column[1:]} ({example[column][0]!r}, ...): {why}; or drop the media "
-                            "columns from dataset_info.json to train on the text alone")
+        kind = column[1:]
+        if not example.get(column) or kind == handled:
+            continue
+        if plugin is not None and plugin.media == kind:
+            why = f"this stage does not train on {kind} yet (sft, rm, dpo and kto do)"
+        elif plugin is not None:
+            why = f"template {name!r} is for a model that takes {plugin.media}, not {kind}"
+        elif family and kind in MEDIA_OUTPUTS:
+            why = (f"template {name!r} has no media plugin yet ({family}); {kind} train "
+                   f"with sft on templates of these plugins so far: {', '.join(PLUGINS)}")
+        elif kind in MEDIA_OUTPUTS:
+            why = (f"template {name!r} is text-only: use the model's multimodal template (e.g. qwen2_vl, "
+                   "qwen2_audio)")
+        else:
+            why = f"{kind} are not supported yet"
+        raise DataError(f"this dataset has {kind} ({example[column][0]!r}, ...): {why}; or drop the media "
+                        "columns from dataset_info.json to train on the text alone")

@@ -38,8 +38,7 @@ class PairwiseProcessor(Processor):
     handles_media: bool = True  # rm and dpo (their recipes pass the media context)
 
     def __post_init__(self):
-        if self.media is not None:  # the image paths ride along, to be opened when a batch is collated
-            self.output_columns = (*self.output_columns, "images")
+        self.output_columns = (*self.output_columns, *self.media_columns())  # paths, opened when collated
 
     def encode(self, example):
         if len(example["_response"]) != 2:
@@ -57,7 +56,7 @@ class PairwiseProcessor(Processor):
         if self.media is None:
             return row
         self.check_media_kept(example["_prompt"], prompt_ids)
-        return {**row, "images": list(example["_images"] or [])}
+        return {**row, self.media.column: self.media_items(example)}
 
 
 def kto_answer(response: list[dict]) -> tuple[dict, bool]:
@@ -72,8 +71,7 @@ class FeedbackProcessor(Processor):
     handles_media: bool = True  # the KL row is this prompt with another answer: the same images
 
     def __post_init__(self):
-        if self.media is not None:  # the image paths ride along, to be opened when a batch is collated
-            self.output_columns = (*self.output_columns, "images")
+        self.output_columns = (*self.output_columns, *self.media_columns())  # paths, opened when collated
 
     def __call__(self, batch):
         # The mismatched answer comes from the previous row of the batch (the first row takes the last).
@@ -100,7 +98,7 @@ class FeedbackProcessor(Processor):
         if self.media is None:
             return row
         self.check_media_kept(example["_prompt"], prompt_ids, kl_prompt_ids)
-        return {**row, "images": list(example["_images"] or [])}
+        return {**row, self.media.column: self.media_items(example)}
 
 
 @dataclass

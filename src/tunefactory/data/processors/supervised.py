@@ -68,15 +68,14 @@ class SupervisedProcessor(Processor):
     handles_media: bool = True
 
     def __post_init__(self):
-        if self.media is not None:  # the image paths ride along, to be opened when a batch is collated
-            self.output_columns = (*self.output_columns, "images")
+        self.output_columns = (*self.output_columns, *self.media_columns())  # paths, opened when collated
 
     def encode(self, example):
         if len(example["_response"]) != 1:
             raise BadRow(f"sft needs exactly one answer per example, this one has {len(example['_response'])}")
         messages = example["_prompt"] + example["_response"]
         if self.media is not None:
-            messages = self.media.expand(messages, example["_images"] or [])
+            messages = self.media.expand(messages, self.media_items(example))
         turns = self.template.encode_multiturn(self.tokenizer, messages, example["_system"], example["_tools"])
         input_ids, labels = build_supervised_example(
             turns, self.cutoff_len, train_on_prompt=self.data_args.train_on_prompt,
@@ -88,4 +87,4 @@ class SupervisedProcessor(Processor):
         if self.media is None:
             return {"input_ids": input_ids, "labels": labels}
         self.check_media_kept(messages, input_ids)
-        return {"input_ids": input_ids, "labels": labels, "images": list(example["_images"] or [])}
+        return {"input_ids": input_ids, "labels": labels, self.media.column: self.media_items(example)}

@@ -29,14 +29,22 @@ def _slot(slot: str, content_expr: str, bos: str, eos: str) -> str:
 def _content_macro(t: Template) -> str:
     """``tf_content``: a message's text; content parts (processors' format) joined, an image part written as the
     family's own image tokens (Qwen2-VL: ``<|vision_start|><|image_pad|><|vision_end|>``, Gemma 3:
-    ``<start_of_image>``), which its processor then expands."""
+    ``<start_of_image>``), an audio part as Qwen2-Audio's ``Audio n: <|audio_bos|><|AUDIO|><|audio_eos|>\n`` (n
+    counted over the conversation, in ``tf_media``), which the family's processor then expands."""
     plugin = PLUGINS.get(t.multimodal)
-    image = jinja_string(plugin.template_image) if plugin else "''"
+    kinds = {"images": "('image', 'image_url') or 'image' in part",
+             "audios": "('audio', 'input_audio', 'audio_url') or 'audio' in part"}
+    media = ""
+    if plugin is not None:
+        before, numbered, after = plugin.template_part.partition("{n}")
+        written = jinja_string(before) + (" ~ (tf_media.count | string) ~ " + jinja_string(after) if numbered else "")
+        media = ("{%- elif part['type'] in " + kinds[plugin.media] + " -%}"
+                 "{%- set tf_media.count = tf_media.count + 1 -%}{{- " + written + " -}}")
     return ("{%- macro tf_content(content) -%}{%- if content is string -%}{{- content -}}"
             "{%- elif content is iterable -%}{%- for part in content -%}"
-            "{%- if part['type'] == 'text' -%}{{- part['text'] -}}"
-            "{%- elif part['type'] in ('image', 'image_url') or 'image' in part -%}{{- " + image + " -}}"
-            "{%- endif -%}{%- endfor -%}{%- endif -%}{%- endmacro -%}")
+            "{%- if part['type'] == 'text' -%}{{- part['text'] -}}" + media +
+            "{%- endif -%}{%- endfor -%}{%- endif -%}{%- endmacro -%}"
+            "{%- set tf_media = namespace(count=0) -%}")
 
 
 def to_jinja(template: Template, bos: str = "", eos: str = "") -> str:
