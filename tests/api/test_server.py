@@ -273,7 +273,9 @@ BAD_REQUESTS = {  # name -> (body, the error's param, a piece of its message)
     "image url": ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
                   "messages[0].content[0].image_url.url", "must be a data:image/...;base64 URL"),
     "audio part": ({"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]},
-                   "messages[0].content[0].type", "reads text and image_url parts"),
+                   "messages[0].content[0].input_audio.data", "is empty"),
+    "video part": ({"messages": [{"role": "user", "content": [{"type": "video_url"}]}]},
+                   "messages[0].content[0].type", "reads text, image_url and input_audio parts"),
     "bad call arguments": ({"messages": [{"role": "user", "content": "a"},
                                          {"role": "assistant", "tool_calls": [
                                              {"id": "1", "type": "function",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.converters import ASSISTANT, FUNCTION, OBSERVATION, USER, _merge_tool_results
-from ..data.multimodal import IMAGE_PLACEHOLDER
+from ..data.multimodal import AUDIO_PLACEHOLDER, IMAGE_PLACEHOLDER
 from ..data.template import FunctionCall, function_message
 from ..errors import TuneFactoryError
 from .protocol import (
@@ -200,6 +200,7 @@ def _check_order(messages: list[ChatMessage], start: int) -> None:
 def _turn(message: ChatMessage, index: int, media_access: MediaAccess) -> dict:
     text = _text(message, index)
     images = _images(message, index, media_access)
+    audios = _audios(message, index)
     if message.role == "assistant" and message.tool_calls:
         calls = [FunctionCall(call.function.name, _arguments(call.function.arguments, index, j))
                  for j, call in enumerate(message.tool_calls)]
@@ -207,7 +208,7 @@ def _turn(message: ChatMessage, index: int, media_access: MediaAccess) -> dict:
     if text is None:
         raise ApiError(400, f"messages[{index}] ({message.role}) has no content", param=f"messages[{index}].content")
     turn = {"role": ROLES[message.role], "content": text}
-    return {**turn, "images": images} if images else turn
+    return {**turn, **({"images": images} if images else {}), **({"audios": audios} if audios else {})}
 
 
 def _text(message: ChatMessage, index: int) -> str | None:
@@ -217,9 +218,11 @@ def _text(message: ChatMessage, index: int) -> str | None:
     for j, part in enumerate(message.content):
         if part.type == "image_url":
             texts.append(IMAGE_PLACEHOLDER)  # where the image goes; its bytes are read by `_images`
+        elif part.type == "input_audio":
+            texts.append(AUDIO_PLACEHOLDER)  # where the sound goes; its bytes are read by `_audios`
         elif part.type != "text" or part.text is None:
-            raise ApiError(400, f"messages[{index}].content[{j}] is a {part.type!r} part: this server reads text "
-                                "and image_url parts", param=f"messages[{index}].content[{j}].type")
+            raise ApiError(400, f"messages[{index}].content[{j}] is a {part.type!r} part: this server reads text, "
+                                "image_url and input_audio parts", param=f"messages[{index}].content[{j}].type")
         else:
             texts.append(part.text)
     return "".join(texts)
@@ -235,6 +238,24 @@ def _images(message: ChatMessage, index: int, media_access: MediaAccess) -> list
             param = f"messages[{index}].content[{j}].image_url.url"
             images.append(media_access.read(part.image_url.url if part.image_url else "", param))
     return images
+
+
+def _audios(message: ChatMessage, index: int) -> list[bytes]:
+    """The message's sounds: OpenAI's ``input_audio`` parts, base64 data in the request (never a file or URL)."""
+    if not isinstance(message.content, list):
+        return []
+    audios = []
+    for j, part in enumerate(message.content):
+        if part.type != "input_audio":
+            continue
+        param = f"messages[{index}].content[{j}].input_audio.data"
+        try:
+            audios.append(base64.b64decode((part.input_audio.data if part.input_audio else ""), validate=True))
+        except (binascii.Error, ValueError):
+            raise ApiError(400, f"{param} must be base64-encoded audio (wav, mp3, flac)", param=param) from None
+        if not audios[-1]:
+            raise ApiError(400, f"{param} is empty: send the sound's bytes, base64-encoded", param=param)
+    return audios
 
 
 def _arguments(arguments: str | dict, index: int, j: int) -> dict:

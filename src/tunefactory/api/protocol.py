@@ -28,10 +28,16 @@ class ImageUrl(BaseModel):
     detail: str | None = None
 
 
+class InputAudio(BaseModel):
+    data: str  # base64
+    format: str | None = None  # wav, mp3, ... (the bytes say it again)
+
+
 class ContentPart(BaseModel):
     type: str
     text: str | None = None
     image_url: ImageUrl | None = None
+    input_audio: InputAudio | None = None
 
 
 class FunctionCallBody(BaseModel):

@@ -24,7 +24,8 @@ import torch
 
 from ..config.stages import get_stage
 from ..data.bad_rows import BadRow
-from ..data.multimodal import IMAGE_PLACEHOLDER, PLUGINS
+from ..data.multimodal import PLACEHOLDERS, PLUGINS
+from ..data.processors.common import MEDIA_OUTPUTS
 from ..errors import ConfigError, TuneFactoryError
 from ..model.tokenizer import load_media
 from .hf_engine import GenerationRequest, HFEngine
@@ -40,9 +41,10 @@ OVERRIDABLE = ("do_sample", "temperature", "top_p", "top_k", "num_beams", "repet
 GREEDY_BELOW_TEMPERATURE = 1e-5
 
 
-def _images_of(messages: list[dict]) -> list:
-    """The images the messages carry, in order (their ``<image>`` placeholders say where)."""
-    return [image for message in messages for image in message.get("images") or ()]
+def _media_of(messages: list[dict], column: str) -> list:
+    """The images (``column`` "images") or sounds ("audios") the messages carry, in order (their placeholders say
+    where)."""
+    return [item for message in messages for item in message.get(column) or ()]
 
 
 @dataclass
@@ -108,35 +110,38 @@ class ChatModel:
     def prompt_ids(self, messages: list[dict], system: str | None = None, tools: str | list | None = None) -> list[int]:
         """The conversation as the template encodes it, ending with the assistant header.
 
-        A message may carry ``images`` (paths, bytes or PIL images) for its ``<image>`` placeholders."""
+        A message may carry ``images`` (paths, bytes or PIL images) for its ``<image>`` placeholders, or ``audios``
+        (paths, bytes, or ``{"array", "sampling_rate"}``) for its ``<audio>`` ones, as its model takes."""
         if not messages or messages[-1].get("role") not in ("user", "observation", "tool"):
             raise TuneFactoryError("the conversation must end with a user (or tool) message")
-        messages, _ = self._expand_images(messages)
+        messages, _ = self._expand_media(messages)
         return self.template.encode_prompt(self.tokenizer, messages, system, tools)
 
-    def _expand_images(self, messages: list[dict]) -> tuple[list[dict], list]:
-        """(messages with each ``<image>`` written as the model's image tokens, the images in order)."""
-        images = _images_of(messages)
-        texts = [{key: value for key, value in m.items() if key != "images"} for m in messages]
-        if not images and not any(IMAGE_PLACEHOLDER in m["content"] for m in texts):
+    def _expand_media(self, messages: list[dict]) -> tuple[list[dict], list]:
+        """(messages with each placeholder written as the model's media tokens, the media in order)."""
+        texts = [{key: value for key, value in m.items() if key not in MEDIA_OUTPUTS} for m in messages]
+        sent = [column for column in MEDIA_OUTPUTS
+                if _media_of(messages, column) or any(PLACEHOLDERS[column] in m["content"] for m in texts)]
+        if not sent:
             return texts, []
         if self.media is None:
-            raise TuneFactoryError(f"this model takes no images: template {self.template.name!r} has no media "
-                                   f"plugin (those with one: {', '.join(PLUGINS)})")
-        if self.media.column != "images":
-            raise TuneFactoryError(f"this model takes {self.media.column}, not images; chatting with "
-                                   f"{self.media.column} is not supported yet (they train with sft, rm, dpo and kto)")
+            raise TuneFactoryError(f"this model takes no {' or '.join(sent)}: template {self.template.name!r} has no "
+                                   f"media plugin (those with one: {', '.join(PLUGINS)})")
+        other = [column for column in sent if column != self.media.column]
+        if other:
+            raise TuneFactoryError(f"this model takes {self.media.column}, not {' or '.join(other)}")
+        items = _media_of(messages, self.media.column)
         try:
-            return self.media.expand(texts, images), images
+            return self.media.expand(texts, items), items
         except BadRow as error:
             raise TuneFactoryError(str(error)) from None
 
     def _media_inputs(self, messages: list[dict], prompt_ids: list[int]) -> dict | None:
-        """The pixel inputs for a prompt whose ids (with its image tokens) are ``prompt_ids``."""
-        images = _images_of(messages)
-        if not images:
+        """The pixel (sound) inputs for a prompt whose ids (with its media tokens) are ``prompt_ids``."""
+        items = _media_of(messages, self.media.column) if self.media is not None else []
+        if not items:
             return None
-        inputs = self.media.batch_inputs(images)
+        inputs = self.media.batch_inputs(items)
         return {**inputs, **self.media.plugin.token_type_ids(torch.tensor([prompt_ids]), self.tokenizer)}
 
     def generation_settings(self, **overrides) -> tuple[dict, int, bool]:
