@@ -6,9 +6,9 @@ The canonical example (what templates and processors read):
     _response: [{"role", "content"}, ...]  one answer; two for preference pairs (chosen, rejected);
                                             for KTO, [answer, ""] when desirable, ["", answer] when not
     _system:   str       _tools: str (JSON list of function specs)
-    _images / _videos / _audios: list of paths (resolved against media_dir) or None; images that come inside
-               the rows (a hub dataset's decoded images, or {"bytes": ...}) are written once to files named by
-               their content, under embedded_media_dir
+    _images / _videos / _audios: list of paths (resolved against media_dir) or None; images and sounds that
+               come inside the rows (a hub dataset's decoded images and sounds, or {"bytes": ...}) are written
+               once to files named by their content, under embedded_media_dir
 
 A row that cannot be converted raises `BadRow` with the reason; the pipeline skips it,
 reports it with its index and counts it.
@@ -175,18 +175,20 @@ class Converter:
                         raise BadRow(f"{kind[:-1]} file not found: {item!r} (looked in {self.media_dir!r})")
                     item = candidate
             elif kind == "images":
-                item = self._embedded_image_file(item)
+                item = self._embedded_file(_image_bytes(item))
+            elif kind == "audios":
+                item = self._embedded_file(_audio_bytes(item))
             else:
                 raise BadRow(f"{kind[:-1]} must be a file path, not {type(item).__name__}")
             resolved.append(item)
         return resolved
 
-    def _embedded_image_file(self, item) -> str:
-        """A decoded image or encoded image bytes from the row, written once to a file named by its content (the
-        canonical columns hold paths, and the image is read again lazily when its batch is built)."""
-        data = _image_bytes(item)
+    def _embedded_file(self, data: bytes) -> str:
+        """An image or sound held in the row, written once to a file named by its content (the canonical columns
+        hold paths, and the file is read again lazily when its batch is built)."""
         if not self.embedded_media_dir:
-            raise BadRow("this row holds an image itself rather than a file path, and no folder was given to keep it")
+            raise BadRow("this row holds its media itself rather than a file path, and no folder was given to keep "
+                         "it")
         digest = hashlib.sha256(data).hexdigest()
         path = os.path.join(self.embedded_media_dir, digest[:2], digest)
         if not os.path.isfile(path):
@@ -216,6 +218,26 @@ def _image_bytes(item: Any) -> bytes:
         item.save(buffer, format="PNG")
         return buffer.getvalue()
     raise BadRow(f"image must be a file path, a decoded image or {{'bytes': ...}}, not {type(item).__name__}")
+
+
+def _audio_bytes(item: Any) -> bytes:
+    """The encoded bytes of a sound held in a row: {"bytes": ...}, raw bytes, or datasets' decoded Audio value
+    {"array", "sampling_rate"} (written as a float32 WAV, without loss)."""
+    if isinstance(item, dict) and isinstance(item.get("bytes"), (bytes, bytearray)):
+        return bytes(item["bytes"])
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(item)
+    if isinstance(item, dict) and item.get("array") is not None and item.get("sampling_rate"):
+        from io import BytesIO
+
+        import numpy as np
+        from scipy.io import wavfile
+
+        buffer = BytesIO()
+        wavfile.write(buffer, int(item["sampling_rate"]), np.asarray(item["array"], dtype=np.float32))
+        return buffer.getvalue()
+    raise BadRow(f"audio must be a file path, a decoded sound {{'array', 'sampling_rate'}} or {{'bytes': ...}}, not "
+                 f"{type(item).__name__}")
 
 
 def _role_of(message: Any, attr: DatasetAttr) -> Any:

@@ -167,6 +167,7 @@ def load_one(attr: DatasetAttr, config, report: DatasetReport):
     rows = load_rows(attr, data.dataset_dir, streaming=data.streaming, cache_dir=model.cache_dir,
                      hub_token=model.hf_hub_token)
     attr = _present_columns(attr, column_names(rows))
+    rows = _media_kept_encoded(rows, attr)
     if not data.streaming:
         rows = _sample(rows, attr, data.max_samples, config.seed)
     converter = RowMapper(Converter(attr, media_dir=data.media_dir or data.dataset_dir,
@@ -183,6 +184,32 @@ def embedded_media_dir(cache_dir: str | None) -> str:
     from datasets import config as datasets_config
 
     return os.path.join(str(datasets_config.HF_DATASETS_CACHE), "tunefactory-media")
+
+
+def _media_kept_encoded(rows, attr: DatasetAttr):
+    """Image and Audio columns read as their encoded bytes, not decoded: the converter keeps each as a file and the
+    collator decodes it when its batch is built (datasets 4+ would decode sounds only with torchcodec)."""
+    features = getattr(rows, "features", None) or {}
+    for column in (attr.images, attr.audios):
+        if column and column in features:
+            encoded = _undecoded(features[column])
+            if encoded is not features[column]:
+                rows = rows.cast_column(column, encoded)
+    return rows
+
+
+def _undecoded(feature):
+    from datasets import Audio, Image, List, Sequence
+
+    if isinstance(feature, (Image, Audio)) and feature.decode:
+        return type(feature)(decode=False)
+    if isinstance(feature, (List, Sequence)):
+        inner = _undecoded(feature.feature)
+        return feature if inner is feature.feature else type(feature)(inner)
+    if isinstance(feature, list) and feature:  # the old way of writing a list feature: [Image()]
+        inner = _undecoded(feature[0])
+        return feature if inner is feature[0] else [inner]
+    return feature
 
 
 def _present_columns(attr: DatasetAttr, columns: list[str]) -> DatasetAttr:

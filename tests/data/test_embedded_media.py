@@ -1,4 +1,4 @@
-"""Images held inside dataset rows, as hub datasets ship them (datasets' `Image` feature: decoded PIL images, or
+"""Images and sounds held inside dataset rows, as hub datasets ship them (datasets' `Image` and `Audio` features:
 ``{"bytes": ...}``): each is kept once as a file named by its content, and the rows encode exactly as the same rows
 with image files do."""
 
@@ -76,3 +76,55 @@ def test_a_row_whose_image_is_neither_a_path_nor_an_image_is_a_bad_row(tmp_path)
     with pytest.raises(BadRow, match=r"image must be a file path, a decoded image or \{'bytes': \.\.\.\}, not int"):
         converter(row)
     assert not (tmp_path / "kept").exists()
+
+
+def test_sounds_inside_rows_encode_as_sound_files_do(tiny_qwen2_audio, tmp_path):
+    """datasets' Audio feature (as hub sound datasets ship it): read as bytes, never decoded by datasets (which
+    would need torchcodec), kept once as files, encoded as the same rows with sound files are."""
+    from datasets import Audio, Dataset, Features, List, Value
+
+    rows = json.loads((BUNDLED / "mllm_audio_demo.json").read_text())
+    messages = List({"content": Value("string"), "role": Value("string")})
+    stored = Features({"messages": messages, "audios": List({"bytes": Value("binary"), "path": Value("string")})})
+    table = {"messages": [row["messages"] for row in rows],
+             "audios": [[{"bytes": (BUNDLED / path).read_bytes(), "path": None} for path in row["audios"]]
+                        for row in rows]}
+    # cast, not encoded: datasets encodes sounds only with torchcodec; the file declares a decoding Audio column
+    dataset = Dataset.from_dict(table, features=stored).cast(Features({"messages": messages, "audios": List(Audio())}))
+    dataset.to_parquet(str(tmp_path / "embedded.parquet"))
+    assert Dataset.from_parquet(str(tmp_path / "embedded.parquet")).features["audios"].feature.decode
+    info = json.loads((BUNDLED / "dataset_info.json").read_text())["mllm_audio_demo"]
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"embedded": {**info, "file_name": "embedded.parquet"}}))
+    cache = tmp_path / "cache"
+    results = {}
+    for name, folder in (("mllm_audio_demo", BUNDLED), ("embedded", tmp_path)):
+        config = parse_dict({"model_name_or_path": str(tiny_qwen2_audio), "stage": "sft", "do_train": True,
+                             "template": "qwen2_audio", "dataset": name, "dataset_dir": str(folder),
+                             "cache_dir": str(cache), "cutoff_len": 512, "output_dir": str(cache / "out"),
+                             "overwrite_cache": True})
+        tokenizer, template = steps.load_tokenizer_and_template(config)
+        media = steps.load_media(config, template)
+        results[name] = (get_dataset(config, template, tokenizer, media).train, media)
+    (ours, media), (files, _) = results["embedded"], results["mllm_audio_demo"]
+    assert len(ours) == len(files) == 8
+    for embedded_row, file_row in zip(ours, files, strict=True):
+        assert embedded_row["input_ids"] == file_row["input_ids"]
+        assert all(Path(kept).parent.parent == cache / "tunefactory-media" for kept in embedded_row["audios"])
+        kept, original = media.batch_inputs(embedded_row["audios"]), media.batch_inputs(file_row["audios"])
+        assert kept["input_features"].equal(original["input_features"])
+
+
+def test_a_decoded_sound_in_a_row_is_kept_as_a_lossless_wav(tmp_path):
+    import numpy as np
+
+    from tunefactory.data.converters import Converter
+    from tunefactory.data.multimodal import MediaSettings, load_audio
+    from tunefactory.data.registry import DatasetAttr
+
+    sound = load_audio(str(BUNDLED / "mllm_demo_data" / "3.wav"), MediaSettings())
+    attr = DatasetAttr(name="x", load_from="file", path="x.json", formatting="sharegpt", audios="audios")
+    converter = Converter(attr, media_dir=str(tmp_path), embedded_media_dir=str(tmp_path / "kept"))
+    row = {"conversations": [{"from": "human", "value": "<audio>hi"}, {"from": "gpt", "value": "yes"}],
+           "audios": [{"array": sound.samples.tolist(), "sampling_rate": 16000}]}
+    (kept,) = converter(row)["_audios"]
+    assert np.array_equal(load_audio(kept, MediaSettings()).samples, sound.samples)
