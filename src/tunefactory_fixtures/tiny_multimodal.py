@@ -85,6 +85,7 @@ class TinyVisionLanguage:
     # parameters transformers initialises to zero but a trained checkpoint has learnt: drawn at random instead, or
     # pictures would reach no loss (and the parts before them no gradient) while the projector stays frozen
     learnt: tuple[str, ...] = ()
+    tied: bool = True  # the output head shares the embeddings, as the hub checkpoint's does
 
 
 QWEN_VL_TOKEN_IDS = {"image_token_id": "<|image_pad|>", "video_token_id": "<|video_pad|>",
@@ -142,6 +143,25 @@ TINY_LLAVA = TinyVisionLanguage(
     config={"vision_feature_select_strategy": "default", "vision_feature_layer": -2, "image_seq_length": 9},
     processor={"processor_class": "LlavaProcessor", "image_token": "<image>", "patch_size": 14,
                "num_additional_image_tokens": 1, "vision_feature_select_strategy": "default"},
+    tied=False,
+)
+
+# llava-hf/llava-v1.6-vicuna-7b-hf's layout at tiny sizes: LLaVA-1.5's, plus anyres: each image is a 28 x 28 base
+# picture (2 x 2 patches of 14 pixels; 336 and 24 x 24 there) and the crops of the grid resolution that fits it best
+# among image_grid_pinpoints (28 x 56, 56 x 28, 56 x 56 here; 336 x 672 ... 672 x 672 there), with a learnt newline
+# embedding after each row of crop patches. Its processor_config.json's settings as the hub's.
+GRID_PINPOINTS = [[28, 56], [56, 28], [56, 56]]
+TINY_LLAVA_NEXT = TinyVisionLanguage(
+    name="llava_next", config_class="LlavaNextConfig",
+    text=TINY_LLAVA.text, vision={**TINY_LLAVA.vision, "image_size": 28},
+    image_processor={"class": "LlavaNextImageProcessorPil", "size": {"shortest_edge": 28},
+                     "crop_size": {"height": 28, "width": 28}, "image_grid_pinpoints": GRID_PINPOINTS},
+    special_tokens=LLAVA_SPECIAL_TOKENS, chat_template="", named=TINY_LLAVA.named, token_ids=TINY_LLAVA.token_ids,
+    config={"vision_feature_select_strategy": "default", "vision_feature_layer": -2, "image_seq_length": 4,
+            "image_grid_pinpoints": GRID_PINPOINTS},
+    processor={"processor_class": "LlavaNextProcessor", "image_token": "<image>", "patch_size": 14,
+               "num_additional_image_tokens": 1, "vision_feature_select_strategy": "default"},
+    tied=False,
 )
 
 # google/gemma-3-4b-it's layout at tiny sizes: a SigLIP vision tower whose patches the projector pools to
@@ -171,7 +191,8 @@ TINY_GEMMA3 = TinyVisionLanguage(
     learnt=("model.multi_modal_projector.mm_input_projection_weight",),  # zeros from from_config
 )
 
-FAMILIES = {family.name: family for family in (TINY_QWEN2_VL, TINY_QWEN3_VL, TINY_LLAVA, TINY_GEMMA3)}
+FAMILIES = {family.name: family for family in (TINY_QWEN2_VL, TINY_QWEN3_VL, TINY_LLAVA, TINY_LLAVA_NEXT,
+                                                TINY_GEMMA3)}
 
 
 def build_tiny_vision_language(family: TinyVisionLanguage, out_dir: str | Path, seed: int = 0,
@@ -191,7 +212,7 @@ def build_tiny_vision_language(family: TinyVisionLanguage, out_dir: str | Path, 
         text_config={**family.text, "vocab_size": len(tokenizer), "bos_token_id": named.get("bos", named["pad"]),
                      "eos_token_id": named["eos"], "pad_token_id": named["pad"]},
         vision_config=family.vision, **{key: ids(token) for key, token in family.token_ids.items()},
-        **family.config, tie_word_embeddings=family.name != "llava", dtype="float32",  # as the hub checkpoints
+        **family.config, tie_word_embeddings=family.tied, dtype="float32",  # as the hub checkpoints
     )
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config)
@@ -254,6 +275,11 @@ def ensure_tiny_qwen3_vl(cache_dir: str | Path, seed: int = 0) -> Path:
 def ensure_tiny_llava(cache_dir: str | Path, seed: int = 0) -> Path:
     """Build a tiny LLaVA-1.5 once into ``cache_dir`` and reuse it while its recipe is unchanged."""
     return ensure_tiny_vision_language(TINY_LLAVA, cache_dir, seed)
+
+
+def ensure_tiny_llava_next(cache_dir: str | Path, seed: int = 0) -> Path:
+    """Build a tiny LLaVA-NeXT (LLaVA-1.6) once into ``cache_dir`` and reuse it while its recipe is unchanged."""
+    return ensure_tiny_vision_language(TINY_LLAVA_NEXT, cache_dir, seed)
 
 
 def ensure_tiny_gemma3(cache_dir: str | Path, seed: int = 0) -> Path:

@@ -30,6 +30,7 @@ from tunefactory.data.bad_rows import BadRow
 from tunefactory.data.multimodal import (
     GEMMA3,
     LLAVA,
+    LLAVA_NEXT,
     QWEN2_VL,
     QWEN3_VL,
     MediaPlugin,
@@ -58,7 +59,7 @@ def processor_reference_ids(folder, tokenizer, image_processor, conversation, im
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(folder)
-    assert type(processor).__name__ in ("LlavaProcessor", "Gemma3Processor")
+    assert type(processor).__name__ in ("LlavaProcessor", "LlavaNextProcessor", "Gemma3Processor")
     text = processor.apply_chat_template(conversation, tokenize=False)
     return processor(text=text, images=images, add_special_tokens=False)["input_ids"][0]
 
@@ -78,10 +79,15 @@ class Family:
 # <image> per picture: LLaVA's 3 x 3 patches of the 42 x 42 crop (CLS dropped); <image_soft_token> per picture:
 # Gemma 3's image_seq_length (the 56 x 56 picture's 4 x 4 patches pooled 2 x 2).
 QWEN_VL_TOKENS = {"1.png": 4, "2.png": 6, "3.png": 12, "4.png": 8}
+# <image> per picture for LLaVA-NeXT, as its processor counts them: the 2 x 2 base patches (CLS dropped), then the
+# patches of the grid that fits the picture best (56 x 56, 28 x 56 or 56 x 28), less the padding rows or columns,
+# and one newline per row
+LLAVA_NEXT_TOKENS = {"1.png": 24, "2.png": 14, "3.png": 24, "4.png": 16}
 # family -> (its tiny model's session fixture, its plugin, our template for it, its processor's ids, its counts)
 FAMILIES = {"qwen2_vl": ("tiny_qwen2_vl", QWEN2_VL, "qwen2_vl", qwen_vl_reference_ids, QWEN_VL_TOKENS),
             "qwen3_vl": ("tiny_qwen3_vl", QWEN3_VL, "qwen3_vl_nothink", qwen_vl_reference_ids, QWEN_VL_TOKENS),
             "llava": ("tiny_llava", LLAVA, "llava", processor_reference_ids, dict.fromkeys(QWEN_VL_TOKENS, 9)),
+            "llava_next": ("tiny_llava_next", LLAVA_NEXT, "llava_next", processor_reference_ids, LLAVA_NEXT_TOKENS),
             "gemma3": ("tiny_gemma3", GEMMA3, "gemma3", processor_reference_ids, dict.fromkeys(QWEN_VL_TOKENS, 4))}
 
 
@@ -132,6 +138,10 @@ def test_batch_inputs_are_the_image_processors_own(family):
         side = 42 if family.plugin is LLAVA else 56
         assert inputs.keys() == {"pixel_values"} and inputs["pixel_values"].shape == (2, 3, side, side)
         return
+    if family.plugin is LLAVA_NEXT:  # the base picture and the crops of its grid (padded to the most: 4 + 1)
+        assert inputs["image_sizes"].tolist() == [[56, 84], [84, 112]] == expected["image_sizes"].tolist()
+        assert inputs["pixel_values"].shape == (2, 5, 3, 28, 28)
+        return
     # Qwen2-VL's 14-pixel patches of the 84 x 56 and 112 x 84 images, Qwen3-VL's 16-pixel patches of the same images
     # resized to 96 x 64 and 128 x 96 (multiples of 32): the same grids, each patch a row of 3 x 2 x patch² values
     assert inputs["image_grid_thw"].tolist() == [[1, 4, 6], [1, 6, 8]]
@@ -165,9 +175,9 @@ def test_pixel_limits_scale_images_keeping_their_shape():
 def test_text_templates_and_unknown_plugins_are_refused_with_the_choices():
     with pytest.raises(BadRow, match="template 'llama3' is text-only.*qwen2_vl"):
         get_plugin(None, "llama3")
-    with pytest.raises(BadRow, match="plugin 'llava_next', which TuneFactory does not have yet; "
-                                     "available: qwen2_vl, qwen3_vl, llava, gemma3"):
-        get_plugin("llava_next", "llava_next")
+    with pytest.raises(BadRow, match="plugin 'intern_vl', which TuneFactory does not have yet; "
+                                     "available: qwen2_vl, qwen3_vl, llava, llava_next, gemma3, qwen2_audio"):
+        get_plugin("intern_vl", "intern_vl")
 
 
 def test_gemma3_writes_its_image_tokens_and_their_token_types(tiny_gemma3):

@@ -1,6 +1,6 @@
-"""sft on images (LLaMA-Factory's mllm_demo format) with the tiny Qwen2-VL, Qwen3-VL, LLaVA-1.5 and Gemma 3: it
-learns, the freeze flags and LoRA targets change exactly the parts they name, and the merged export answers as
-base + adapter."""
+"""sft on images (LLaMA-Factory's mllm_demo format) with the tiny Qwen2-VL, Qwen3-VL, LLaVA-1.5, LLaVA-NeXT and
+Gemma 3: it learns, the freeze flags and LoRA targets change exactly the parts they name, and the merged export
+answers as base + adapter."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ pytestmark = pytest.mark.slow
 
 # family -> (its tiny model's session fixture, our template for its Instruct model)
 FAMILIES = {"qwen2_vl": ("tiny_qwen2_vl", "qwen2_vl"), "qwen3_vl": ("tiny_qwen3_vl", "qwen3_vl_nothink"),
-            "llava": ("tiny_llava", "llava"), "gemma3": ("tiny_gemma3", "gemma3")}
-OWN_PROCESSOR = ("llava", "gemma3")  # families whose transformers processor builds without torchvision
+            "llava": ("tiny_llava", "llava"), "llava_next": ("tiny_llava_next", "llava_next"),
+            "gemma3": ("tiny_gemma3", "gemma3")}
+OWN_PROCESSOR = ("llava", "llava_next", "gemma3")  # families whose transformers processor builds without torchvision
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def test_lora_reaches_the_vision_tower_when_it_trains(family, tmp_path):
                               freeze_vision_tower=False))
     adapters = load_file(out / "adapter_model.safetensors")
     vision = {name: weight for name, weight in adapters.items() if part_of(name) == "vision_tower" and "lora_B" in name}
-    unused = [name for name in vision if family.name == "llava" and ".encoder.layers.1." in name]  # the last of 2
+    unused = [name for name in vision if family.name in ("llava", "llava_next") and ".encoder.layers.1." in name]
     assert vision and all((vision[name].abs().sum() > 0) != (name in unused) for name in vision)  # lora_B starts at 0
 
 
@@ -127,6 +128,8 @@ def test_deepstack_mergers_count_as_the_projector():
 
 
 def test_images_reach_the_model_in_each_batch(family):
+    from PIL import Image
+
     from tunefactory.config import parse_dict
     from tunefactory.data.collators import build_collator
     from tunefactory.train import steps
@@ -142,6 +145,11 @@ def test_images_reach_the_model_in_each_batch(family):
         image_tokens = int((batch["input_ids"] == tokenizer.convert_tokens_to_ids("<image>")).sum())
         assert batch["pixel_values"].shape == (images, 3, 42, 42) and image_tokens == 9 * images
         assert "mm_token_type_ids" not in batch and "image_grid_thw" not in batch
+        return
+    if family.name == "llava_next":  # per image: its size, its base picture and grid crops of 28 x 28
+        sizes = [list(Image.open(REPO_ROOT / "data" / path).size)[::-1] for row in rows for path in row["images"]]
+        assert batch["image_sizes"].tolist() == sizes and batch["pixel_values"].shape[0] == images
+        assert batch["pixel_values"].shape[2:] == (3, 28, 28)
         return
     if family.name == "gemma3":  # one 56 x 56 picture per image, 4 soft tokens each, marked in token_type_ids
         soft = batch["input_ids"] == tokenizer.convert_tokens_to_ids("<image_soft_token>")

@@ -70,6 +70,31 @@ def patches_per_image(images: list, image_processor, processor_settings: Mapping
             (picture.shape[-2:] for picture in pixels)]
 
 
+def anyres_features_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
+    """LLaVA-NeXT (transformers 5.25's LlavaNextProcessor): the base picture's patches (plus CLS), and the crops of
+    the grid resolution (``image_grid_pinpoints``) that fits the image best, less the rows or columns of patches
+    that only pad it to the grid's shape, with one newline token per row; less one under the ``default`` feature
+    strategy."""
+    from transformers.image_processing_utils import select_best_resolution
+
+    outputs = image_processor(images=images, return_tensors="np")
+    crop_height, crop_width = outputs["pixel_values"][0][0].shape[-2:]
+    patch = processor_settings["patch_size"]
+    extra = processor_settings.get("num_additional_image_tokens", 0)
+    dropped = 1 if processor_settings.get("vision_feature_select_strategy") == "default" else 0
+    rows, columns = crop_height // patch, crop_width // patch
+    counts = []
+    for height, width in outputs["image_sizes"].tolist():
+        best_height, best_width = select_best_resolution([height, width], image_processor.image_grid_pinpoints)
+        grid_rows, grid_columns = rows * (best_height // crop_height), columns * (best_width // crop_width)
+        if width / height > grid_columns / grid_rows:  # wider than the grid: padding rows top and bottom
+            grid_rows -= (grid_rows - int(round(height * (grid_columns / width), 7))) // 2 * 2
+        else:
+            grid_columns -= (grid_columns - int(round(width * (grid_rows / height), 7))) // 2 * 2
+        counts.append(grid_rows * grid_columns + grid_rows + rows * columns + extra - dropped)
+    return counts
+
+
 def tokens_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
     """Gemma 3 (transformers 5.25's Gemma3Processor): the same ``image_seq_length`` tokens for every image (the
     projector pools the picture's patches to ``mm_tokens_per_image``); pan-and-scan crops are not supported."""
@@ -308,6 +333,11 @@ QWEN3_VL = replace(QWEN2_VL, name="qwen3_vl")
 # LLaVA-1.5 (llava-hf): <image> once per patch of the CLIP picture (576 for 336 x 336, 14-pixel patches), no marks
 # around it; the model takes pixel_values only.
 LLAVA = MediaPlugin("llava", token="<image>", count=patches_per_image)
+# LLaVA-NeXT (LLaVA-1.6, and the templates that name its plugin: llava_next_*, Granite Vision): <image> once per
+# feature of the base picture and of its best grid of crops (anyres), no marks around it; the model takes the
+# crops' pixel_values and the images' sizes.
+LLAVA_NEXT = MediaPlugin("llava_next", token="<image>", inputs=("pixel_values", "image_sizes"),
+                         count=anyres_features_per_image)
 # Gemma 3: Gemma3Processor replaces the <start_of_image> its chat template writes with "\n\n<start_of_image>",
 # <image_soft_token> image_seq_length times (mm_tokens_per_image: 256 there) and "<end_of_image>\n\n"; the model
 # takes pixel_values and token_type_ids (1 at the soft tokens), which let an image's tokens see each other.
@@ -323,7 +353,7 @@ QWEN2_AUDIO = MediaPlugin("qwen2_audio", token="<|AUDIO|>", start="Audio {n}: <|
                           media="audios", run=run_feature_extractor)
 
 # template `multimodal` name -> plugin; the families not here are refused with the list of those that are
-PLUGINS: dict[str, MediaPlugin] = {plugin.name: plugin for plugin in (QWEN2_VL, QWEN3_VL, LLAVA, GEMMA3,
+PLUGINS: dict[str, MediaPlugin] = {plugin.name: plugin for plugin in (QWEN2_VL, QWEN3_VL, LLAVA, LLAVA_NEXT, GEMMA3,
                                                                       QWEN2_AUDIO)}
 # the forward keywords of the plugins' token types: one value per position of the ids, not per image
 TOKEN_TYPE_INPUTS = frozenset(plugin.token_types for plugin in PLUGINS.values() if plugin.token_types)
