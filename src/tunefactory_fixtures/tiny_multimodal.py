@@ -191,8 +191,38 @@ TINY_GEMMA3 = TinyVisionLanguage(
     learnt=("model.multi_modal_projector.mm_input_projection_weight",),  # zeros from from_config
 )
 
+# OpenGVLab/InternVL3-1B-hf's layout at tiny sizes: an InternViT tower (56 x 56 tiles of 14-pixel patches: 16
+# patches, pixel-shuffled by downsample_ratio 0.5 to image_seq_length 4 tokens; 448 and 256 there), a projector and
+# a Qwen2 language model, tied. The image processor cuts an image into up to max_patches tiles plus a thumbnail.
+# Its tokenizer's tokens in the real id order, the names InternVLProcessor reads from the tokenizer, and the hf
+# checkpoints' chat template: ChatML, an image part written "<IMG_CONTEXT>\n", no default system prompt.
+INTERN_VL_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>",
+                            "<video>")
+INTERN_VL_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n'}}{% if message['content'] is string %}"
+    "{{ message['content'] }}{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' %}"
+    "{{ '<IMG_CONTEXT>\n' }}{% elif content['type'] == 'video' %}{{ '<video>\n' }}{% elif content['type'] == "
+    "'text' %}{{ content['text'] }}{% endif %}{% endfor %}{% endif %}{{'<|im_end|>\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{'<|im_start|>assistant\n' }}{% endif %}"
+)
+TINY_INTERN_VL = TinyVisionLanguage(
+    name="intern_vl", config_class="InternVLConfig",
+    text={"model_type": "qwen2", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+          "num_key_value_heads": 2, "intermediate_size": 64, "max_position_embeddings": 1024},
+    vision={"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+            "image_size": [56, 56], "patch_size": [14, 14]},
+    image_processor={"class": "GotOcr2ImageProcessorPil", "size": {"height": 56, "width": 56},
+                     "crop_to_patches": True, "min_patches": 1, "max_patches": 4},
+    special_tokens=INTERN_VL_SPECIAL_TOKENS, chat_template=INTERN_VL_CHAT_TEMPLATE,
+    token_ids={"image_token_id": "<IMG_CONTEXT>"},
+    config={"downsample_ratio": 0.5, "vision_feature_layer": -1, "vision_feature_select_strategy": "default"},
+    processor={"processor_class": "InternVLProcessor", "image_seq_length": 4},
+    tokenizer_tokens={"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
+                      "video_token": "<video>"},
+)
+
 FAMILIES = {family.name: family for family in (TINY_QWEN2_VL, TINY_QWEN3_VL, TINY_LLAVA, TINY_LLAVA_NEXT,
-                                                TINY_GEMMA3)}
+                                                TINY_GEMMA3, TINY_INTERN_VL)}
 
 
 def build_tiny_vision_language(family: TinyVisionLanguage, out_dir: str | Path, seed: int = 0,
@@ -280,6 +310,11 @@ def ensure_tiny_llava(cache_dir: str | Path, seed: int = 0) -> Path:
 def ensure_tiny_llava_next(cache_dir: str | Path, seed: int = 0) -> Path:
     """Build a tiny LLaVA-NeXT (LLaVA-1.6) once into ``cache_dir`` and reuse it while its recipe is unchanged."""
     return ensure_tiny_vision_language(TINY_LLAVA_NEXT, cache_dir, seed)
+
+
+def ensure_tiny_intern_vl(cache_dir: str | Path, seed: int = 0) -> Path:
+    """Build a tiny InternVL (the transformers format of InternVL3) once into ``cache_dir`` and reuse it."""
+    return ensure_tiny_vision_language(TINY_INTERN_VL, cache_dir, seed)
 
 
 def ensure_tiny_gemma3(cache_dir: str | Path, seed: int = 0) -> Path:

@@ -29,6 +29,7 @@ from PIL import Image
 from tunefactory.data.bad_rows import BadRow
 from tunefactory.data.multimodal import (
     GEMMA3,
+    INTERN_VL,
     LLAVA,
     LLAVA_NEXT,
     QWEN2_VL,
@@ -51,6 +52,17 @@ def qwen_vl_reference_ids(folder, tokenizer, image_processor, conversation, imag
     grids = image_processor(images=images, return_tensors="np")["image_grid_thw"] if images else []
     counts = iter(int(g.prod()) // image_processor.merge_size**2 for g in grids)
     text = re.sub(re.escape("<|image_pad|>"), lambda _: "<|image_pad|>" * next(counts), text)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def intern_vl_reference_ids(folder, tokenizer, image_processor, conversation, images):
+    """InternVLProcessor.__call__ on apply_chat_template's text, written out (its video processor needs torchvision):
+    each <IMG_CONTEXT> becomes <img>, image_seq_length <IMG_CONTEXT> per tile, </img>."""
+    text = tokenizer.apply_chat_template(conversation, tokenize=False)
+    tiles = iter(image_processor(images=images, return_tensors="np")["num_patches"] if images else [])
+    settings = json.loads((folder / "processor_config.json").read_text(encoding="utf-8"))
+    text = re.sub(re.escape("<IMG_CONTEXT>"), lambda _: "<img>" + "<IMG_CONTEXT>" * (
+        settings["image_seq_length"] * int(next(tiles))) + "</img>", text)
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
@@ -83,12 +95,16 @@ QWEN_VL_TOKENS = {"1.png": 4, "2.png": 6, "3.png": 12, "4.png": 8}
 # patches of the grid that fits the picture best (56 x 56, 28 x 56 or 56 x 28), less the padding rows or columns,
 # and one newline per row
 LLAVA_NEXT_TOKENS = {"1.png": 24, "2.png": 14, "3.png": 24, "4.png": 16}
+# <IMG_CONTEXT> per picture for InternVL: 4 per 56 x 56 tile, the square picture whole, the others cut into the grid
+# that fits them (up to 4 tiles) plus a thumbnail
+INTERN_VL_TOKENS = {"1.png": 4, "2.png": 4 * 3, "3.png": 4 * 5, "4.png": 4 * 3}
 # family -> (its tiny model's session fixture, its plugin, our template for it, its processor's ids, its counts)
 FAMILIES = {"qwen2_vl": ("tiny_qwen2_vl", QWEN2_VL, "qwen2_vl", qwen_vl_reference_ids, QWEN_VL_TOKENS),
             "qwen3_vl": ("tiny_qwen3_vl", QWEN3_VL, "qwen3_vl_nothink", qwen_vl_reference_ids, QWEN_VL_TOKENS),
             "llava": ("tiny_llava", LLAVA, "llava", processor_reference_ids, dict.fromkeys(QWEN_VL_TOKENS, 9)),
             "llava_next": ("tiny_llava_next", LLAVA_NEXT, "llava_next", processor_reference_ids, LLAVA_NEXT_TOKENS),
-            "gemma3": ("tiny_gemma3", GEMMA3, "gemma3", processor_reference_ids, dict.fromkeys(QWEN_VL_TOKENS, 4))}
+            "gemma3": ("tiny_gemma3", GEMMA3, "gemma3", processor_reference_ids, dict.fromkeys(QWEN_VL_TOKENS, 4)),
+            "intern_vl": ("tiny_intern_vl", INTERN_VL, "intern_vl", intern_vl_reference_ids, INTERN_VL_TOKENS)}
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
@@ -138,6 +154,9 @@ def test_batch_inputs_are_the_image_processors_own(family):
         side = 42 if family.plugin is LLAVA else 56
         assert inputs.keys() == {"pixel_values"} and inputs["pixel_values"].shape == (2, 3, side, side)
         return
+    if family.plugin is INTERN_VL:  # the tiles of both pictures, one after the other: 3 (2 + a thumbnail) and 5
+        assert inputs.keys() == {"pixel_values"} and inputs["pixel_values"].shape == (3 + 5, 3, 56, 56)
+        return
     if family.plugin is LLAVA_NEXT:  # the base picture and the crops of its grid (padded to the most: 4 + 1)
         assert inputs["image_sizes"].tolist() == [[56, 84], [84, 112]] == expected["image_sizes"].tolist()
         assert inputs["pixel_values"].shape == (2, 5, 3, 28, 28)
@@ -175,9 +194,9 @@ def test_pixel_limits_scale_images_keeping_their_shape():
 def test_text_templates_and_unknown_plugins_are_refused_with_the_choices():
     with pytest.raises(BadRow, match="template 'llama3' is text-only.*qwen2_vl"):
         get_plugin(None, "llama3")
-    with pytest.raises(BadRow, match="plugin 'intern_vl', which TuneFactory does not have yet; "
-                                     "available: qwen2_vl, qwen3_vl, llava, llava_next, gemma3, qwen2_audio"):
-        get_plugin("intern_vl", "intern_vl")
+    with pytest.raises(BadRow, match="plugin 'mllama', which TuneFactory does not have yet; "
+                                     "available: qwen2_vl, qwen3_vl, llava, llava_next, gemma3, intern_vl, qwen2_audio"):
+        get_plugin("mllama", "mllama")
 
 
 def test_gemma3_writes_its_image_tokens_and_their_token_types(tiny_gemma3):

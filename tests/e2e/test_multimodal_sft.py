@@ -1,5 +1,5 @@
-"""sft on images (LLaMA-Factory's mllm_demo format) with the tiny Qwen2-VL, Qwen3-VL, LLaVA-1.5, LLaVA-NeXT and
-Gemma 3: it learns, the freeze flags and LoRA targets change exactly the parts they name, and the merged export
+"""sft on images (LLaMA-Factory's mllm_demo format) with the tiny Qwen2-VL, Qwen3-VL, LLaVA-1.5, LLaVA-NeXT, Gemma 3
+and InternVL: it learns, the freeze flags and LoRA targets change exactly the parts they name, and the merged export
 answers as base + adapter."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 # family -> (its tiny model's session fixture, our template for its Instruct model)
 FAMILIES = {"qwen2_vl": ("tiny_qwen2_vl", "qwen2_vl"), "qwen3_vl": ("tiny_qwen3_vl", "qwen3_vl_nothink"),
             "llava": ("tiny_llava", "llava"), "llava_next": ("tiny_llava_next", "llava_next"),
-            "gemma3": ("tiny_gemma3", "gemma3")}
+            "gemma3": ("tiny_gemma3", "gemma3"), "intern_vl": ("tiny_intern_vl", "intern_vl")}
 OWN_PROCESSOR = ("llava", "llava_next", "gemma3")  # families whose transformers processor builds without torchvision
 
 
@@ -50,6 +50,11 @@ def image_question_inputs(family: Family, folder: Path, image, question: str) ->
         return dict(processor(text=text, images=[image], return_tensors="pt"))
     tokenizer = AutoTokenizer.from_pretrained(folder)
     pixels = AutoImageProcessor.from_pretrained(folder)(images=[image], return_tensors="pt")
+    if family.name == "intern_vl":  # InternVLProcessor's expansion: 4 <IMG_CONTEXT> per tile
+        text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        context = "<img>" + "<IMG_CONTEXT>" * (4 * int(pixels["num_patches"][0])) + "</img>"
+        ids = tokenizer(text.replace("<IMG_CONTEXT>", context), return_tensors="pt")["input_ids"]
+        return {"input_ids": ids, "pixel_values": pixels["pixel_values"]}
     pads = int(pixels["image_grid_thw"].prod()) // 4
     text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
     ids = tokenizer(text.replace("<|image_pad|>", "<|image_pad|>" * pads), return_tensors="pt")["input_ids"]
@@ -87,8 +92,8 @@ def test_lora_on_images_learns_the_language_model_only(lora_run, family):
     targets = load_file(out / "adapter_model.safetensors")
     assert targets and all(part_of(name) == "language_model" for name in targets)  # no LoRA in the vision tower
     assert (out / "preprocessor_config.json").is_file()  # the folder trains and loads with its images again
-    # LLaVA's patch size and strategy, Gemma 3's image_seq_length
-    assert (out / "processor_config.json").is_file() == (family.name in OWN_PROCESSOR)
+    # LLaVA's patch size and strategy, Gemma 3's and InternVL's image_seq_length
+    assert (out / "processor_config.json").is_file() == (family.name in (*OWN_PROCESSOR, "intern_vl"))
 
 
 @pytest.mark.parametrize(("flags", "expected"), [
@@ -145,6 +150,11 @@ def test_images_reach_the_model_in_each_batch(family):
         image_tokens = int((batch["input_ids"] == tokenizer.convert_tokens_to_ids("<image>")).sum())
         assert batch["pixel_values"].shape == (images, 3, 42, 42) and image_tokens == 9 * images
         assert "mm_token_type_ids" not in batch and "image_grid_thw" not in batch
+        return
+    if family.name == "intern_vl":  # every tile of every image, 4 <IMG_CONTEXT> each
+        context = int((batch["input_ids"] == tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>")).sum())
+        assert batch["pixel_values"].shape[1:] == (3, 56, 56) and context == 4 * batch["pixel_values"].shape[0]
+        assert batch.keys() == {"input_ids", "attention_mask", "labels", "pixel_values"}
         return
     if family.name == "llava_next":  # per image: its size, its base picture and grid crops of 28 x 28
         sizes = [list(Image.open(REPO_ROOT / "data" / path).size)[::-1] for row in rows for path in row["images"]]

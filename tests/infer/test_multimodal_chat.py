@@ -91,3 +91,32 @@ def test_an_answer_equals_generate_on_the_familys_own_processors_inputs(fixture,
         assert "".join(chat.stream_chat(messages, temperature=0, max_new_tokens=6)) == answer.text
     finally:
         chat.engine.close()
+
+
+def test_an_intern_vl_answer_equals_generate_on_its_processors_inputs(tiny_intern_vl):
+    """InternVLProcessor's expansion written out (its video processor needs torchvision here): each tile of the
+    image is image_seq_length <IMG_CONTEXT> between <img> and </img>."""
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    from tunefactory.config import parse_dict
+    from tunefactory.infer.chat_model import ChatModel
+
+    chat = ChatModel(parse_dict({"model_name_or_path": str(tiny_intern_vl), "template": "intern_vl"}, command="chat"))
+    try:
+        messages = [{"role": "user", "content": "<image>What shape is it?", "images": [str(IMAGE)]}]
+        answer = chat.chat(messages, temperature=0, max_new_tokens=6)[0]
+        tokenizer = AutoTokenizer.from_pretrained(tiny_intern_vl)
+        pixels = AutoImageProcessor.from_pretrained(tiny_intern_vl)(images=[Image.open(IMAGE).convert("RGB")],
+                                                                     return_tensors="pt")
+        text = tokenizer.apply_chat_template([{"role": "user", "content": [
+            {"type": "image"}, {"type": "text", "text": "What shape is it?"}]}], tokenize=False,
+            add_generation_prompt=True)
+        context = "<img>" + "<IMG_CONTEXT>" * (4 * int(pixels["num_patches"][0])) + "</img>"
+        ids = tokenizer(text.replace("<IMG_CONTEXT>", context), return_tensors="pt")["input_ids"]
+        assert chat.prompt_ids(messages) == ids[0].tolist()
+        with torch.no_grad():
+            expected = chat.model.generate(input_ids=ids, pixel_values=pixels["pixel_values"], max_new_tokens=6,
+                                           do_sample=False, eos_token_id=chat.stop_ids)
+        assert answer.text == tokenizer.decode(expected[0, ids.shape[1]:], skip_special_tokens=True)
+    finally:
+        chat.engine.close()

@@ -30,6 +30,7 @@ from tunefactory_fixtures.tiny_multimodal import (
     QWEN3_VL_PLAIN_TOKENS,
     QWEN3_VL_SPECIAL_TOKENS,
     TINY_GEMMA3,
+    TINY_INTERN_VL,
     TINY_LLAVA,
     TINY_LLAVA_NEXT,
     TINY_QWEN2_VL,
@@ -80,7 +81,7 @@ def family(request):
 
 @pytest.mark.parametrize(("fixture", "recipe"), [(spec.fixture, spec.recipe) for spec in FAMILIES.values()]
                          + [("tiny_llava", TINY_LLAVA), ("tiny_llava_next", TINY_LLAVA_NEXT),
-                            ("tiny_gemma3", TINY_GEMMA3)])
+                            ("tiny_gemma3", TINY_GEMMA3), ("tiny_intern_vl", TINY_INTERN_VL)])
 def test_builds_offline_deterministically_and_once(fixture, recipe, request, tiny_model_cache, tmp_path, monkeypatch):
     folder = request.getfixturevalue(fixture)
 

@@ -95,6 +95,13 @@ def anyres_features_per_image(images: list, image_processor, processor_settings:
     return counts
 
 
+def tokens_per_tile(images: list, image_processor, processor_settings: Mapping) -> list[int]:
+    """InternVL (transformers 5.25's InternVLProcessor): ``image_seq_length`` tokens for each tile the image processor
+    cuts the image into (its grid of crops and, with more than one, a thumbnail of the whole)."""
+    tiles = image_processor(images=images, return_tensors="np")["num_patches"]
+    return [int(count) * processor_settings["image_seq_length"] for count in tiles]
+
+
 def tokens_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
     """Gemma 3 (transformers 5.25's Gemma3Processor): the same ``image_seq_length`` tokens for every image (the
     projector pools the picture's patches to ``mm_tokens_per_image``); pan-and-scan crops are not supported."""
@@ -344,6 +351,11 @@ LLAVA_NEXT = MediaPlugin("llava_next", token="<image>", inputs=("pixel_values", 
 GEMMA3 = MediaPlugin("gemma3", token="<image_soft_token>", start="\n\n<start_of_image>",
                      end="<end_of_image>\n\n", count=tokens_per_image, token_types="token_type_ids",
                      chat_image="<start_of_image>")
+# InternVL (the transformers format: InternVL3-*-hf, InternVL2.5): its chat template writes "<IMG_CONTEXT>\n" for an
+# image part and InternVLProcessor makes the <IMG_CONTEXT> "<img>", <IMG_CONTEXT> image_seq_length times per tile,
+# "</img>" (LLaMA-Factory writes no newline after it); the model takes the tiles' pixel_values.
+INTERN_VL = MediaPlugin("intern_vl", token="<IMG_CONTEXT>", start="<img>", end="</img>\n", count=tokens_per_tile,
+                        chat_image="<IMG_CONTEXT>\n")
 # Qwen2-Audio: each sound is "Audio n: <|audio_bos|>", <|AUDIO|> once per 40 ms (its Whisper features: 10 ms
 # frames, up to 30 s, halved twice by the encoder), then "<|audio_eos|>\n", as Qwen2-Audio-7B-Instruct's chat
 # template writes an audio part and its processor expands it (LLaMA-Factory writes neither "Audio n: " nor the
@@ -354,7 +366,7 @@ QWEN2_AUDIO = MediaPlugin("qwen2_audio", token="<|AUDIO|>", start="Audio {n}: <|
 
 # template `multimodal` name -> plugin; the families not here are refused with the list of those that are
 PLUGINS: dict[str, MediaPlugin] = {plugin.name: plugin for plugin in (QWEN2_VL, QWEN3_VL, LLAVA, LLAVA_NEXT, GEMMA3,
-                                                                      QWEN2_AUDIO)}
+                                                                      INTERN_VL, QWEN2_AUDIO)}
 # the forward keywords of the plugins' token types: one value per position of the ids, not per image
 TOKEN_TYPE_INPUTS = frozenset(plugin.token_types for plugin in PLUGINS.values() if plugin.token_types)
 
