@@ -194,8 +194,8 @@ def test_pixel_limits_scale_images_keeping_their_shape():
 def test_text_templates_and_unknown_plugins_are_refused_with_the_choices():
     with pytest.raises(BadRow, match="template 'llama3' is text-only.*qwen2_vl"):
         get_plugin(None, "llama3")
-    with pytest.raises(BadRow, match="plugin 'mllama', which TuneFactory does not have yet; "
-                                     "available: qwen2_vl, qwen3_vl, llava, llava_next, gemma3, intern_vl, qwen2_audio"):
+    with pytest.raises(BadRow, match="plugin 'mllama', which TuneFactory does not have yet; available: qwen2_vl, "
+                                     "qwen3_vl, llava, llava_next, gemma3, intern_vl, qwen2_audio"):
         get_plugin("mllama", "mllama")
 
 
