@@ -168,3 +168,39 @@ def test_our_chat_template_writes_audio_parts_as_the_official_one():
     expected = official.render(messages=conversation, add_generation_prompt=True)
     assert "Audio 3: <|audio_bos|><|AUDIO|><|audio_eos|>\n" in expected
     assert ours.render(messages=conversation, add_generation_prompt=True) == expected
+
+
+@pytest.mark.parametrize("kind", ["pairwise", "feedback"])
+def test_preference_rows_carry_their_sounds_to_both_sides(tiny_qwen2_audio, tmp_path, kind):
+    """rm and dpo (pairwise) and kto (feedback) encode sound rows with the same plugin: each side of a pair, and
+    each KL row, gets the example's sounds."""
+    from tunefactory.data.collators import build_collator
+
+    rows = json.loads((DATA / "mllm_audio_demo.json").read_text())[:4]
+    if kind == "pairwise":
+        data = [{"messages": row["messages"][:-1], "chosen": row["messages"][-1],
+                 "rejected": {"role": "assistant", "content": "I hear nothing."}, "audios": row["audios"]}
+                for row in rows]
+        columns = {"messages": "messages", "chosen": "chosen", "rejected": "rejected", "audios": "audios"}
+        entry, stage = {"ranking": True}, "dpo"
+    else:
+        data = [{**row, "label": i % 2 == 0} for i, row in enumerate(rows)]
+        columns = {"messages": "messages", "kto_tag": "label", "audios": "audios"}
+        entry, stage = {}, "kto"
+    (tmp_path / "data.json").write_text(json.dumps(data))
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"sounds": {
+        "file_name": "data.json", "formatting": "sharegpt", **entry, "columns": columns,
+        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}}))
+    config = run_config(tiny_qwen2_audio, stage=stage, dataset="sounds", dataset_dir=str(tmp_path),
+                        media_dir=str(DATA))
+    tokenizer, template = steps.load_tokenizer_and_template(config)
+    media = steps.load_media(config, template)
+    encoded = steps.load_data(config, template, tokenizer, media).train
+    batch = build_collator(kind, tokenizer, media=media)([encoded[i] for i in range(len(encoded))])
+    sounds = sum(len(row["audios"]) for row in rows)
+    audio_id = tokenizer.convert_tokens_to_ids("<|AUDIO|>")
+    if kind == "pairwise":  # the chosen rows, then the rejected rows, each with the example's sounds
+        assert batch["input_features"].shape[0] == 2 * sounds
+    else:  # the rows, and their KL rows (the prompt with another answer) in kl_*
+        assert batch["input_features"].shape[0] == batch["kl_input_features"].shape[0] == sounds
+        assert int((batch["kl_input_ids"] == audio_id).sum()) == int((batch["input_ids"] == audio_id).sum())

@@ -1,5 +1,5 @@
-"""sft on sounds (LLaMA-Factory's mllm_audio_demo format) with the tiny Qwen2-Audio: it learns, the freeze flags
-change exactly the parts they name (its audio encoder is the "vision tower" of freeze_vision_tower, as in
+"""sft and dpo on sounds (LLaMA-Factory's mllm_audio_demo format) with the tiny Qwen2-Audio: they learn, the freeze
+flags change exactly the parts they name (its audio encoder is the "vision tower" of freeze_vision_tower, as in
 LLaMA-Factory), and the merged export answers in plain transformers as base + adapter does."""
 
 from __future__ import annotations
@@ -79,3 +79,27 @@ def test_merged_export_loads_in_plain_transformers_and_answers_the_same(lora_run
         assert torch.allclose(merged(**inputs).logits, adapted(**inputs).logits, atol=1e-5)
         greedy = dict(max_new_tokens=6, do_sample=False)
         assert merged.generate(**inputs, **greedy).tolist() == adapted.generate(**inputs, **greedy).tolist()
+
+
+def test_dpo_on_sound_pairs_learns_to_prefer_the_chosen_answers(tiny_qwen2_audio, tmp_path):
+    import json
+
+    answers = {"1.wav": ("a high tone", "a low tone"), "2.wav": ("a low tone", "a high tone"),
+               "3.wav": ("two beeps", "one long tone"), "4.flac": ("a rising sweep", "a falling sweep")}
+    rows = [{"conversations": [{"from": "human", "value": "<audio>What do you hear?"}],
+             "chosen": {"from": "gpt", "value": f"I hear {good}."},
+             "rejected": {"from": "gpt", "value": f"I hear {bad}."},
+             "audios": [f"mllm_demo_data/{name}"]} for name, (good, bad) in answers.items()]
+    (tmp_path / "pairs.json").write_text(json.dumps(rows))
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"sound_pairs": {
+        "file_name": "pairs.json", "formatting": "sharegpt", "ranking": True,
+        "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected", "audios": "audios"}}}))
+    out = tmp_path / "dpo"
+    log = train_in_process(audio_sft(tiny_qwen2_audio, out, stage="dpo", finetuning_type="lora", lora_target="all",
+                                     dataset="sound_pairs", dataset_dir=str(tmp_path),
+                                     media_dir=str(REPO_ROOT / "data"), max_steps=24, learning_rate=3e-2,
+                                     pref_beta=1.0))
+    assert "4 of 4 examples encoded (pairwise)" in log
+    curve = losses(out)
+    assert curve[min(curve)] == pytest.approx(0.6931, abs=1e-3)  # policy = reference at the start: -log sigmoid(0)
+    assert curve[max(curve)] < 0.6
