@@ -74,6 +74,13 @@ def tiny_intern_vl(tiny_model_cache) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_mllama(tiny_model_cache) -> Path:
+    from tunefactory_fixtures.tiny_multimodal import ensure_tiny_mllama
+
+    return ensure_tiny_mllama(tiny_model_cache)
+
+
+@pytest.fixture(scope="session")
 def tiny_qwen2_audio(tiny_model_cache) -> Path:
     from tunefactory_fixtures.tiny_audio import ensure_tiny_qwen2_audio
 

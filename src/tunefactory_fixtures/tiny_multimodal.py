@@ -221,8 +221,33 @@ TINY_INTERN_VL = TinyVisionLanguage(
                       "video_token": "<video>"},
 )
 
+# meta-llama/Llama-3.2-11B-Vision-Instruct's layout at tiny sizes: a tiled vision encoder (28 x 28 tiles of
+# 14-pixel patches, up to 2 tiles per image in a 1 x 1, 1 x 2 or 2 x 1 arrangement; 560 and 4 there) with one gated
+# global layer, a projector, and a Llama text model whose layer 1 cross-attends to the image features (gated; the
+# gates start at zero in from_config and are drawn at random here, as a trained checkpoint has learnt them; weights
+# drawn wider than the default, or the two-layer model starts so near uniform that a short LoRA run barely moves it).
+# Its tokenizer's Llama 3 tokens and <|image|>, and the official chat template.
+MLLAMA_SPECIAL_TOKENS = ("<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+                         "<|eot_id|>", "<|finetune_right_pad_id|>", "<|image|>")
+TINY_MLLAMA = TinyVisionLanguage(
+    name="mllama", config_class="MllamaConfig",
+    text={"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+          "intermediate_size": 64, "max_position_embeddings": 1024, "cross_attention_layers": [1],
+          "initializer_range": 0.1},
+    vision={"hidden_size": 32, "num_hidden_layers": 2, "num_global_layers": 1, "attention_heads": 2,
+            "intermediate_size": 64, "vision_output_dim": 64, "intermediate_layers_indices": [0], "image_size": 28,
+            "patch_size": 14, "max_num_tiles": 2, "supported_aspect_ratios": [[1, 1], [1, 2], [2, 1]]},
+    image_processor={"class": "MllamaImageProcessorPil", "size": {"height": 28, "width": 28}, "max_image_tiles": 2},
+    special_tokens=MLLAMA_SPECIAL_TOKENS, chat_template=official_chat_template("mllama"),
+    named={"bos": "<|begin_of_text|>", "eos": "<|eot_id|>", "pad": "<|finetune_right_pad_id|>"},
+    token_ids={"image_token_id": "<|image|>"},
+    processor={"processor_class": "MllamaProcessor"},
+    learnt=("model.language_model.layers.1.cross_attn_attn_gate", "model.language_model.layers.1.cross_attn_mlp_gate"),
+    tied=False,
+)
+
 FAMILIES = {family.name: family for family in (TINY_QWEN2_VL, TINY_QWEN3_VL, TINY_LLAVA, TINY_LLAVA_NEXT,
-                                                TINY_GEMMA3, TINY_INTERN_VL)}
+                                                TINY_GEMMA3, TINY_INTERN_VL, TINY_MLLAMA)}
 
 
 def build_tiny_vision_language(family: TinyVisionLanguage, out_dir: str | Path, seed: int = 0,
@@ -315,6 +340,11 @@ def ensure_tiny_llava_next(cache_dir: str | Path, seed: int = 0) -> Path:
 def ensure_tiny_intern_vl(cache_dir: str | Path, seed: int = 0) -> Path:
     """Build a tiny InternVL (the transformers format of InternVL3) once into ``cache_dir`` and reuse it."""
     return ensure_tiny_vision_language(TINY_INTERN_VL, cache_dir, seed)
+
+
+def ensure_tiny_mllama(cache_dir: str | Path, seed: int = 0) -> Path:
+    """Build a tiny Llama 3.2 Vision (mllama) once into ``cache_dir`` and reuse it while its recipe is unchanged."""
+    return ensure_tiny_vision_language(TINY_MLLAMA, cache_dir, seed)
 
 
 def ensure_tiny_gemma3(cache_dir: str | Path, seed: int = 0) -> Path:

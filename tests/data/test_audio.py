@@ -58,7 +58,7 @@ def test_ids_and_features_equal_the_processors(tiny_qwen2_audio):
     for encoded, row in zip(data.train, rows, strict=True):
         reference = official_inputs(tiny_qwen2_audio, row)
         assert encoded["input_ids"] == reference["input_ids"][0].tolist()
-        ours = media.batch_inputs(encoded["audios"])
+        ours = media.plugin.batch_inputs(encoded["audios"], media.processor, media.settings)
         assert np.array_equal(ours["input_features"].numpy(), reference["input_features"].numpy())
         assert ours["feature_attention_mask"].equal(reference["feature_attention_mask"])
     # one <|AUDIO|> per 40 ms: the 1-second tone is 25 tokens, inside "Audio 1: <|audio_bos|> ... <|audio_eos|>\n"

@@ -110,7 +110,8 @@ def test_sounds_inside_rows_encode_as_sound_files_do(tiny_qwen2_audio, tmp_path)
     for embedded_row, file_row in zip(ours, files, strict=True):
         assert embedded_row["input_ids"] == file_row["input_ids"]
         assert all(Path(kept).parent.parent == cache / "tunefactory-media" for kept in embedded_row["audios"])
-        kept, original = media.batch_inputs(embedded_row["audios"]), media.batch_inputs(file_row["audios"])
+        kept, original = (media.plugin.batch_inputs(row["audios"], media.processor, media.settings)
+                          for row in (embedded_row, file_row))
         assert kept["input_features"].equal(original["input_features"])
 
 

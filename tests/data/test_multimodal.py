@@ -32,8 +32,10 @@ from tunefactory.data.multimodal import (
     INTERN_VL,
     LLAVA,
     LLAVA_NEXT,
+    MLLAMA,
     QWEN2_VL,
     QWEN3_VL,
+    MediaContext,
     MediaPlugin,
     MediaSettings,
     fit_pixels,
@@ -71,7 +73,7 @@ def processor_reference_ids(folder, tokenizer, image_processor, conversation, im
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(folder)
-    assert type(processor).__name__ in ("LlavaProcessor", "LlavaNextProcessor", "Gemma3Processor")
+    assert type(processor).__name__ in ("LlavaProcessor", "LlavaNextProcessor", "Gemma3Processor", "MllamaProcessor")
     text = processor.apply_chat_template(conversation, tokenize=False)
     return processor(text=text, images=images, add_special_tokens=False)["input_ids"][0]
 
@@ -104,7 +106,8 @@ FAMILIES = {"qwen2_vl": ("tiny_qwen2_vl", QWEN2_VL, "qwen2_vl", qwen_vl_referenc
             "llava": ("tiny_llava", LLAVA, "llava", processor_reference_ids, dict.fromkeys(QWEN_VL_TOKENS, 9)),
             "llava_next": ("tiny_llava_next", LLAVA_NEXT, "llava_next", processor_reference_ids, LLAVA_NEXT_TOKENS),
             "gemma3": ("tiny_gemma3", GEMMA3, "gemma3", processor_reference_ids, dict.fromkeys(QWEN_VL_TOKENS, 4)),
-            "intern_vl": ("tiny_intern_vl", INTERN_VL, "intern_vl", intern_vl_reference_ids, INTERN_VL_TOKENS)}
+            "intern_vl": ("tiny_intern_vl", INTERN_VL, "intern_vl", intern_vl_reference_ids, INTERN_VL_TOKENS),
+            "mllama": ("tiny_mllama", MLLAMA, "mllama", processor_reference_ids, dict.fromkeys(QWEN_VL_TOKENS, 1))}
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
@@ -147,6 +150,9 @@ def test_ids_equal_the_processors(family, files):
 def test_batch_inputs_are_the_image_processors_own(family):
     image_processor = family.image_processor
     paths = [str(IMAGES / "2.png"), str(IMAGES / "3.png")]
+    if family.plugin is MLLAMA:  # laid out by row, with the cross-attention mask from the ids
+        check_mllama_rows(family, paths)
+        return
     inputs = family.plugin.batch_inputs(paths, image_processor, MediaSettings())
     expected = image_processor(images=[Image.open(p).convert("RGB") for p in paths], return_tensors="pt")
     assert inputs["pixel_values"].equal(expected["pixel_values"])
@@ -166,6 +172,22 @@ def test_batch_inputs_are_the_image_processors_own(family):
     assert inputs["image_grid_thw"].tolist() == [[1, 4, 6], [1, 6, 8]]
     patch = {QWEN2_VL: 14, QWEN3_VL: 16}[family.plugin]
     assert inputs["pixel_values"].shape == (24 + 48, 3 * 2 * patch**2)
+
+
+def check_mllama_rows(family, paths):
+    import torch
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(family.folder)
+    texts = ["<|image|>Two?", "<|image|>Three?"]
+    expected = processor(text=texts, images=[[Image.open(p).convert("RGB")] for p in paths], padding=True,
+                         add_special_tokens=False, return_tensors="pt")
+    media = MediaContext(MLLAMA, family.image_processor, MediaSettings())
+    inputs = media.batch_inputs([[p] for p in paths], expected["input_ids"], processor.tokenizer)
+    assert inputs.keys() == set(MLLAMA.inputs)
+    for name in MLLAMA.inputs:
+        assert torch.equal(inputs[name], expected[name]), name
+    assert inputs["pixel_values"].shape == (2, 1, 2, 3, 28, 28)  # 2 rows, 1 image each, up to 2 tiles of 28 x 28
 
 
 def test_placeholders_must_match_the_images(family):
@@ -194,9 +216,9 @@ def test_pixel_limits_scale_images_keeping_their_shape():
 def test_text_templates_and_unknown_plugins_are_refused_with_the_choices():
     with pytest.raises(BadRow, match="template 'llama3' is text-only.*qwen2_vl"):
         get_plugin(None, "llama3")
-    with pytest.raises(BadRow, match="plugin 'mllama', which TuneFactory does not have yet; available: qwen2_vl, "
-                                     "qwen3_vl, llava, llava_next, gemma3, intern_vl, qwen2_audio"):
-        get_plugin("mllama", "mllama")
+    with pytest.raises(BadRow, match="plugin 'gemma3n', which TuneFactory does not have yet; available: qwen2_vl, "
+                                     "qwen3_vl, llava, llava_next, gemma3, intern_vl, mllama, qwen2_audio"):
+        get_plugin("gemma3n", "gemma3n")
 
 
 def test_gemma3_writes_its_image_tokens_and_their_token_types(tiny_gemma3):

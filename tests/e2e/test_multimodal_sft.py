@@ -1,6 +1,6 @@
-"""sft on images (LLaMA-Factory's mllm_demo format) with the tiny Qwen2-VL, Qwen3-VL, LLaVA-1.5, LLaVA-NeXT, Gemma 3
-and InternVL: it learns, the freeze flags and LoRA targets change exactly the parts they name, and the merged export
-answers as base + adapter."""
+"""sft on images (LLaMA-Factory's mllm_demo format) with the tiny Qwen2-VL, Qwen3-VL, LLaVA-1.5, LLaVA-NeXT, Gemma 3,
+InternVL and Llama 3.2 Vision: it learns, the freeze flags and LoRA targets change exactly the parts they name, and
+the merged export answers as base + adapter."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ pytestmark = pytest.mark.slow
 # family -> (its tiny model's session fixture, our template for its Instruct model)
 FAMILIES = {"qwen2_vl": ("tiny_qwen2_vl", "qwen2_vl"), "qwen3_vl": ("tiny_qwen3_vl", "qwen3_vl_nothink"),
             "llava": ("tiny_llava", "llava"), "llava_next": ("tiny_llava_next", "llava_next"),
-            "gemma3": ("tiny_gemma3", "gemma3"), "intern_vl": ("tiny_intern_vl", "intern_vl")}
-OWN_PROCESSOR = ("llava", "llava_next", "gemma3")  # families whose transformers processor builds without torchvision
+            "gemma3": ("tiny_gemma3", "gemma3"), "intern_vl": ("tiny_intern_vl", "intern_vl"),
+            "mllama": ("tiny_mllama", "mllama")}
+# families whose transformers processor builds without torchvision
+OWN_PROCESSOR = ("llava", "llava_next", "gemma3", "mllama")
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,15 @@ def test_images_reach_the_model_in_each_batch(family):
         image_tokens = int((batch["input_ids"] == tokenizer.convert_tokens_to_ids("<image>")).sum())
         assert batch["pixel_values"].shape == (images, 3, 42, 42) and image_tokens == 9 * images
         assert "mm_token_type_ids" not in batch and "image_grid_thw" not in batch
+        return
+    if family.name == "mllama":  # by row: its images' tiles, and which text tokens see them
+        image_tokens = (batch["input_ids"] == tokenizer.convert_tokens_to_ids("<|image|>")).sum(dim=1)
+        most = max(len(row["images"]) for row in rows)
+        assert batch["pixel_values"].shape == (len(rows), most, 2, 3, 28, 28)
+        assert image_tokens.tolist() == [len(row["images"]) for row in rows]
+        seen = batch["cross_attention_mask"].amax(dim=(2, 3))  # [rows, length]: a token sees some image
+        first = (batch["input_ids"] == tokenizer.convert_tokens_to_ids("<|image|>")).int().argmax(dim=1)
+        assert all(not seen[i, : first[i]].any() and seen[i, first[i]:].all() for i in range(len(rows)))
         return
     if family.name == "intern_vl":  # every tile of every image, 4 <IMG_CONTEXT> each
         context = int((batch["input_ids"] == tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>")).sum())

@@ -61,11 +61,11 @@ def test_images_for_a_text_model_or_a_missing_image_are_refused(vl_chat, tiny_ll
 
 
 @pytest.mark.parametrize(("fixture", "template"), [("tiny_llava", "llava"), ("tiny_llava_next", "llava_next"),
-                                                  ("tiny_gemma3", "gemma3")])
+                                                  ("tiny_gemma3", "gemma3"), ("tiny_mllama", "mllama")])
 def test_an_answer_equals_generate_on_the_familys_own_processors_inputs(fixture, template, request):
-    """LLaVA-1.5's LlavaProcessor, LLaVA-NeXT's LlavaNextProcessor and Gemma 3's Gemma3Processor build here (no video
-    half): the reference is the real processor (Gemma 3's inputs carry token_type_ids, which our chat passes under
-    the same name)."""
+    """LLaVA-1.5's LlavaProcessor, LLaVA-NeXT's LlavaNextProcessor, Gemma 3's Gemma3Processor and Llama 3.2 Vision's
+    MllamaProcessor build here (no video half): the reference is the real processor (Gemma 3's inputs carry
+    token_type_ids, mllama's a cross-attention mask, which our chat passes under the same names)."""
     from transformers import AutoProcessor
 
     from tunefactory.config import parse_dict

@@ -33,6 +33,7 @@ from tunefactory_fixtures.tiny_multimodal import (
     TINY_INTERN_VL,
     TINY_LLAVA,
     TINY_LLAVA_NEXT,
+    TINY_MLLAMA,
     TINY_QWEN2_VL,
     TINY_QWEN3_VL,
     build_tiny_vision_language,
@@ -81,7 +82,8 @@ def family(request):
 
 @pytest.mark.parametrize(("fixture", "recipe"), [(spec.fixture, spec.recipe) for spec in FAMILIES.values()]
                          + [("tiny_llava", TINY_LLAVA), ("tiny_llava_next", TINY_LLAVA_NEXT),
-                            ("tiny_gemma3", TINY_GEMMA3), ("tiny_intern_vl", TINY_INTERN_VL)])
+                            ("tiny_gemma3", TINY_GEMMA3), ("tiny_intern_vl", TINY_INTERN_VL),
+                            ("tiny_mllama", TINY_MLLAMA)])
 def test_builds_offline_deterministically_and_once(fixture, recipe, request, tiny_model_cache, tmp_path, monkeypatch):
     folder = request.getfixturevalue(fixture)
 

@@ -96,15 +96,10 @@ class SFTCollator:
         if "position_ids" in features[0]:
             batch["position_ids"] = _pad_positions([feature["position_ids"] for feature in features], length, side)
             self._isolate_packed_examples(batch)
-        if self.media is not None:
-            column = self.media.column
-            self._add_media(batch, [item for feature in features for item in feature.get(column) or []])
+        if self.media is not None:  # each row's images (sounds), read now, as the model's media inputs
+            rows = [list(feature.get(self.media.column) or []) for feature in features]
+            batch.update(self.media.batch_inputs(rows, batch["input_ids"], self.tokenizer))
         return batch
-
-    def _add_media(self, batch: dict[str, torch.Tensor], items: list) -> None:
-        """The batch's images (sounds), in the order their tokens appear (row by row), as the model's inputs."""
-        batch.update(self.media.batch_inputs(items))
-        batch.update(self.media.plugin.token_type_ids(batch["input_ids"], self.tokenizer))
 
     def _isolate_packed_examples(self, batch: dict[str, torch.Tensor]) -> None:
         if self.attn_implementation in FLASH_IMPLEMENTATIONS:

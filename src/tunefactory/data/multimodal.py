@@ -102,6 +102,29 @@ def tokens_per_tile(images: list, image_processor, processor_settings: Mapping) 
     return [int(count) * processor_settings["image_seq_length"] for count in tiles]
 
 
+def one_token_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
+    """Llama 3.2 Vision (mllama): the image token stays one token; the language model reads the image through
+    cross-attention instead."""
+    return [1] * len(images)
+
+
+def mllama_inputs(rows: list[list], image_processor, input_ids, token_id: int) -> dict[str, Any]:
+    """Llama 3.2 Vision (transformers 5.25's MllamaProcessor): the tiles of each row's images, their aspect ratios,
+    and the cross-attention mask from the ids (each text token sees the images whose tokens come before it)."""
+    import torch
+    from transformers.models.mllama.processing_mllama import (
+        convert_sparse_cross_attention_mask_to_dense,
+        get_cross_attention_token_mask,
+    )
+
+    outputs = dict(image_processor(images=rows, return_tensors="pt"))
+    num_tiles = outputs.pop("num_tiles")
+    spans = [get_cross_attention_token_mask(ids, token_id) for ids in input_ids.tolist()]
+    mask = convert_sparse_cross_attention_mask_to_dense(spans, num_tiles, image_processor.max_image_tiles,
+                                                        input_ids.shape[-1])
+    return {**outputs, "cross_attention_mask": torch.from_numpy(mask)}
+
+
 def tokens_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
     """Gemma 3 (transformers 5.25's Gemma3Processor): the same ``image_seq_length`` tokens for every image (the
     projector pools the picture's patches to ``mm_tokens_per_image``); pan-and-scan crops are not supported."""
@@ -148,6 +171,9 @@ class MediaPlugin:
     media: str = "images"  # the dataset column it reads: images, or audios
     # (items, processor, return_tensors) -> the processor's outputs under the names the model's forward takes
     run: Callable[..., Mapping[str, Any]] = run_image_processor
+    # (each row's items, processor, the batch's ids, the token's id) -> the model's inputs, for a family whose inputs
+    # are laid out by row and read the ids (mllama's cross-attention mask); None: one flat list of items
+    row_inputs: Callable[..., dict[str, Any]] | None = None
 
     @property
     def placeholder(self) -> str:
@@ -213,8 +239,18 @@ class MediaContext:
     def expand(self, messages: list[dict], items: list) -> list[dict]:
         return self.plugin.expand(messages, items, self.processor, self.settings, self.processor_settings)
 
-    def batch_inputs(self, items: list) -> dict[str, Any]:
-        return self.plugin.batch_inputs(items, self.processor, self.settings)
+    def batch_inputs(self, rows: list[list], input_ids, tokenizer) -> dict[str, Any]:
+        """The model's media inputs for a batch: each row's items, in the order their tokens appear, and the rows'
+        ids (``[rows, length]``)."""
+        plugin = self.plugin
+        if plugin.row_inputs is None:
+            inputs = plugin.batch_inputs([item for row in rows for item in row], self.processor, self.settings)
+        elif any(rows):
+            loaded = [[plugin.load(item, self.settings) for item in row] for row in rows]
+            inputs = plugin.row_inputs(loaded, self.processor, input_ids, tokenizer.convert_tokens_to_ids(plugin.token))
+        else:
+            inputs = {}
+        return {**inputs, **plugin.token_type_ids(input_ids, tokenizer)}
 
     def save(self, output_dir) -> None:
         """The image processor (feature extractor) and the processor's settings, so the folder takes media as the
@@ -356,6 +392,11 @@ GEMMA3 = MediaPlugin("gemma3", token="<image_soft_token>", start="\n\n<start_of_
 # "</img>" (LLaMA-Factory writes no newline after it); the model takes the tiles' pixel_values.
 INTERN_VL = MediaPlugin("intern_vl", token="<IMG_CONTEXT>", start="<img>", end="</img>\n", count=tokens_per_tile,
                         chat_image="<IMG_CONTEXT>\n")
+# Llama 3.2 Vision (mllama): <|image|> stays one token where the image goes; the model takes each row's tiles, their
+# aspect ratios and a cross-attention mask built from the ids, as MllamaProcessor makes them.
+MLLAMA = MediaPlugin("mllama", token="<|image|>", count=one_token_per_image,
+                     inputs=("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask"),
+                     row_inputs=mllama_inputs)
 # Qwen2-Audio: each sound is "Audio n: <|audio_bos|>", <|AUDIO|> once per 40 ms (its Whisper features: 10 ms
 # frames, up to 30 s, halved twice by the encoder), then "<|audio_eos|>\n", as Qwen2-Audio-7B-Instruct's chat
 # template writes an audio part and its processor expands it (LLaMA-Factory writes neither "Audio n: " nor the
@@ -366,7 +407,7 @@ QWEN2_AUDIO = MediaPlugin("qwen2_audio", token="<|AUDIO|>", start="Audio {n}: <|
 
 # template `multimodal` name -> plugin; the families not here are refused with the list of those that are
 PLUGINS: dict[str, MediaPlugin] = {plugin.name: plugin for plugin in (QWEN2_VL, QWEN3_VL, LLAVA, LLAVA_NEXT, GEMMA3,
-                                                                      INTERN_VL, QWEN2_AUDIO)}
+                                                                      INTERN_VL, MLLAMA, QWEN2_AUDIO)}
 # the forward keywords of the plugins' token types: one value per position of the ids, not per image
 TOKEN_TYPE_INPUTS = frozenset(plugin.token_types for plugin in PLUGINS.values() if plugin.token_types)
 

@@ -141,8 +141,7 @@ class ChatModel:
         items = _media_of(messages, self.media.column) if self.media is not None else []
         if not items:
             return None
-        inputs = self.media.batch_inputs(items)
-        return {**inputs, **self.media.plugin.token_type_ids(torch.tensor([prompt_ids]), self.tokenizer)}
+        return self.media.batch_inputs([items], torch.tensor([prompt_ids]), self.tokenizer)
 
     def generation_settings(self, **overrides) -> tuple[dict, int, bool]:
         """(sampling settings for generate, max_new_tokens, skip_special_tokens) from the generating
