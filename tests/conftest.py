@@ -88,6 +88,18 @@ def tiny_qwen2_audio(tiny_model_cache) -> Path:
 
 
 @pytest.fixture(scope="session")
+def qwen2_audio_chat(tiny_qwen2_audio):
+    """A ChatModel serving the tiny Qwen2-Audio greedily, 6 new tokens (shared by the chat and API tests)."""
+    from tunefactory.config import parse_dict
+    from tunefactory.infer.chat_model import ChatModel
+
+    model = ChatModel(parse_dict({"model_name_or_path": str(tiny_qwen2_audio), "template": "qwen2_audio",
+                                  "temperature": 0, "max_new_tokens": 6}, command="api"))
+    yield model
+    model.engine.close()
+
+
+@pytest.fixture(scope="session")
 def tiny_gemma3(tiny_model_cache) -> Path:
     from tunefactory_fixtures.tiny_multimodal import ensure_tiny_gemma3
 

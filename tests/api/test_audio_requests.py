@@ -12,21 +12,10 @@ SOUND = Path(__file__).resolve().parents[2] / "data" / "mllm_demo_data" / "2.wav
 
 
 @pytest.fixture(scope="module")
-def audio_chat(tiny_qwen2_audio):
-    from tunefactory.config import parse_dict
-    from tunefactory.infer.chat_model import ChatModel
-
-    model = ChatModel(parse_dict({"model_name_or_path": str(tiny_qwen2_audio), "template": "qwen2_audio",
-                                  "temperature": 0, "max_new_tokens": 6}, command="api"))
-    yield model
-    model.engine.close()
-
-
-@pytest.fixture(scope="module")
-def audio_client(audio_chat, live_server):
+def audio_client(qwen2_audio_chat, live_server):
     from tunefactory.api.app import ApiSettings, create_app
 
-    server = live_server(create_app(audio_chat, ApiSettings(model_name="tiny-audio")))
+    server = live_server(create_app(qwen2_audio_chat, ApiSettings(model_name="tiny-audio")))
     return openai.OpenAI(base_url=f"{server}/v1", api_key="unused", max_retries=0, timeout=60)
 
 
@@ -35,12 +24,12 @@ def audio_message(data: str) -> list[dict]:
                                          {"type": "text", "text": "What do you hear?"}]}]
 
 
-def test_an_input_audio_part_is_answered_as_the_model_answers_it(audio_client, audio_chat):
+def test_an_input_audio_part_is_answered_as_the_model_answers_it(audio_client, qwen2_audio_chat):
     data = base64.b64encode(SOUND.read_bytes()).decode()
     reply = audio_client.chat.completions.create(model="tiny-audio", messages=audio_message(data))
     messages = [{"role": "user", "content": "<audio>What do you hear?", "audios": [str(SOUND)]}]
-    assert reply.choices[0].message.content == audio_chat.chat(messages)[0].text
-    assert reply.usage.prompt_tokens == len(audio_chat.prompt_ids(messages))
+    assert reply.choices[0].message.content == qwen2_audio_chat.chat(messages)[0].text
+    assert reply.usage.prompt_tokens == len(qwen2_audio_chat.prompt_ids(messages))
 
 
 @pytest.mark.parametrize(("data", "why"), [("@@@", "must be base64-encoded audio"), ("", "is empty"),

@@ -14,24 +14,13 @@ SOUND = Path(__file__).resolve().parents[2] / "data" / "mllm_demo_data" / "2.wav
 IMAGE = SOUND.parent / "1.png"
 
 
-@pytest.fixture(scope="module")
-def audio_chat(tiny_qwen2_audio):
-    from tunefactory.config import parse_dict
-    from tunefactory.infer.chat_model import ChatModel
-
-    model = ChatModel(parse_dict({"model_name_or_path": str(tiny_qwen2_audio), "template": "qwen2_audio",
-                                  "temperature": 0, "max_new_tokens": 6}, command="api"))
-    yield model
-    model.engine.close()
-
-
-def test_a_sound_answer_equals_generate_on_the_processors_inputs(audio_chat, tiny_qwen2_audio):
+def test_a_sound_answer_equals_generate_on_the_processors_inputs(qwen2_audio_chat, tiny_qwen2_audio):
     from transformers import AutoFeatureExtractor, AutoTokenizer, Qwen2AudioProcessor
 
     from tunefactory.data.multimodal import MediaSettings, load_audio
 
     messages = [{"role": "user", "content": "<audio>What do you hear?", "audios": [str(SOUND)]}]
-    answer = audio_chat.chat(messages)[0]
+    answer = qwen2_audio_chat.chat(messages)[0]
     tokenizer = AutoTokenizer.from_pretrained(tiny_qwen2_audio)
     processor = Qwen2AudioProcessor(feature_extractor=AutoFeatureExtractor.from_pretrained(tiny_qwen2_audio),
                                     tokenizer=tokenizer)
@@ -40,16 +29,16 @@ def test_a_sound_answer_equals_generate_on_the_processors_inputs(audio_chat, tin
         tokenize=False, add_generation_prompt=True)
     inputs = processor(text=text, audio=[load_audio(str(SOUND), MediaSettings()).samples], sampling_rate=16000,
                        return_tensors="pt")
-    assert audio_chat.prompt_ids(messages) == inputs["input_ids"][0].tolist()
+    assert qwen2_audio_chat.prompt_ids(messages) == inputs["input_ids"][0].tolist()
     with torch.no_grad():
-        expected = audio_chat.model.generate(**inputs, max_new_tokens=6, do_sample=False,
-                                             eos_token_id=audio_chat.stop_ids)
+        expected = qwen2_audio_chat.model.generate(**inputs, max_new_tokens=6, do_sample=False,
+                                             eos_token_id=qwen2_audio_chat.stop_ids)
     assert answer.text == tokenizer.decode(expected[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-    assert "".join(audio_chat.stream_chat(messages)) == answer.text
+    assert "".join(qwen2_audio_chat.stream_chat(messages)) == answer.text
 
 
-def test_images_for_a_sound_model_are_refused(audio_chat):
+def test_images_for_a_sound_model_are_refused(qwen2_audio_chat):
     with pytest.raises(TuneFactoryError, match="this model takes audios, not images"):
-        audio_chat.chat([{"role": "user", "content": "<image>What is it?", "images": [str(IMAGE)]}])
+        qwen2_audio_chat.chat([{"role": "user", "content": "<image>What is it?", "images": [str(IMAGE)]}])
     with pytest.raises(TuneFactoryError, match="1 <audio> placeholder.s. in the messages but 0 audio"):
-        audio_chat.chat([{"role": "user", "content": "<audio>What is it?"}])
+        qwen2_audio_chat.chat([{"role": "user", "content": "<audio>What is it?"}])

@@ -35,14 +35,7 @@ def load_image_processor(model_args):
     """The model family's own image processor (for the media plugins), from the model's folder."""
     from transformers import AutoImageProcessor
 
-    try:
-        return AutoImageProcessor.from_pretrained(model_args.model_name_or_path,
-                                                  trust_remote_code=model_args.trust_remote_code,
-                                                  cache_dir=model_args.cache_dir, revision=model_args.model_revision,
-                                                  token=model_args.hf_hub_token)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load an image processor from {model_args.model_name_or_path!r} (its "
-                         f"preprocessor_config.json), which training on images needs: {exc}") from exc
+    return _load_media_processor(AutoImageProcessor, model_args, "an image processor", "images")
 
 
 def load_feature_extractor(model_args):
@@ -50,14 +43,17 @@ def load_feature_extractor(model_args):
     folder."""
     from transformers import AutoFeatureExtractor
 
+    return _load_media_processor(AutoFeatureExtractor, model_args, "a feature extractor", "sounds")
+
+
+def _load_media_processor(auto_class, model_args, what: str, media: str):
     try:
-        return AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path,
-                                                    trust_remote_code=model_args.trust_remote_code,
-                                                    cache_dir=model_args.cache_dir, revision=model_args.model_revision,
-                                                    token=model_args.hf_hub_token)
+        return auto_class.from_pretrained(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code,
+                                          cache_dir=model_args.cache_dir, revision=model_args.model_revision,
+                                          token=model_args.hf_hub_token)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load a feature extractor from {model_args.model_name_or_path!r} (its "
-                         f"preprocessor_config.json), which training on sounds needs: {exc}") from exc
+        raise ModelError(f"cannot load {what} from {model_args.model_name_or_path!r} (its preprocessor_config.json), "
+                         f"which training on {media} needs: {exc}") from exc
 
 
 def load_processor_settings(model_args) -> dict:
