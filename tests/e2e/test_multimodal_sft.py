@@ -111,6 +111,17 @@ def test_freeze_flags_change_exactly_the_parts_they_name(family, tmp_path, flags
     assert changed_parts(before, load_file(out / "model.safetensors")) == expected
 
 
+def test_the_freeze_method_trains_the_last_language_layers_only(family, tmp_path):
+    """finetuning_type: freeze on a vision-language model: the last freeze_trainable_layers decoder layers of its
+    language model train; its vision tower and projector stay as loaded (their blocks are numbered too)."""
+    before = load_file(family.folder / "model.safetensors")
+    out = tmp_path / "freeze"
+    train_in_process(mllm_sft(family, out, finetuning_type="freeze", freeze_trainable_layers=1, max_steps=2))
+    after = load_file(out / "model.safetensors")
+    moved = {name for name in before if not torch.equal(before[name], after[name])}
+    assert moved and all(part_of(name) == "language_model" and ".layers.1." in name for name in moved)
+
+
 def test_lora_reaches_the_vision_tower_when_it_trains(family, tmp_path):
     """Under reentrant checkpointing (the default) LoRA in a tower whose patch embedding is frozen learns only if the
     patch embeddings require gradients: transformers 5.25 sees to Qwen2-VL's (and CLIP's, LLaVA's), the loader to
