@@ -7,13 +7,17 @@ likewise) and lists the files in its ``images`` (``audios``) column. A family's 
     - which token(s) an image becomes in the text: Qwen2-VL (and Qwen3-VL alike) writes ``<|vision_start|>``,
       then ``<|image_pad|>`` once per merged patch (the image grid's size / merge_size²), then ``<|vision_end|>``;
       LLaVA-1.5 writes ``<image>`` once per patch of its fixed-size picture (less CLS, see ``patches_per_image``);
-      Gemma 3 writes ``\n\n<start_of_image>``, ``<image_soft_token>`` ``image_seq_length`` times, then
-      ``<end_of_image>\n\n``; Qwen2-Audio writes ``Audio 1: <|audio_bos|>``, ``<|AUDIO|>`` once per 40 ms of
-      sound, then ``<|audio_eos|>\n``, as its official chat template and processor do;
+      LLaVA-NeXT once per feature of its base picture and best grid of crops; Gemma 3 writes
+      ``\n\n<start_of_image>``, ``<image_soft_token>`` ``image_seq_length`` times, then ``<end_of_image>\n\n``;
+      InternVL ``<img>``, ``<IMG_CONTEXT>`` ``image_seq_length`` times per tile, ``</img>\n``; Llama 3.2 Vision
+      keeps one ``<|image|>`` (its language model cross-attends to the image); Qwen2-Audio writes
+      ``Audio 1: <|audio_bos|>``, ``<|AUDIO|>`` once per 40 ms of sound, then ``<|audio_eos|>\n``, as its official
+      chat template and processor do;
     - how that count is found (``count``: one small function per way, below);
     - which processor outputs the model needs beside the ids (Qwen2-VL: ``pixel_values`` and ``image_grid_thw``;
-      Qwen2-Audio: ``input_features`` and ``feature_attention_mask``), made by the family's own image processor
-      (feature extractor) when a batch is collated, so decoded pixels and sounds never sit in the cache.
+      Qwen2-Audio: ``input_features`` and ``feature_attention_mask``; Llama 3.2 Vision's, laid out by row, with a
+      cross-attention mask read from the ids: ``row_inputs``), made by the family's own image processor (feature
+      extractor) when a batch is collated, so decoded pixels and sounds never sit in the cache.
 
 The count follows the family's own processor rule, from its image processor run on the image and the processor's
 settings (its ``processor_config.json``: LLaVA's patch size and feature strategy), so the ids match what its
