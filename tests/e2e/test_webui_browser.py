@@ -95,7 +95,7 @@ def fill(page, key: str, value) -> None:
     box.press("Tab")  # commits the value, as leaving the field does
 
 
-def choose(page, key: str, value: str, tries: int = 6) -> None:
+def choose(page, key: str, value: str, tries: int = 10) -> None:
     """Pick an option; the choices may still be on their way (they follow other fields), so look again."""
     box = page.locator(f"#tf-{key}").locator("input").first
     option = page.locator(f"#tf-{key} ul li", has_text=value).first
@@ -103,7 +103,7 @@ def choose(page, key: str, value: str, tries: int = 6) -> None:
         box.click()
         box.fill(value)
         try:
-            option.wait_for(timeout=3000)
+            option.wait_for(timeout=5000)  # a loaded machine can take seconds to send them
         except Exception:  # noqa: BLE001 - playwright's timeout: close the list and open it again
             page.keyboard.press("Escape")
             continue

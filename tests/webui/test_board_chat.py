@@ -69,3 +69,21 @@ def test_an_attached_image_reaches_a_multimodal_model(tiny_qwen2_vl):
         assert displayed([turn])[0]["content"] == "🖼️ What is drawn?"
     finally:
         chat.unload()
+
+
+def test_an_attached_sound_reaches_an_audio_model(tiny_qwen2_audio):
+    from pathlib import Path
+
+    from tunefactory.webui.chat import user_turn
+
+    sound = str(Path(__file__).resolve().parents[2] / "data" / "mllm_demo_data" / "1.wav")
+    chat = ChatSession()
+    chat.load({"model_name_or_path": str(tiny_qwen2_audio), "template": "qwen2_audio"})
+    try:
+        turn = user_turn("user", "What do you hear?", sound=sound)
+        assert turn == {"role": "user", "content": "<audio>What do you hear?", "audios": [sound]}
+        *_, reply = chat.stream([turn], max_new_tokens=6, temperature=0)
+        assert reply == chat.model.chat([turn], max_new_tokens=6, temperature=0)[0].text
+        assert displayed([turn])[0]["content"] == "🔊 What do you hear?"
+    finally:
+        chat.unload()

@@ -444,8 +444,11 @@ def _build_chat_tab(board: Board, widgets: dict, lang, top_keys: list[str]) -> N
             widgets["_system"] = gr.Textbox(label=label("_system", "en"), elem_id="tf-_system")
             widgets["_tools"] = gr.Textbox(label=label("_tools", "en"), lines=3, elem_id="tf-_tools")
             widgets["_query"] = gr.Textbox(label=label("_query", "en"), lines=3, elem_id="tf-_query")
-            widgets["_image"] = gr.Image(type="filepath", label=label("_image", "en"), elem_id="tf-_image",
-                                         height=160, sources=["upload", "clipboard"])
+            with gr.Row():
+                widgets["_image"] = gr.Image(type="filepath", label=label("_image", "en"), elem_id="tf-_image",
+                                             height=160, sources=["upload", "clipboard"])
+                widgets["_audio"] = gr.Audio(type="filepath", label=label("_audio", "en"), elem_id="tf-_audio",
+                                             sources=["upload", "microphone"])
             widgets["_submit_btn"] = gr.Button(label("_submit_btn", "en"), variant="primary", elem_id="tf-_submit_btn")
         with gr.Column(scale=1):
             widgets["_chat_max_new_tokens"] = gr.Slider(1, 4096, value=512, step=1,
@@ -474,33 +477,34 @@ def _build_chat_tab(board: Board, widgets: dict, lang, top_keys: list[str]) -> N
         board.chat.unload()
         return message("model_unloaded", lang_value)
 
-    def submit(turns, role, query, image, system, tools, max_new_tokens, top_p, temperature, skip, thinking,
+    def submit(turns, role, query, image, sound, system, tools, max_new_tokens, top_p, temperature, skip, thinking,
                lang_value):
-        turns = [*turns, user_turn(role, query, image)]
+        turns = [*turns, user_turn(role, query, image, sound)]
         words = board.chat.model.template.thought_words if board.chat.loaded else ("<think>", "</think>")
         labels = {"thinking": message("thinking", lang_value), "tool_call": message("tool_call", lang_value)}
-        yield turns, displayed(turns, words, labels), "", gr.update(), None
+        yield turns, displayed(turns, words, labels), "", gr.update(), None, None
         reply = ""
         try:
             for reply in board.chat.stream(turns, system, tools, max_new_tokens=int(max_new_tokens), top_p=top_p,
                                            temperature=temperature, skip_special_tokens=skip,
                                            enable_thinking=thinking):
                 shown = displayed([*turns, {"role": "assistant", "content": reply}], words, labels)
-                yield turns, shown, "", gr.update(), None
+                yield turns, shown, "", gr.update(), None, None
         except TuneFactoryError as exc:
-            yield turns[:-1], displayed(turns[:-1], words, labels), query, _notice(str(exc), error=True), image
+            yield (turns[:-1], displayed(turns[:-1], words, labels), query, _notice(str(exc), error=True), image,
+                   sound)
             return
         turns = [*turns, board.chat.finish(reply)]
-        yield turns, displayed(turns, words, labels), "", gr.update(), None
+        yield turns, displayed(turns, words, labels), "", gr.update(), None, None
 
     chat_inputs = [lang, *[widgets[k] for k in all_keys]]
     widgets["_load_model_btn"].click(load, chat_inputs, info)
     widgets["_unload_model_btn"].click(unload, lang, info)
     widgets["_submit_btn"].click(
-        submit, [conversation, widgets["_role"], widgets["_query"], widgets["_image"], widgets["_system"],
-                 widgets["_tools"], widgets["_chat_max_new_tokens"], widgets["_chat_top_p"],
+        submit, [conversation, widgets["_role"], widgets["_query"], widgets["_image"], widgets["_audio"],
+                 widgets["_system"], widgets["_tools"], widgets["_chat_max_new_tokens"], widgets["_chat_top_p"],
                  widgets["_chat_temperature"], widgets["_skip_special_tokens"], widgets["_chat_thinking"], lang],
-        [conversation, chatbot, widgets["_query"], info, widgets["_image"]])
+        [conversation, chatbot, widgets["_query"], info, widgets["_image"], widgets["_audio"]])
     widgets["_clear_btn"].click(lambda: ([], []), None, [conversation, chatbot])
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from ..data.multimodal import IMAGE_PLACEHOLDER
+from ..data.multimodal import AUDIO_PLACEHOLDER, IMAGE_PLACEHOLDER
 from ..data.template.tools import function_message
 from ..errors import ConfigError, TuneFactoryError
 
@@ -73,11 +73,15 @@ class ChatSession:
         return {"role": ASSISTANT, "content": reply}
 
 
-def user_turn(role: str, text: str, image: str | None = None) -> dict[str, Any]:
-    """A prompt-side turn; an attached image goes first, where its ``<image>`` placeholder says."""
-    if not image:
-        return {"role": role, "content": text}
-    return {"role": role, "content": IMAGE_PLACEHOLDER + text, "images": [image]}
+def user_turn(role: str, text: str, image: str | None = None, sound: str | None = None) -> dict[str, Any]:
+    """A prompt-side turn; an attached image (sound) goes first, where its ``<image>`` (``<audio>``) placeholder
+    says."""
+    turn = {"role": role, "content": text}
+    if sound:
+        turn = {**turn, "content": AUDIO_PLACEHOLDER + turn["content"], "audios": [sound]}
+    if image:
+        turn = {**turn, "content": IMAGE_PLACEHOLDER + turn["content"], "images": [image]}
+    return turn
 
 
 def checked_tools(tools: str) -> str | None:
@@ -101,7 +105,8 @@ def displayed(conversation: list[dict[str, str]], thought_words: tuple[str, str]
     for turn in conversation:
         role, content = turn["role"], turn["content"]
         if role == USER:
-            shown.append({"role": "user", "content": content.replace(IMAGE_PLACEHOLDER, "🖼️ ")})
+            shown.append({"role": "user",
+                          "content": content.replace(IMAGE_PLACEHOLDER, "🖼️ ").replace(AUDIO_PLACEHOLDER, "🔊 ")})
         elif role == OBSERVATION:
             shown.append({"role": "user", "content": content, "metadata": {"title": labels["tool_result"]}})
         elif role == FUNCTION:

@@ -160,6 +160,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "_tools": ("Tools (JSON)", "工具列表（JSON）"),
     "_query": ("Message", "输入"),
     "_image": ("Image (multimodal models)", "图像（多模态模型）"),
+    "_audio": ("Sound (audio models)", "音频（音频模型）"),
     "_submit_btn": ("Submit", "提交"),
     "_chat_max_new_tokens": ("Maximum new tokens", "最大生成长度"),
     "_chat_top_p": ("Top-p", "Top-p 采样值"),
