@@ -120,3 +120,29 @@ def test_an_intern_vl_answer_equals_generate_on_its_processors_inputs(tiny_inter
         assert answer.text == tokenizer.decode(expected[0, ids.shape[1]:], skip_special_tokens=True)
     finally:
         chat.engine.close()
+
+
+def test_the_terminal_chat_attaches_an_image_to_the_next_message(tiny_qwen2_vl):
+    """`image <path>` attaches a file to the next message (piped here: one answer line per message); a file for the
+    wrong kind of model is refused on stderr and the conversation goes on."""
+    import io
+
+    from tunefactory.config import parse_dict
+    from tunefactory.infer.chat_model import ChatModel
+    from tunefactory.infer.terminal import run_terminal_chat
+
+    vl_chat = ChatModel(parse_dict({"model_name_or_path": str(tiny_qwen2_vl), "template": "qwen2_vl",
+                                    "do_sample": False, "max_new_tokens": 6}, command="chat"))
+    try:
+        stdin = io.StringIO(f"image {IMAGE}\nWhat shape is it?\naudio {IMAGE}\nAnd now?\nimage /nowhere.png\nHi\n")
+        stdout = io.StringIO()
+        assert run_terminal_chat(vl_chat, stdin, stdout) == 0
+        answers = stdout.getvalue().split("\n")[:-1]
+        assert len(answers) == 3 and answers[1] == ""  # the sound was refused: no answer, no turn
+        first = [{"role": "user", "content": "<image>What shape is it?", "images": [str(IMAGE)]}]
+        assert answers[0] == vl_chat.chat(first)[0].text.replace("\n", "\\n")
+        history = [*first, {"role": "assistant", "content": vl_chat.chat(first)[0].text},
+                   {"role": "user", "content": "Hi"}]
+        assert answers[2] == vl_chat.chat(history)[0].text.replace("\n", "\\n")
+    finally:
+        vl_chat.engine.close()
