@@ -63,6 +63,8 @@ def problems_of(**overrides) -> list[str]:
         ({"use_apollo": True, "finetuning_type": "full", "apollo_scale_front": True}, "apollo_scale_front is not passed on"),
         ({"use_llama_pro": True, "finetuning_type": "full"}, "use_llama_pro trains only the expanded blocks"),
         ({"use_badam": True}, "use_badam updates whole decoder layers in turn: use finetuning_type: full"),
+        ({"image_do_pan_and_scan": True, "template": "qwen2_vl"},
+         "image_do_pan_and_scan crops images for Gemma 3 (template: gemma3); template qwen2_vl does not take it"),
         ({"use_badam": True, "finetuning_type": "full", "badam_mode": "ratio", "badam_update_ratio": 1.5},
          "badam_update_ratio is the share of each weight's entries updated: between 0 and 1, not 1.5"),
     ],

@@ -250,3 +250,30 @@ def _data_args(template: str):
     from tunefactory.config import parse_dict
 
     return parse_dict({"model_name_or_path": "unused", "template": template, "dataset": "mllm_demo"}).data
+
+
+def test_gemma3_pan_and_scan_writes_the_image_and_its_crops_as_its_processor_does(tiny_gemma3, tmp_path):
+    """image_do_pan_and_scan: a wide picture is written whole, then as crops, with Gemma3Processor's words around them;
+    the pixels hold the picture and its crops, as the processor's."""
+    import torch
+    from transformers import AutoProcessor
+
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (640, 300), (40, 80, 220)).save(wide)
+    processor = AutoProcessor.from_pretrained(tiny_gemma3)
+    conversation = [hf_message("user", "What is drawn?", 1), hf_message("assistant", "A blue field.")]
+    text = processor.apply_chat_template(conversation, tokenize=False)
+    expected = processor(text=text, images=[Image.open(wide).convert("RGB")], do_pan_and_scan=True,
+                         add_special_tokens=False, return_tensors="pt")
+    tokenizer = processor.tokenizer
+    template = get_template(tokenizer, _data_args("gemma3"), str(tiny_gemma3))
+    settings = MediaSettings(image_do_pan_and_scan=True, image_max_pixels=640 * 300)
+    media = MediaContext(GEMMA3, processor.image_processor, settings, {"image_seq_length": 4})
+    ours = [{"role": "user", "content": "<image>What is drawn?"}, {"role": "assistant", "content": "A blue field."}]
+    (prompt_ids, answer_ids), = template.encode_multiturn(tokenizer, media.expand(ours, [str(wide)]))
+    assert prompt_ids + answer_ids == expected["input_ids"][0].tolist()
+    assert "and here are some crops to help you see better" in tokenizer.decode(prompt_ids)
+    inputs = media.batch_inputs([[str(wide)]], expected["input_ids"], tokenizer)
+    assert inputs["pixel_values"].shape[0] > 1  # the picture and its crops
+    assert torch.equal(inputs["pixel_values"], expected["pixel_values"])
+    assert torch.equal(inputs["token_type_ids"], expected["token_type_ids"])

@@ -111,7 +111,8 @@ class ModelArguments:
     # --- Processor ---
     image_max_pixels: int = arg(589824, "Upper bound on pixels per input image (larger images are downscaled).")
     image_min_pixels: int = arg(1024, "Lower bound on pixels per input image (smaller images are upscaled).")
-    image_do_pan_and_scan: bool = arg(False, "Enable Gemma3 pan-and-scan image cropping.")
+    image_do_pan_and_scan: bool = arg(False, "Gemma 3: write a wide or tall image whole and then as crops, as its "
+                                              "processor's pan-and-scan does.")
     crop_to_patches: bool = arg(False, "Split images into tiles (InternVL style).")
     video_max_pixels: int = arg(65536, "Upper bound on pixels per video frame.")
     video_min_pixels: int = arg(256, "Lower bound on pixels per video frame.")

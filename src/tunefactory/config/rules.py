@@ -231,6 +231,9 @@ def quantization(c: RunConfig) -> list[str]:
 @rule
 def data_settings(c: RunConfig) -> list[str]:
     d, t, problems = c.data, c.training, []
+    if c.model.image_do_pan_and_scan and d.template not in (None, "auto", "gemma3"):
+        problems.append(f"image_do_pan_and_scan crops images for Gemma 3 (template: gemma3); template {d.template} "
+                        "does not take it")
     if d.val_size < 0 or (d.val_size >= 1 and not float(d.val_size).is_integer()):
         problems.append(f"val_size must be a fraction in [0, 1) or a whole number of examples, not {d.val_size}")
     if d.val_size > 1e-6 and not d.dataset:

@@ -45,14 +45,17 @@ class MediaSettings:
     image_max_pixels: int = 768 * 768
     image_min_pixels: int = 32 * 32
     audio_sampling_rate: int = 16000
+    image_do_pan_and_scan: bool = False  # Gemma 3: the image and crops of it (its processor's pan-and-scan)
 
     @classmethod
     def from_model_args(cls, model_args) -> MediaSettings:
         return cls(image_max_pixels=model_args.image_max_pixels, image_min_pixels=model_args.image_min_pixels,
-                   audio_sampling_rate=model_args.audio_sampling_rate)
+                   audio_sampling_rate=model_args.audio_sampling_rate,
+                   image_do_pan_and_scan=model_args.image_do_pan_and_scan)
 
 
 NO_SETTINGS: Mapping[str, Any] = MappingProxyType({})
+PAN_AND_SCAN_ON = "image_do_pan_and_scan"  # passed to the count functions beside the processor's settings
 
 
 def merged_patches_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
@@ -129,24 +132,52 @@ def mllama_inputs(rows: list[list], image_processor, input_ids, token_id: int) -
     return {**outputs, "cross_attention_mask": torch.from_numpy(mask)}
 
 
-def tokens_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
-    """Gemma 3 (transformers 5.25's Gemma3Processor): the same ``image_seq_length`` tokens for every image (the
-    projector pools the picture's patches to ``mm_tokens_per_image``); pan-and-scan crops are not supported."""
-    return [processor_settings["image_seq_length"]] * len(images)
+# Gemma3Processor's pan-and-scan settings, which its image processor's own config leaves unset
+PAN_AND_SCAN = {"do_pan_and_scan": True, "pan_and_scan_min_crop_size": 256, "pan_and_scan_max_num_crops": 4,
+                "pan_and_scan_min_ratio_to_activate": 1.2}
+
+
+def crops_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
+    """Gemma 3 (transformers 5.25's Gemma3Processor): how many pan-and-scan crops each image gets beside itself (0
+    unless ``image_do_pan_and_scan``); `gemma3_image_text` writes them."""
+    if not processor_settings.get(PAN_AND_SCAN_ON):
+        return [0] * len(images)
+    outputs = run_gemma3_image_processor(images, image_processor, MediaSettings(image_do_pan_and_scan=True), "np")
+    return [int(crops) for crops in outputs["num_crops"]]
+
+
+def gemma3_image_text(crops: int, number: int, processor_settings: Mapping) -> str:
+    """An image as Gemma3Processor writes it: ``image_seq_length`` soft tokens between its marks (the projector pools
+    the picture's patches to ``mm_tokens_per_image``), and with pan-and-scan the crops after the whole image."""
+    tokens = "<image_soft_token>" * processor_settings["image_seq_length"]
+    whole = f"\n\n<start_of_image>{tokens}<end_of_image>\n\n"
+    if not crops:
+        return whole
+    return (f"Here is the original image {whole} and here are some crops to help you see better "
+            + " ".join([whole] * crops))
+
+
+def run_gemma3_image_processor(images: list, image_processor, settings: MediaSettings,
+                               return_tensors: str = "pt") -> Mapping[str, Any]:
+    """The pictures (and, with pan-and-scan, their crops after each, as one list) and ``num_crops``."""
+    extra = PAN_AND_SCAN if settings.image_do_pan_and_scan else {}
+    return image_processor(images=images, return_tensors=return_tensors, **extra)
 
 
 def tokens_per_audio_frames(sounds: list, feature_extractor, processor_settings: Mapping) -> list[int]:
     """Qwen2-Audio (transformers 5.25's Qwen2AudioProcessor): the sound's mel frames (10 ms each, up to the feature
     extractor's chunk), halved by the encoder's strided convolution and again by its pooling."""
-    masks = run_feature_extractor(sounds, feature_extractor, return_tensors="np")["feature_attention_mask"]
+    masks = run_feature_extractor(sounds, feature_extractor, MediaSettings(), "np")["feature_attention_mask"]
     return [(((int(frames) - 1) // 2 + 1) - 2) // 2 + 1 for frames in masks.sum(-1)]
 
 
-def run_image_processor(images: list, image_processor, return_tensors: str = "pt") -> Mapping[str, Any]:
+def run_image_processor(images: list, image_processor, settings: MediaSettings,
+                        return_tensors: str = "pt") -> Mapping[str, Any]:
     return image_processor(images=images, return_tensors=return_tensors)
 
 
-def run_feature_extractor(sounds: list, feature_extractor, return_tensors: str = "pt") -> Mapping[str, Any]:
+def run_feature_extractor(sounds: list, feature_extractor, settings: MediaSettings,
+                          return_tensors: str = "pt") -> Mapping[str, Any]:
     """Log-mel features padded to the extractor's chunk (30 s for Qwen2-Audio's Whisper extractor) and the mask of
     the real frames, under the name Qwen2-Audio's forward takes (``feature_attention_mask``)."""
     outputs = feature_extractor([sound.samples for sound in sounds], sampling_rate=sounds[0].sampling_rate,
@@ -173,8 +204,11 @@ class MediaPlugin:
     # processor counts them
     count: Callable[[list, Any, Mapping], list[int]] = merged_patches_per_image
     media: str = "images"  # the dataset column it reads: images, or audios
-    # (items, processor, return_tensors) -> the processor's outputs under the names the model's forward takes
+    # (items, processor, settings, return_tensors) -> the processor's outputs under the names the forward takes
     run: Callable[..., Mapping[str, Any]] = run_image_processor
+    # (count, number, processor settings) -> an item's text, for a family whose items are not written as the start,
+    # the token ``count`` times and the end (Gemma 3's pan-and-scan crops); None: that way
+    write: Callable[[int, int, Mapping], str] | None = None
     # (each row's items, processor, the batch's ids, the token's id) -> the model's inputs, for a family whose inputs
     # are laid out by row and read the ids (mllama's cross-attention mask); None: one flat list of items
     row_inputs: Callable[..., dict[str, Any]] | None = None
@@ -193,6 +227,7 @@ class MediaPlugin:
         check_placeholders(messages, items or [], self.media)
         if not items:
             return messages
+        processor_settings = {**processor_settings, PAN_AND_SCAN_ON: settings.image_do_pan_and_scan}
         counts = iter(self.count([self.load(i, settings) for i in items], processor, processor_settings))
         number = 0
         expanded = []
@@ -201,15 +236,20 @@ class MediaPlugin:
             parts = [first]
             for text in rest:
                 number += 1
-                parts.append(self.start.replace("{n}", str(number)) + self.token * next(counts) + self.end + text)
+                parts.append(self.item_text(next(counts), number, processor_settings) + text)
             expanded.append({**message, "content": "".join(parts)})
         return expanded
+
+    def item_text(self, count: int, number: int, processor_settings: Mapping) -> str:
+        if self.write is not None:
+            return self.write(count, number, processor_settings)
+        return self.start.replace("{n}", str(number)) + self.token * count + self.end
 
     def batch_inputs(self, items: list, processor, settings: MediaSettings) -> dict[str, Any]:
         """The model's media inputs for a batch's items, in the order their tokens appear."""
         if not items:
             return {}
-        outputs = self.run([self.load(i, settings) for i in items], processor)
+        outputs = self.run([self.load(i, settings) for i in items], processor, settings)
         return {name: outputs[name] for name in self.inputs}
 
     def token_type_ids(self, input_ids, tokenizer) -> dict[str, Any]:
@@ -389,8 +429,8 @@ LLAVA_NEXT = MediaPlugin("llava_next", token="<image>", inputs=("pixel_values", 
 # <image_soft_token> image_seq_length times (mm_tokens_per_image: 256 there) and "<end_of_image>\n\n"; the model
 # takes pixel_values and token_type_ids (1 at the soft tokens), which let an image's tokens see each other.
 GEMMA3 = MediaPlugin("gemma3", token="<image_soft_token>", start="\n\n<start_of_image>",
-                     end="<end_of_image>\n\n", count=tokens_per_image, token_types="token_type_ids",
-                     chat_image="<start_of_image>")
+                     end="<end_of_image>\n\n", count=crops_per_image, write=gemma3_image_text,
+                     run=run_gemma3_image_processor, token_types="token_type_ids", chat_image="<start_of_image>")
 # InternVL (the transformers format: InternVL3-*-hf, InternVL2.5): its chat template writes "<IMG_CONTEXT>\n" for an
 # image part and InternVLProcessor makes the <IMG_CONTEXT> "<img>", <IMG_CONTEXT> image_seq_length times per tile,
 # "</img>" (LLaMA-Factory writes no newline after it); the model takes the tiles' pixel_values.
