@@ -122,6 +122,17 @@ def test_the_freeze_method_trains_the_last_language_layers_only(family, tmp_path
     assert moved and all(part_of(name) == "language_model" and ".layers.1." in name for name in moved)
 
 
+def test_oft_adapts_the_language_model_only(family, tmp_path):
+    """finetuning_type: oft (peft's orthogonal adapters) goes through the same targets as LoRA: the language model's
+    linear layers, with the vision tower and projector frozen."""
+    out = tmp_path / "oft"
+    train_in_process(mllm_sft(family, out, finetuning_type="oft", oft_rank=0, oft_block_size=8, oft_target="all",
+                              max_steps=2))
+    adapters = load_file(out / "adapter_model.safetensors")
+    assert adapters and all(part_of(name) == "language_model" for name in adapters)
+    assert any(weight.abs().sum() > 0 for weight in adapters.values())  # it moved from the identity (zeros at init)
+
+
 def test_lora_reaches_the_vision_tower_when_it_trains(family, tmp_path):
     """Under reentrant checkpointing (the default) LoRA in a tower whose patch embedding is frozen learns only if the
     patch embeddings require gradients: transformers 5.25 sees to Qwen2-VL's (and CLIP's, LLaVA's), the loader to
