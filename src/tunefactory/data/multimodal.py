@@ -55,17 +55,18 @@ class MediaSettings:
 
 
 NO_SETTINGS: Mapping[str, Any] = MappingProxyType({})
-PAN_AND_SCAN_ON = "image_do_pan_and_scan"  # passed to the count functions beside the processor's settings
 
 
-def merged_patches_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
+def merged_patches_per_image(images: list, image_processor, processor_settings: Mapping,
+                             settings: MediaSettings) -> list[int]:
     """Qwen2-VL / Qwen3-VL: one token per merge_size² patches of the image's grid (its size varies with the image)."""
     grids = image_processor(images=images, return_tensors="np")["image_grid_thw"]
     merge = getattr(image_processor, "merge_size", 1)
     return [int(math.prod(grid)) // merge**2 for grid in grids]
 
 
-def patches_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
+def patches_per_image(images: list, image_processor, processor_settings: Mapping,
+                      settings: MediaSettings) -> list[int]:
     """LLaVA (transformers 5.25's LlavaProcessor.replace_image_token): one token per patch of the resized picture,
     plus ``num_additional_image_tokens`` (the CLS token: 1 for CLIP), less one under the ``default`` feature
     strategy, which drops CLS from the features the projector sees."""
@@ -77,7 +78,8 @@ def patches_per_image(images: list, image_processor, processor_settings: Mapping
             (picture.shape[-2:] for picture in pixels)]
 
 
-def anyres_features_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
+def anyres_features_per_image(images: list, image_processor, processor_settings: Mapping,
+                              settings: MediaSettings) -> list[int]:
     """LLaVA-NeXT (transformers 5.25's LlavaNextProcessor): the base picture's patches (plus CLS), and the crops of
     the grid resolution (``image_grid_pinpoints``) that fits the image best, less the rows or columns of patches
     that only pad it to the grid's shape, with one newline token per row; less one under the ``default`` feature
@@ -102,14 +104,16 @@ def anyres_features_per_image(images: list, image_processor, processor_settings:
     return counts
 
 
-def tokens_per_tile(images: list, image_processor, processor_settings: Mapping) -> list[int]:
+def tokens_per_tile(images: list, image_processor, processor_settings: Mapping,
+                    settings: MediaSettings) -> list[int]:
     """InternVL (transformers 5.25's InternVLProcessor): ``image_seq_length`` tokens for each tile the image processor
     cuts the image into (its grid of crops and, with more than one, a thumbnail of the whole)."""
     tiles = image_processor(images=images, return_tensors="np")["num_patches"]
     return [int(count) * processor_settings["image_seq_length"] for count in tiles]
 
 
-def one_token_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
+def one_token_per_image(images: list, image_processor, processor_settings: Mapping,
+                        settings: MediaSettings) -> list[int]:
     """Llama 3.2 Vision (mllama): the image token stays one token; the language model reads the image through
     cross-attention instead."""
     return [1] * len(images)
@@ -137,12 +141,13 @@ PAN_AND_SCAN = {"do_pan_and_scan": True, "pan_and_scan_min_crop_size": 256, "pan
                 "pan_and_scan_min_ratio_to_activate": 1.2}
 
 
-def crops_per_image(images: list, image_processor, processor_settings: Mapping) -> list[int]:
+def crops_per_image(images: list, image_processor, processor_settings: Mapping,
+                    settings: MediaSettings) -> list[int]:
     """Gemma 3 (transformers 5.25's Gemma3Processor): how many pan-and-scan crops each image gets beside itself (0
     unless ``image_do_pan_and_scan``); `gemma3_image_text` writes them."""
-    if not processor_settings.get(PAN_AND_SCAN_ON):
+    if not settings.image_do_pan_and_scan:
         return [0] * len(images)
-    outputs = run_gemma3_image_processor(images, image_processor, MediaSettings(image_do_pan_and_scan=True), "np")
+    outputs = run_gemma3_image_processor(images, image_processor, settings, "np")
     return [int(crops) for crops in outputs["num_crops"]]
 
 
@@ -164,10 +169,11 @@ def run_gemma3_image_processor(images: list, image_processor, settings: MediaSet
     return image_processor(images=images, return_tensors=return_tensors, **extra)
 
 
-def tokens_per_audio_frames(sounds: list, feature_extractor, processor_settings: Mapping) -> list[int]:
+def tokens_per_audio_frames(sounds: list, feature_extractor, processor_settings: Mapping,
+                            settings: MediaSettings) -> list[int]:
     """Qwen2-Audio (transformers 5.25's Qwen2AudioProcessor): the sound's mel frames (10 ms each, up to the feature
     extractor's chunk), halved by the encoder's strided convolution and again by its pooling."""
-    masks = run_feature_extractor(sounds, feature_extractor, MediaSettings(), "np")["feature_attention_mask"]
+    masks = run_feature_extractor(sounds, feature_extractor, settings, "np")["feature_attention_mask"]
     return [(((int(frames) - 1) // 2 + 1) - 2) // 2 + 1 for frames in masks.sum(-1)]
 
 
@@ -200,9 +206,9 @@ class MediaPlugin:
     # what a chat template writes for an image part, which the family's processor then expands (None: the start,
     # one token and the end; Gemma 3's template writes <start_of_image> alone)
     chat_image: str | None = None
-    # (items, image processor or feature extractor, processor settings) -> tokens per item, as the family's
-    # processor counts them
-    count: Callable[[list, Any, Mapping], list[int]] = merged_patches_per_image
+    # (items, image processor or feature extractor, processor settings, media settings) -> tokens per item (crops,
+    # for a plugin that writes its own text), as the family's processor counts them
+    count: Callable[[list, Any, Mapping, MediaSettings], list[int]] = merged_patches_per_image
     media: str = "images"  # the dataset column it reads: images, or audios
     # (items, processor, settings, return_tensors) -> the processor's outputs under the names the forward takes
     run: Callable[..., Mapping[str, Any]] = run_image_processor
@@ -227,8 +233,7 @@ class MediaPlugin:
         check_placeholders(messages, items or [], self.media)
         if not items:
             return messages
-        processor_settings = {**processor_settings, PAN_AND_SCAN_ON: settings.image_do_pan_and_scan}
-        counts = iter(self.count([self.load(i, settings) for i in items], processor, processor_settings))
+        counts = iter(self.count([self.load(i, settings) for i in items], processor, processor_settings, settings))
         number = 0
         expanded = []
         for message in messages:  # split, not replace in a loop: LLaVA's image token is the placeholder itself
