@@ -204,3 +204,18 @@ def test_preference_rows_carry_their_sounds_to_both_sides(tiny_qwen2_audio, tmp_
     else:  # the rows, and their KL rows (the prompt with another answer) in kl_*
         assert batch["input_features"].shape[0] == batch["kl_input_features"].shape[0] == sounds
         assert int((batch["kl_input_ids"] == audio_id).sum()) == int((batch["input_ids"] == audio_id).sum())
+
+
+@pytest.mark.parametrize("seconds", [0.013, 1.0, 1.9999, 3.0])  # the tiny extractor's chunk is 2 s
+def test_sound_token_counts_equal_the_feature_extractors_frames(tiny_qwen2_audio, seconds):
+    """The count is read from the sound's length, without computing features: it must equal what the processor's
+    attention mask gives, for short sounds, sounds at the chunk's edge and sounds cut to the chunk."""
+    from transformers import AutoFeatureExtractor
+
+    from tunefactory.data.multimodal import Sound, run_feature_extractor, tokens_per_audio_frames
+
+    extractor = AutoFeatureExtractor.from_pretrained(tiny_qwen2_audio)
+    sound = Sound(np.sin(np.arange(int(seconds * 16000)) / 7).astype(np.float32), 16000)
+    frames = int(run_feature_extractor([sound], extractor, MediaSettings(), "np")["feature_attention_mask"].sum())
+    expected = (((frames - 1) // 2 + 1) - 2) // 2 + 1
+    assert tokens_per_audio_frames([sound], extractor, {}, MediaSettings()) == [expected]

@@ -171,10 +171,12 @@ def run_gemma3_image_processor(images: list, image_processor, settings: MediaSet
 
 def tokens_per_audio_frames(sounds: list, feature_extractor, processor_settings: Mapping,
                             settings: MediaSettings) -> list[int]:
-    """Qwen2-Audio (transformers 5.25's Qwen2AudioProcessor): the sound's mel frames (10 ms each, up to the feature
-    extractor's chunk), halved by the encoder's strided convolution and again by its pooling."""
-    masks = run_feature_extractor(sounds, feature_extractor, settings, "np")["feature_attention_mask"]
-    return [(((int(frames) - 1) // 2 + 1) - 2) // 2 + 1 for frames in masks.sum(-1)]
+    """Qwen2-Audio (transformers 5.25's Qwen2AudioProcessor): the sound's mel frames (one per ``hop_length``
+    samples, up to the feature extractor's chunk: the frames its attention mask marks, counted without computing
+    the features), halved by the encoder's strided convolution and again by its pooling."""
+    hop, chunk = feature_extractor.hop_length, feature_extractor.n_samples
+    frames = [-(-min(len(sound.samples), chunk) // hop) for sound in sounds]
+    return [(((count - 1) // 2 + 1) - 2) // 2 + 1 for count in frames]
 
 
 def run_image_processor(images: list, image_processor, settings: MediaSettings,
