@@ -19,7 +19,7 @@ def _padding_fractions(model, out, **extra) -> list[float]:
         "dataset": "alpaca_demo", "dataset_dir": str(REPO_ROOT / "data"), "template": "qwen", "cutoff_len": 256,
         "max_samples": 64, "per_device_train_batch_size": 8, "num_train_epochs": 1, "logging_steps": 1,
         "output_dir": str(out), "report_to": "none", "save_strategy": "no", "plot_loss": False, "use_cpu": True,
-        "seed": 3, "disable_gradient_checkpointing": True, **extra}, command="train"))
+        "seed": 3, "disable_gradient_checkpointing": True, "padding_free": False, **extra}, command="train"))
     lines = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
     return [line["padding_fraction"] for line in lines if "padding_fraction" in line]
 

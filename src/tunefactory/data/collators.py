@@ -1,7 +1,9 @@
 """Batching processed rows into tensors, per stage.
 
     SFTCollator        input_ids / attention_mask / labels (+ position_ids), padded to the longest row
-                       (or a multiple of ``pad_to_multiple_of``); also serves pt and predict (left padding)
+                       (or a multiple of ``pad_to_multiple_of``); also serves pt and predict (left padding);
+                       with ``padding_free``, the rows concatenated into one row instead (see
+                       train/padding_free.py)
     PairwiseCollator   rm / dpo: the chosen rows, then the rejected rows, in one batch of 2 x size
     KTOCollator        kto: the rows, their mismatched ``kl_*`` rows, and ``kto_tags``
 
@@ -79,6 +81,7 @@ class SFTCollator:
     attn_implementation: str = "sdpa"
     compute_dtype: torch.dtype = torch.float32
     media: Any = None  # a MediaContext: the rows' images become the model's pixel inputs here, read lazily
+    padding_free: bool = False  # training rows with labels: one concatenated row, positions restarting per row
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         side = self.padding_side or getattr(self.tokenizer, "padding_side", "right")
@@ -88,6 +91,7 @@ class SFTCollator:
             "input_ids": pad_column(inputs, self.tokenizer.pad_token_id, length, side),
             "attention_mask": pad_column([[1] * len(ids) for ids in inputs], 0, length, side),
         }
+        aligned = False  # labels beside every input position (training rows)
         if "labels" in features[0]:
             labels = [feature["labels"] for feature in features]
             aligned = all(len(a) == len(b) for a, b in zip(inputs, labels, strict=True))  # not so for predict
@@ -96,6 +100,8 @@ class SFTCollator:
         if "position_ids" in features[0]:
             batch["position_ids"] = _pad_positions([feature["position_ids"] for feature in features], length, side)
             self._isolate_packed_examples(batch)
+        elif self.padding_free and side == "right" and self.media is None and aligned:
+            _concatenate_padded_rows(batch, keep_mask=self.attn_implementation not in FLASH_IMPLEMENTATIONS)
         if self.media is not None:  # each row's images (sounds), read now, as the model's media inputs
             rows = [list(feature.get(self.media.column) or []) for feature in features]
             batch.update(self.media.batch_inputs(rows, batch["input_ids"], self.tokenizer))
@@ -114,6 +120,21 @@ def _pad_positions(rows: list[list[int]], length: int, side: str) -> torch.Tenso
     padded = [list(row) + list(range(length - len(row))) if side == "right" else
               list(range(length - len(row))) + list(row) for row in rows]
     return torch.tensor(padded, dtype=torch.long)
+
+
+def _concatenate_padded_rows(batch: dict[str, torch.Tensor], keep_mask: bool) -> None:
+    """Right-padded rows as one row without padding: positions restart at each row, and each row's first label
+    is dropped (in the padded batch no position predicts it; here the previous row's last one would). An
+    all-ones mask is kept for sdpa (transformers then builds no mask at all); flash kernels take none."""
+    keep = batch.pop("attention_mask").bool()
+    labels = batch["labels"].clone()
+    labels[:, 0] = IGNORE_INDEX
+    positions = keep.long().cumsum(-1) - 1
+    batch["input_ids"] = batch["input_ids"][keep][None, :]
+    batch["labels"] = labels[keep][None, :]
+    batch["position_ids"] = positions[keep][None, :]
+    if keep_mask:
+        batch["attention_mask"] = torch.ones_like(batch["input_ids"])
 
 
 def _concatenate_rows(batch: dict[str, torch.Tensor]) -> None:
@@ -159,8 +180,9 @@ def _media_of(feature: dict) -> dict:
 
 def build_collator(kind: str, tokenizer, *, pad_to_multiple_of: int | None = None,
                    ignore_pad_token_for_loss: bool = True, attn_implementation: str = "sdpa",
-                   compute_dtype: torch.dtype = torch.float32, media=None):
-    """The collator for a processor ``kind`` (see `processors.processor_kind`)."""
+                   compute_dtype: torch.dtype = torch.float32, media=None, padding_free: bool = False):
+    """The collator for a processor ``kind`` (see `processors.processor_kind`); ``padding_free`` applies to
+    supervised and pretrain rows only."""
     base = SFTCollator(
         tokenizer,
         pad_to_multiple_of=pad_to_multiple_of,
@@ -169,6 +191,7 @@ def build_collator(kind: str, tokenizer, *, pad_to_multiple_of: int | None = Non
         attn_implementation=attn_implementation,
         compute_dtype=compute_dtype,
         media=media,
+        padding_free=padding_free and kind in ("supervised", "pretrain"),
     )
     if kind == "pairwise":
         return PairwiseCollator(base)

@@ -25,7 +25,7 @@ def run_pt(config: RunConfig) -> None:
     tokenizer, template = steps.load_tokenizer_and_template(config)
     data = steps.load_data(config, template, tokenizer)
     model = load_model(tokenizer, ModelSpec.from_config(config), is_trainable=training.do_train)
-    collator = steps.make_collator(config, tokenizer, model)
+    collator = steps.make_collator(config, tokenizer, model, padding_free=steps.padding_free(config, model))
     steps.configure_reporting(config)
     training.remove_unused_columns = False
     trainer = GenerationTrainer(

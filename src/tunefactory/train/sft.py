@@ -36,7 +36,8 @@ def run_sft(config: RunConfig) -> None:
     set_generation_defaults(model, template, tokenizer)
     sft_loss = SftLoss.from_arguments(config.finetuning)
     ref_model = steps.load_reference(tokenizer, config) if sft_loss and training.do_train else None
-    collator = steps.make_collator(config, tokenizer, model, media=media)
+    padding_free = steps.padding_free(config, model, media, ref_model)
+    collator = steps.make_collator(config, tokenizer, model, media=media, padding_free=padding_free)
     prompt_collator = steps.make_collator(config, tokenizer, model, for_generation=True)
     compute_metrics, reduce_logits = _metrics(config, tokenizer)
     steps.configure_reporting(config)

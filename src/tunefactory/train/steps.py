@@ -13,10 +13,12 @@ from ..data.collators import build_collator
 from ..data.multimodal import MediaContext
 from ..data.pipeline import get_dataset
 from ..data.template import get_template
+from ..model.loader import is_zero3_enabled
 from ..model.tokenizer import load_media as load_model_media
 from ..model.tokenizer import load_tokenizer
 from .callbacks import LogCallback, LossGuard, StopOnSignal, restore_signal_handlers
 from .outputs import write_model_card
+from .padding_free import use_padding_free
 from .pissa import SavePissaStart, save_converted_adapter
 
 if TYPE_CHECKING:
@@ -55,9 +57,20 @@ def load_data(config: RunConfig, template, tokenizer, media: MediaContext | None
     return module
 
 
+def padding_free(config: RunConfig, model, media: MediaContext | None = None, reference_model=None) -> bool:
+    """Whether the training batches are concatenated rows without padding (``padding_free``, where exact)."""
+    data = config.data
+    packs_by_default = get_stage(config.finetuning.stage).packs_by_default
+    packing = data.neat_packing or (packs_by_default if data.packing is None else data.packing)
+    return use_padding_free(model, data.padding_free and config.training.do_train, packing=bool(packing),
+                            media=media is not None, reference_model=reference_model is not None,
+                            sharded=is_zero3_enabled())
+
+
 def make_collator(config: RunConfig, tokenizer, model, *, for_generation: bool = False,
-                  media: MediaContext | None = None):
-    """The collator for the stage's example format (for_generation: the prompts its evaluation generates from)."""
+                  media: MediaContext | None = None, padding_free: bool = False):
+    """The collator for the stage's example format (for_generation: the prompts its evaluation generates from;
+    padding_free: training rows concatenated, see `padding_free`)."""
     import torch
 
     stage = get_stage(config.finetuning.stage)
@@ -69,6 +82,7 @@ def make_collator(config: RunConfig, tokenizer, model, *, for_generation: bool =
         attn_implementation=getattr(model.config, "_attn_implementation", None) or "sdpa",
         compute_dtype=next(model.parameters()).dtype,
         media=media,
+        padding_free=padding_free and not for_generation,
     )
 
 
