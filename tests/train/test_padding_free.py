@@ -13,7 +13,7 @@ from tunefactory.config import parse_dict
 from tunefactory.data.collators import SFTCollator
 from tunefactory.train import padding_free
 from tunefactory.train.labelled_head import labelled_lm_loss
-from tunefactory.train.padding_free import ROWS_SDPA, padding_free_blocker, row_bounds, use_padding_free
+from tunefactory.train.padding_free import ROWS_SDPA, padding_free_blocker, use_padding_free
 from tunefactory.train.run import run_train
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +62,6 @@ def test_the_collator_concatenates_training_rows_with_restarting_positions():
     expected_labels = sum(([-100] + f["labels"][1:] for f in features), [])  # no row predicts the next one's start
     assert flat["labels"].tolist() == [expected_labels]
     assert (padded["labels"][:, 1:] != -100).sum() == (flat["labels"] != -100).sum()  # the same labelled targets
-    assert row_bounds(flat["position_ids"]) == [(0, 7), (7, 19), (19, 23)]
 
 
 def test_flash_attention_gets_no_mask_and_other_batches_stay_padded():

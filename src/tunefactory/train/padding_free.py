@@ -5,9 +5,10 @@ alpaca-style data a third or more of the positions. Here the collator concatenat
 (``input_ids``, ``labels``, ``position_ids`` restarting at 0 for each row, the first label of each row -100
 so that no row learns to predict the next one's first token) and attention is kept within each row:
 
-  sdpa                         our ``rows_sdpa`` attention: one causal ``scaled_dot_product_attention`` per
-                               row (the cost of a row is its own length squared, as unpadded; one block mask
-                               over the whole concatenation would cost the total length squared)
+  sdpa                         our ``rows_sdpa`` attention: the rows are laid side by side again for the
+                               attention call alone (one causal ``scaled_dot_product_attention``, as the padded
+                               batch makes it; one block mask over the whole concatenation would cost the total
+                               length squared, and a call per row costs more than it saves on many short rows)
   flash_attention_2/3, kernels the kernels read the row starts from ``position_ids`` (varlen), no mask
 
 The loss and gradients equal the padded batch's (tests/train/test_padding_free.py). It is used only where a
@@ -30,33 +31,47 @@ logger = logging.getLogger(__name__)
 ROWS_SDPA = "tunefactory_rows_sdpa"
 
 
-def row_bounds(position_ids: torch.Tensor) -> list[tuple[int, int]]:
-    """``[(start, end), ...]`` of the rows of a concatenated batch: a row starts where a position does not
-    continue the previous one (as transformers reads packed ``position_ids``)."""
-    positions = position_ids.reshape(-1)
-    starts = [0] + (torch.nonzero(positions[1:] != positions[:-1] + 1).reshape(-1) + 1).tolist()
-    return list(zip(starts, starts[1:] + [len(positions)], strict=True))
-
-
 def rows_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
               is_causal: bool | None = None, **kwargs):
     """transformers' sdpa attention, except for a concatenated batch (one row, no mask, restarting
-    ``position_ids``, no cache): there, causal attention within each row, one kernel call per row."""
+    ``position_ids``, no cache): there the rows are laid out side by side again for attention only (right-padded,
+    so plain causal attention is exact for every real position) and taken back out; the other layers never see
+    the padding."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     position_ids = kwargs.get("position_ids")
     concatenated = (attention_mask is None and position_ids is not None and query.shape[0] == 1
                     and query.shape[2] == key.shape[2] > 1 and is_causal is not False
                     and getattr(module, "is_causal", True))
-    bounds = row_bounds(position_ids) if concatenated else []
-    if len(bounds) < 2:
+    layout = _row_layout(position_ids.reshape(-1)) if concatenated else None
+    if layout is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
-    grouped = key.shape[1] != query.shape[1]
-    rows = [F.scaled_dot_product_attention(query[:, :, start:end], key[:, :, start:end], value[:, :, start:end],
-                                           dropout_p=dropout, scale=scaling, is_causal=True, enable_gqa=grouped)
-            for start, end in bounds]
-    return torch.cat(rows, dim=2).transpose(1, 2).contiguous(), None
+    rows, positions, shape = layout
+
+    def side_by_side(states):  # [1, heads, tokens, dim] -> [rows, heads, longest, dim]
+        tokens = states[0].transpose(0, 1)
+        padded = tokens.new_zeros((*shape, *tokens.shape[1:]))
+        padded[rows, positions] = tokens
+        return padded.transpose(1, 2)
+
+    attended = F.scaled_dot_product_attention(side_by_side(query), side_by_side(key), side_by_side(value),
+                                              dropout_p=dropout, scale=scaling, is_causal=True,
+                                              enable_gqa=key.shape[1] != query.shape[1])
+    return attended.transpose(1, 2)[rows, positions][None], None  # [1, tokens, heads, dim], as sdpa returns it
+
+
+def _row_layout(positions: torch.Tensor):
+    """(row of each token, its position in the row, (rows, longest)) for a concatenation of at least two rows
+    whose positions count 0, 1, 2, ... each; None otherwise."""
+    starts = positions == 0
+    if int(starts[0]) != 1 or int(starts.sum()) < 2:
+        return None
+    rows = starts.long().cumsum(0) - 1
+    previous = torch.cat([positions.new_full((1,), -1), positions[:-1]])
+    if not bool(((positions == previous + 1) | starts).all()):
+        return None
+    return rows, positions, (int(rows[-1]) + 1, int(positions.max()) + 1)
 
 
 def register_rows_sdpa() -> None:
