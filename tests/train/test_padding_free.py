@@ -160,3 +160,13 @@ def test_a_padding_free_run_trains_as_the_padded_run(tiny_qwen2, tmp_path, extra
     assert [line["total_tokens"] for line in free] == [line["total_tokens"] for line in padded]
     assert all(line["padding_fraction"] == 0.0 for line in free)
     assert all(line["padding_fraction"] > 0.0 for line in padded)
+
+
+def test_evaluation_on_concatenated_batches_scores_as_on_padded_ones(tiny_qwen2, tmp_path):
+    extra = {"val_size": 0.25, "do_eval": True, "compute_accuracy": True, "per_device_eval_batch_size": 4}
+    _run(tiny_qwen2, tmp_path / "free", **extra)
+    _run(tiny_qwen2, tmp_path / "padded", padding_free=False, **extra)
+    free, padded = (json.loads((tmp_path / name / "all_results.json").read_text()) for name in ("free", "padded"))
+    assert free["eval_loss"] == pytest.approx(padded["eval_loss"], rel=1e-5)
+    assert free["eval_accuracy"] == padded["eval_accuracy"]
+    assert 0 < free["eval_accuracy"] < 1
