@@ -389,7 +389,7 @@ def test_a_client_leaving_mid_stream_cancels_its_request(server, client, chat_mo
 
 def test_cancelling_the_task_that_reads_a_stream_cancels_its_request(chat_model, monkeypatch):
     """What the server does when a client leaves, without the server: the reading task is cancelled while a
-    thread waits inside the answer's generator for its next (slow) token."""
+    stream waits for its next (slow) token."""
     submitted = []
     submit = chat_model.engine_submit
     monkeypatch.setattr(chat_model, "engine_submit", lambda request: submitted.append(request) or submit(request))

@@ -3,6 +3,7 @@ alone, streamed, batched with other requests, or cut by limits and stop strings.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -61,6 +62,27 @@ def test_stream_pieces_join_to_the_answer(chat_model):
         pieces = list(chat_model.stream_chat(user(question)))
         assert "".join(pieces) == chat_model.chat(user(question))[0].text
         assert len([p for p in pieces if p]) > 1
+
+
+def test_async_streams_wake_on_tokens_without_a_thread_per_piece(chat_model, monkeypatch):
+    submitted = []
+    submit = chat_model._waiters.submit
+    monkeypatch.setattr(chat_model._waiters, "submit", lambda *a, **k: submitted.append(a) or submit(*a, **k))
+    finished = {}
+
+    async def read(question) -> list[str]:
+        return [piece async for piece in chat_model.astream_chat(
+            user(question), on_finish=lambda reason, tokens: finished.update({question: (reason, tokens)}))]
+
+    async def read_all():
+        return await asyncio.gather(*(read(question) for question in QUESTIONS[:4]))
+
+    for question, pieces in zip(QUESTIONS[:4], asyncio.run(read_all()), strict=True):
+        answer = chat_model.chat(user(question))[0]
+        assert "".join(pieces) == answer.text  # four concurrent streams, none mixed with another
+        assert len([piece for piece in pieces if piece]) > 1
+        assert finished[question] == (answer.finish_reason, answer.completion_tokens)
+    assert len(submitted) == 4  # one hop per stream (writing its prompt), none per piece
 
 
 def test_concurrent_requests_are_batched_without_mixing_answers(chat_model):

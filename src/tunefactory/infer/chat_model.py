@@ -188,19 +188,11 @@ class ChatModel:
         decoder = self.decoder(request, **overrides)
         try:
             while True:
-                # every token waiting is decoded at once: a consumer that fell behind catches up in one piece
-                events = _drain(request.events)
-                end = next((e for e in events if e[0] is None or len(e) == 3), None)
-                tokens = [e[1] for e in events[: events.index(end) if end else len(events)]]
-                piece = decoder.add(*tokens) if tokens else ""
-                if end is not None:
-                    _raise_if_error(end)
-                    if on_finish is not None:
-                        on_finish(end[2], len(decoder.tokens))
-                    yield piece + decoder.flush()
-                    return
-                if piece:
+                piece, done = _decode_events(decoder, _drain(request.events), on_finish)
+                if done or piece:
                     yield piece
+                if done:
+                    return
         finally:
             request.cancelled.set()  # the consumer stopped early (a client went away): free the row
 
@@ -224,24 +216,32 @@ class ChatModel:
     async def achat(self, *args, **kwargs) -> list[Response]:
         return await asyncio.wrap_future(self._waiters.submit(lambda: self.chat(*args, **kwargs)))
 
-    async def astream_chat(self, *args, **kwargs) -> AsyncIterator[str]:
-        stream = self.stream_chat(*args, **kwargs)
-        step = None
+    async def astream_chat(self, messages: list[dict], system: str | None = None, tools=None, stop=None,
+                           on_finish: Callable[[str, int], None] | None = None, **overrides) -> AsyncIterator[str]:
+        """`stream_chat` for asyncio: the engine's thread wakes this reader when tokens arrive (no thread waits
+        per piece); the prompt is written in a thread, off the event loop."""
+        loop = asyncio.get_running_loop()
+        request = await loop.run_in_executor(self._waiters, lambda: self.request(messages, system, tools, 1, stop,
+                                                                                 **overrides))
+        arrived = asyncio.Event()
+        # from the engine's thread; already set means a wake-up is on its way, and the event is drained after it
+        request.events.on_put = lambda: arrived.is_set() or loop.call_soon_threadsafe(arrived.set)
+        decoder = self.decoder(request, **overrides)
+        self.engine_submit(request)
         try:
             while True:
-                step = self._waiters.submit(next, stream, None)
-                piece = await asyncio.wrap_future(step)
-                if piece is None:
+                await arrived.wait()
+                arrived.clear()
+                events = _drain(request.events, wait=False)
+                if not events:
+                    continue
+                piece, done = _decode_events(decoder, events, on_finish)
+                if done or piece:
+                    yield piece
+                if done:
                     return
-                yield piece
         finally:
-            # Closing runs stream_chat's finally, which cancels the request. A consumer cancelled while a
-            # thread is inside next() cannot close the generator now ("generator already executing"):
-            # the thread closes it when next() returns (at once if it already has).
-            if step is None:
-                stream.close()
-            else:
-                step.add_done_callback(lambda _: stream.close())
+            request.cancelled.set()  # the reader stopped early (a client went away): free the row
 
     def engine_submit(self, request: GenerationRequest) -> GenerationRequest:
         return self.engine.submit(request)
@@ -316,14 +316,28 @@ def _cut_at_stop_strings(text: str, stops: tuple[str, ...]) -> str:
     return text[: min(positions)] if positions else text
 
 
-def _drain(events: queue.Queue) -> list[tuple]:
-    """The next event (waiting for it) and every event already behind it."""
-    drained = [events.get()]
+def _drain(events: queue.Queue, wait: bool = True) -> list[tuple]:
+    """Every event already there; with ``wait``, after waiting for the first."""
+    drained = [events.get()] if wait else []
     try:
         while True:
             drained.append(events.get_nowait())
     except queue.Empty:
         return drained
+
+
+def _decode_events(decoder: StreamDecoder, events: list[tuple], on_finish) -> tuple[str, bool]:
+    """(the text of the events' tokens, whether the answer ended); every token waiting is decoded at once, so a
+    reader that fell behind catches up in one piece. At the end, ``on_finish`` is called and the rest flushed."""
+    end = next((event for event in events if event[0] is None or len(event) == 3), None)
+    tokens = [event[1] for event in events[: events.index(end) if end else len(events)]]
+    piece = decoder.add(*tokens) if tokens else ""
+    if end is None:
+        return piece, False
+    _raise_if_error(end)
+    if on_finish is not None:
+        on_finish(end[2], len(decoder.tokens))
+    return piece + decoder.flush(), True
 
 
 def _raise_if_error(event: tuple) -> None:

@@ -22,6 +22,7 @@ import collections
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -37,6 +38,18 @@ _EMPTY = object()  # nothing is waiting
 SAMPLING_KEYS = ("do_sample", "temperature", "top_p", "top_k", "num_beams", "repetition_penalty", "length_penalty")
 
 
+class EventQueue(queue.Queue):
+    """A request's events; ``on_put`` (when set) is called after each one arrives, from the thread that put it:
+    an asyncio reader wakes on it instead of a thread blocking on ``get`` for every piece."""
+
+    on_put: Callable[[], None] | None = None
+
+    def put(self, item, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        if self.on_put is not None:
+            self.on_put()
+
+
 @dataclass
 class GenerationRequest:
     """One prompt to answer ``n`` times; the worker fills ``events`` with ``(row, token_id)``, then
@@ -49,7 +62,7 @@ class GenerationRequest:
     stop_strings: tuple[str, ...] = ()
     seed: int | None = None  # set by batch prediction: sampling then repeats exactly
     media_inputs: dict | None = None  # the prompt's images as model inputs (pixel_values, ...): served alone
-    events: queue.Queue = field(default_factory=queue.Queue)
+    events: EventQueue = field(default_factory=EventQueue)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     def batch_key(self) -> tuple:
