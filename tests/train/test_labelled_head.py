@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM
 
 from tunefactory.train import labelled_head
 from tunefactory.train.labelled_head import fused_head_blocker, labelled_lm_loss, labelled_token_logps
 from tunefactory.train.pair_trainers import policy_logps
+from tunefactory_fixtures.gradients import pop_gradients, trainable_model
 
 TOLERANCE = dict(rtol=1e-5, atol=1e-5)
 
@@ -25,22 +25,6 @@ def _batch(vocab_size: int, seed: int = 0):
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
-def _model(path, lora: bool = False):
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    if lora:
-        from peft import LoraConfig, get_peft_model
-
-        model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
-    return model.train()
-
-
-def _grads(model) -> dict[str, torch.Tensor]:
-    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
-    model.zero_grad(set_to_none=True)
-    return grads
-
-
 def _assert_same_grads(expected: dict, got: dict):
     assert expected.keys() == got.keys()
     for name in expected:
@@ -50,10 +34,10 @@ def _assert_same_grads(expected: dict, got: dict):
 @pytest.fixture(params=["llama", "qwen2_tied", "llama_lora"])
 def model(request, tiny_llama, tiny_qwen2):
     if request.param == "qwen2_tied":  # tied input/output embeddings: both uses must reach one gradient
-        model = _model(tiny_qwen2)
+        model = trainable_model(tiny_qwen2)
         assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
         return model
-    return _model(tiny_llama, lora=request.param.endswith("lora"))
+    return trainable_model(tiny_llama, lora=request.param.endswith("lora"))
 
 
 @pytest.mark.parametrize("num_items_in_batch", [None, 40])
@@ -66,11 +50,11 @@ def test_sft_loss_and_gradients_equal_the_models_own(model, num_items_in_batch, 
     extra = {} if num_items_in_batch is None else {"num_items_in_batch": torch.tensor(num_items_in_batch)}
     expected = model(**batch, **extra).loss
     expected.backward()
-    expected_grads = _grads(model)
+    expected_grads = pop_gradients(model)
     got = labelled_lm_loss(model, batch, extra.get("num_items_in_batch"))
     got.backward()
     torch.testing.assert_close(got, expected, **TOLERANCE)
-    _assert_same_grads(expected_grads, _grads(model))
+    _assert_same_grads(expected_grads, pop_gradients(model))
     assert type(model.get_output_embeddings()) is torch.nn.Linear  # the head is put back
 
 
@@ -85,7 +69,7 @@ def test_dpo_kto_logps_and_gradients_equal_the_full_logits_path(model, ld_alpha,
         logps, counts, mean_logits = policy_logps(model, batch["input_ids"], batch["attention_mask"], batch["labels"],
                                                   ld_alpha=ld_alpha, labelled_head=fused)
         (weights * logps).sum().backward()
-        results[fused] = (logps.detach(), counts, mean_logits, _grads(model))
+        results[fused] = (logps.detach(), counts, mean_logits, pop_gradients(model))
     torch.testing.assert_close(results[True][0], results[False][0], **TOLERANCE)
     assert torch.equal(results[True][1], results[False][1])
     torch.testing.assert_close(results[True][2], results[False][2], **TOLERANCE)
@@ -93,7 +77,7 @@ def test_dpo_kto_logps_and_gradients_equal_the_full_logits_path(model, ld_alpha,
 
 
 def test_token_logps_are_zero_off_the_labels(tiny_llama):
-    model = _model(tiny_llama)
+    model = trainable_model(tiny_llama)
     batch = _batch(model.config.vocab_size)
     with torch.no_grad():
         per_token, mask, _ = labelled_token_logps(model, batch["input_ids"], batch["attention_mask"], batch["labels"])
@@ -102,7 +86,7 @@ def test_token_logps_are_zero_off_the_labels(tiny_llama):
 
 
 def test_models_that_post_process_logits_keep_their_own_loss(tiny_llama):
-    model = _model(tiny_llama)
+    model = trainable_model(tiny_llama)
     model.config.final_logit_softcapping = 30.0
     assert "final_logit_softcapping=30.0" in fused_head_blocker(model)
     model.config.final_logit_softcapping = None

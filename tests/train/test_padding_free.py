@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM
 
 from tunefactory.config import parse_dict
 from tunefactory.data.collators import SFTCollator
@@ -15,6 +14,7 @@ from tunefactory.train import padding_free
 from tunefactory.train.labelled_head import labelled_lm_loss
 from tunefactory.train.padding_free import ROWS_SDPA, padding_free_blocker, use_padding_free
 from tunefactory.train.run import run_train
+from tunefactory_fixtures.gradients import pop_gradients, trainable_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOLERANCE = dict(rtol=1e-5, atol=1e-5)
@@ -34,22 +34,6 @@ def _features(vocab_size: int, lengths=(7, 12, 4), seed: int = 0) -> list[dict]:
         labels = [-100] * (length // 2) + ids[length // 2:]  # the prompt half unlabelled
         rows.append({"input_ids": ids, "labels": labels})
     return rows
-
-
-def _model(path, lora: bool = False):
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    if lora:
-        from peft import LoraConfig, get_peft_model
-
-        model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
-    return model.train()
-
-
-def _grads(model) -> dict[str, torch.Tensor]:
-    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
-    model.zero_grad(set_to_none=True)
-    return grads
 
 
 def test_the_collator_concatenates_training_rows_with_restarting_positions():
@@ -77,7 +61,7 @@ def test_flash_attention_gets_no_mask_and_other_batches_stay_padded():
 @pytest.fixture(params=["llama", "qwen2_tied", "llama_lora"])
 def model(request, tiny_llama, tiny_qwen2):
     path = tiny_qwen2 if request.param == "qwen2_tied" else tiny_llama
-    model = _model(path, lora=request.param.endswith("lora"))
+    model = trainable_model(path, lora=request.param.endswith("lora"))
     assert use_padding_free(model, True, **NO_BLOCKERS)
     assert model.config._attn_implementation == ROWS_SDPA
     return model
@@ -92,7 +76,7 @@ def test_a_concatenated_batch_has_the_padded_batchs_loss_and_gradients(model, lo
     def run(batch):
         value = model(**batch).loss if loss == "models_own" else labelled_lm_loss(model, batch)
         value.backward()
-        return value.detach(), _grads(model)
+        return value.detach(), pop_gradients(model)
 
     (expected, expected_grads), (got, got_grads) = run(padded), run(flat)
     torch.testing.assert_close(got, expected, **TOLERANCE)
@@ -102,7 +86,7 @@ def test_a_concatenated_batch_has_the_padded_batchs_loss_and_gradients(model, lo
 
 
 def test_rows_sdpa_is_plain_sdpa_for_padded_batches_and_generation(tiny_llama):
-    reference, model = _model(tiny_llama).eval(), _model(tiny_llama).eval()
+    reference, model = trainable_model(tiny_llama).eval(), trainable_model(tiny_llama).eval()
     assert use_padding_free(model, True, **NO_BLOCKERS)
     prompts = torch.tensor([[0, 0, 5, 6, 7], [8, 9, 10, 11, 12]])
     mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
@@ -115,7 +99,7 @@ def test_the_probe_turns_padding_free_off_where_rows_would_see_each_other(tiny_l
 
     # an attention that ignores the row starts: one causal pass over the whole concatenation
     monkeypatch.setattr(padding_free, "rows_sdpa", sdpa_attention_forward)
-    model = _model(tiny_llama)
+    model = trainable_model(tiny_llama)
     with caplog.at_level("INFO", logger="tunefactory.train.padding_free"):
         assert not use_padding_free(model, True, **NO_BLOCKERS)
     assert "does not keep concatenated rows apart" in caplog.text
@@ -131,7 +115,7 @@ def test_the_probe_turns_padding_free_off_where_rows_would_see_each_other(tiny_l
     ({"sliding_window": 4}, "sliding-window attention"),
 ])
 def test_what_padding_free_refuses(tiny_qwen2, change, reason):
-    model = _model(tiny_qwen2)
+    model = trainable_model(tiny_qwen2)
     if "attn" in change:
         model.set_attn_implementation(change.pop("attn"))
     if "sliding_window" in change:
