@@ -106,6 +106,22 @@ def test_the_probe_turns_padding_free_off_where_rows_would_see_each_other(tiny_l
     assert model.config._attn_implementation == "sdpa"  # put back
 
 
+def test_a_model_that_fails_the_probe_keeps_padded_batches(tiny_llama, monkeypatch, caplog):
+    model = trainable_model(tiny_llama)
+    forward = model.forward
+
+    def refuse_positions(*args, position_ids=None, **kwargs):
+        if position_ids is not None:
+            raise TypeError("unexpected keyword argument 'position_ids'")
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", refuse_positions)
+    with caplog.at_level("INFO", logger="tunefactory.train.padding_free"):
+        assert not use_padding_free(model, True, **NO_BLOCKERS)
+    assert "the probe forward failed (TypeError: unexpected keyword argument 'position_ids')" in caplog.text
+    assert model.config._attn_implementation == "sdpa" and model.training
+
+
 @pytest.mark.parametrize(("change", "reason"), [
     ({"packing": True}, "the rows are packed"),
     ({"media": True}, "the rows carry media"),
