@@ -10,6 +10,7 @@ import torch
 
 from tunefactory.config import parse_dict
 from tunefactory.data.collators import SFTCollator
+from tunefactory.model.unsloth import LOADED_BY_UNSLOTH
 from tunefactory.train import padding_free
 from tunefactory.train.labelled_head import labelled_lm_loss
 from tunefactory.train.padding_free import ROWS_SDPA, padding_free_blocker, use_padding_free
@@ -129,11 +130,14 @@ def test_a_model_that_fails_the_probe_keeps_padded_batches(tiny_llama, monkeypat
     ({"sharded": True}, "ZeRO-3"),
     ({"attn": "eager"}, "attn_implementation is eager"),
     ({"sliding_window": 4}, "sliding-window attention"),
+    ({"unsloth": True}, "Unsloth patches the attention"),
 ])
 def test_what_padding_free_refuses(tiny_qwen2, change, reason):
     model = trainable_model(tiny_qwen2)
     if "attn" in change:
         model.set_attn_implementation(change.pop("attn"))
+    if change.pop("unsloth", False):
+        setattr(model, LOADED_BY_UNSLOTH, True)
     if "sliding_window" in change:
         model.config.sliding_window, model.config.use_sliding_window = change.pop("sliding_window"), True
     assert reason in padding_free_blocker(model, **{**NO_BLOCKERS, **change})

@@ -42,9 +42,9 @@ class DataArguments:
     neat_packing: bool = arg(False, "Packing that prevents attention across packed sequences.")
     padding_free: bool = arg(
         True, "Unpacked sft/pt training: concatenate each batch's rows into one row without padding, attention "
-              "kept within each row (sdpa once per row; flash-attention reads the row starts), so no compute goes "
-              "to padding. Loss and gradients equal the padded batch's; used where a probe confirms it (false: pad "
-              "rows to the batch's longest)."
+              "kept within each row (for sdpa the rows are laid side by side for the attention call alone; "
+              "flash-attention reads the row starts), so only attention sees padding. Loss and gradients equal "
+              "the padded batch's; used where a probe confirms it (false: pad rows to the batch's longest)."
     )
     tool_format: str | None = arg(None, "Format used to render function/tool calls.")
     default_system: str | None = arg(None, "Replace the template's built-in system prompt.")

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.collators import FLASH_IMPLEMENTATIONS
+from ..model.unsloth import LOADED_BY_UNSLOTH
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def rows_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, s
     concatenated = (attention_mask is None and position_ids is not None and query.shape[0] == 1
                     and query.shape[2] == key.shape[2] > 1 and is_causal is not False
                     and getattr(module, "is_causal", True))
-    layout = _row_layout(position_ids.reshape(-1)) if concatenated else None
+    layout = _row_layout(position_ids) if concatenated else None
     if layout is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
@@ -61,17 +62,25 @@ def rows_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, s
     return attended.transpose(1, 2)[rows, positions][None], None  # [1, tokens, heads, dim], as sdpa returns it
 
 
-def _row_layout(positions: torch.Tensor):
+_last_layout: list = [None, None]  # (position_ids, layout): every layer of one forward gets the same tensor
+
+
+def _row_layout(position_ids: torch.Tensor):
     """(row of each token, its position in the row, (rows, longest)) for a concatenation of at least two rows
-    whose positions count 0, 1, 2, ... each; None otherwise."""
+    whose positions count 0, 1, 2, ... each; None otherwise. Worked out once per forward, not once per layer
+    (the checks read values back from the device)."""
+    if _last_layout[0] is position_ids:
+        return _last_layout[1]
+    positions = position_ids.reshape(-1)
     starts = positions == 0
-    if int(starts[0]) != 1 or int(starts.sum()) < 2:
-        return None
-    rows = starts.long().cumsum(0) - 1
-    previous = torch.cat([positions.new_full((1,), -1), positions[:-1]])
-    if not bool(((positions == previous + 1) | starts).all()):
-        return None
-    return rows, positions, (int(rows[-1]) + 1, int(positions.max()) + 1)
+    layout = None
+    if int(starts[0]) == 1 and int(starts.sum()) >= 2:
+        previous = torch.cat([positions.new_full((1,), -1), positions[:-1]])
+        if bool(((positions == previous + 1) | starts).all()):
+            rows = starts.long().cumsum(0) - 1
+            layout = rows, positions, (int(rows[-1]) + 1, int(positions.max()) + 1)
+    _last_layout[:] = [position_ids, layout]
+    return layout
 
 
 def register_rows_sdpa() -> None:
@@ -98,7 +107,7 @@ def padding_free_blocker(model, *, packing: bool, media: bool, reference_model: 
         return "a reference model reads the same batches"
     if sharded:
         return "the weights are sharded (ZeRO-3)"
-    if getattr(config, "use_unsloth", False) or "unsloth" in type(lm).__module__:
+    if getattr(model, LOADED_BY_UNSLOTH, False) or getattr(lm, LOADED_BY_UNSLOTH, False):
         return "Unsloth patches the attention"
     if implementation not in ("sdpa", ROWS_SDPA, *FLASH_IMPLEMENTATIONS):
         return f"attn_implementation is {implementation} (padding-free needs sdpa or flash-attention)"
