@@ -206,11 +206,16 @@ def test_sse_lines_are_data_chunks_ending_with_done(server):
     connection.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
     response = connection.getresponse()
     assert response.status == 200 and response.getheader("content-type").startswith("text/event-stream")
-    lines = [line for line in response.read().decode().split("\n") if line]
+    assert response.getheader("cache-control") == "no-store" and response.getheader("x-accel-buffering") == "no"
+    raw = response.read().decode()
     connection.close()
-    assert all(line.startswith("data: ") for line in lines)
+    events = raw.split("\n\n")  # each event one data line, ended by a blank line
+    assert events[-1] == "" and all(event.startswith("data: ") and "\n" not in event for event in events[:-1])
+    lines = events[:-1]
     assert lines[-1] == "data: [DONE]"
-    assert [json.loads(line[6:])["choices"][0]["finish_reason"] for line in lines[:-1]][-1] == "stop"
+    chunks = [json.loads(line[6:]) for line in lines[:-1]]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and len(chunks) > 2
+    assert len({(chunk["id"], chunk["created"]) for chunk in chunks}) == 1  # as OpenAI's: one id and time a stream
 
 
 def test_n_answers(client, chat_model):

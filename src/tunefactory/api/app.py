@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import os
 import re
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -24,9 +25,8 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -47,6 +47,7 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 # pydantic names the member of a union in an error's location (`stop.str`, `stop.list[str]`): not a field
 UNION_MEMBER = re.compile(r"^(str|int|float|bool|none|dict|list|literal|function)\b|\[")
 BEARER = HTTPBearer(auto_error=False)  # module level: the route annotations are resolved in this namespace
+SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}  # no proxy may hold pieces back
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ def create_app(chat_model, settings: ApiSettings | None = None) -> FastAPI:
         call = await run_in_threadpool(prepare_chat, chat_model, body, settings.media_access)
         model = body.model or settings.model_name
         if body.stream:
-            return EventSourceResponse(stream_chunks(chat_model, call, model), sep="\n")
+            return StreamingResponse(server_sent_events(stream_chunks(chat_model, call, model)),
+                                     media_type="text/event-stream", headers=SSE_HEADERS)
         responses = await chat_model.achat(call.messages, n=call.n, **call.kwargs())
         return completion_response(chat_model, call, responses, model)
 
@@ -101,6 +103,14 @@ def create_app(chat_model, settings: ApiSettings | None = None) -> FastAPI:
                                        scores=scores)
 
     return app
+
+
+async def server_sent_events(lines):
+    """Each data line as one server-sent event. Written here rather than through an SSE library, whose per-event
+    timeouts and locks cost more of the event loop than the tokens themselves on a small model."""
+    async with aclosing(lines):  # the client went away: closing the lines cancels the generation at once
+        async for line in lines:
+            yield f"data: {line}\n\n"
 
 
 # --- errors -----------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -339,11 +340,13 @@ async def stream_chunks(chat_model, call: ChatCall, model: str) -> AsyncIterator
     With tools offered, the answer comes in one piece once generated: a call can only be recognised
     whole. Closing this generator (the client went away) closes `astream_chat`, which cancels the request.
     """
-    chunk_id = new_id("chatcmpl-")
+    chunk_id, created = new_id("chatcmpl-"), int(time.time())  # every chunk of a stream carries the same two
 
     def chunk(delta: Delta, finish_reason: str | None = None) -> str:
         choice = ChunkChoice(delta=delta, finish_reason=finish_reason)
-        return ChatCompletionChunk(id=chunk_id, model=model, choices=[choice]).to_json()
+        return ChatCompletionChunk(id=chunk_id, created=created, model=model, choices=[choice]).to_json()
+
+    text_chunk = text_chunk_writer(chunk(Delta(content=_TEXT_MARK)))
 
     yield chunk(Delta(role="assistant", content=""))
     try:
@@ -364,7 +367,7 @@ async def stream_chunks(chat_model, call: ChatCall, model: str) -> AsyncIterator
             async with aclosing(pieces):  # closed at once when this generator is, not whenever it is collected
                 async for piece in pieces:
                     if piece:
-                        yield chunk(Delta(content=piece))
+                        yield text_chunk(piece)
             finish_reason = "length" if finished.get("reason") == "length" else "stop"
             completion_tokens = finished.get("tokens", 0)
     except Exception as error:  # the 200 is already sent: the error goes in the stream, as OpenAI's does
@@ -375,8 +378,18 @@ async def stream_chunks(chat_model, call: ChatCall, model: str) -> AsyncIterator
     if call.include_usage:
         usage = Usage(prompt_tokens=call.prompt_tokens, completion_tokens=completion_tokens,
                       total_tokens=call.prompt_tokens + completion_tokens)
-        yield ChatCompletionChunk(id=chunk_id, model=model, choices=[], usage=usage).to_json()
+        yield ChatCompletionChunk(id=chunk_id, created=created, model=model, choices=[], usage=usage).to_json()
     yield "[DONE]"
+
+
+_TEXT_MARK = "\x00text\x00"  # stands for a piece in the chunk written once per stream
+
+
+def text_chunk_writer(template: str):
+    """A piece of text -> its chunk's JSON, by filling the piece into ``template`` (a chunk whose content is
+    ``_TEXT_MARK``): the same JSON as building the chunk's model, without doing so for every piece."""
+    head, tail = template.split(json.dumps(_TEXT_MARK, ensure_ascii=False), 1)
+    return lambda piece: head + json.dumps(piece, ensure_ascii=False) + tail
 
 
 # --- scores -----------------------------------------------------------------------------------------------------

@@ -224,14 +224,21 @@ class ChatModel:
         request = await loop.run_in_executor(self._waiters, lambda: self.request(messages, system, tools, 1, stop,
                                                                                  **overrides))
         arrived = asyncio.Event()
-        # from the engine's thread; already set means a wake-up is on its way, and the event is drained after it
-        request.events.on_put = lambda: arrived.is_set() or loop.call_soon_threadsafe(arrived.set)
+        wake_pending = [False]  # one wake-up on its way covers every token put before this reader drains
+
+        def on_put() -> None:  # in the engine's thread
+            if not wake_pending[0]:
+                wake_pending[0] = True
+                loop.call_soon_threadsafe(arrived.set)
+
+        request.events.on_put = on_put
         decoder = self.decoder(request, **overrides)
         self.engine_submit(request)
         try:
             while True:
                 await arrived.wait()
                 arrived.clear()
+                wake_pending[0] = False  # before draining: a token put after the drain schedules the next wake-up
                 events = _drain(request.events, wait=False)
                 if not events:
                     continue
