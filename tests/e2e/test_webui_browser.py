@@ -95,6 +95,30 @@ def fill(page, key: str, value) -> None:
     box.press("Tab")  # commits the value, as leaving the field does
 
 
+def preview_holding(page, typed: dict, tries: int = 3) -> dict:
+    """The train preview's YAML once it holds what was typed in the sections: ``typed`` maps a field to (what was
+    typed, its YAML key, the value that key must have).
+
+    On a loaded machine a field typed the moment its section opens can be drawn again before the page keeps its
+    value (the run then used logging_steps 5, and its loss curve had one point). A user sees the field reset and
+    types again; so does this, for the fields the preview shows were not kept."""
+    lost, text = dict(typed), ""
+    for _ in range(tries):
+        page.locator("#tf-_preview_btn").click()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            text = page.locator("#tf-_yaml .cm-content").inner_text()
+            if "stage: sft" in text:
+                preview = yaml.safe_load(text)
+                lost = {key: kept for key, kept in typed.items() if preview.get(kept[1]) != kept[2]}
+                if not lost:
+                    return preview
+            page.wait_for_timeout(250)
+        for key, (value, _, _) in lost.items():
+            fill(page, key, value)
+    pytest.fail(f"the preview never held {lost} (typed {tries} times); its YAML:\n{text}")
+
+
 def choose(page, key: str, value: str, tries: int = 10) -> None:
     """Pick an option; the choices may still be on their way (they follow other fields), so look again."""
     box = page.locator(f"#tf-{key}").locator("input").first
@@ -162,16 +186,17 @@ def test_a_user_trains_aborts_reloads_chats_and_exports(page, board, tiny_llama)
     for key, value in {"learning_rate": "1e-3", "num_train_epochs": "1", "max_samples": "16", "cutoff_len": "128",
                        "gradient_accumulation_steps": "1", "_output_name": "first"}.items():
         fill(page, key, value)
+    in_sections = {"logging_steps": (1, "logging_steps", 1),  # field: (typed, its YAML key, its value there)
+                   "_extra_args": ('{"optim": "adamw_torch", "use_cpu": true}', "optim", "adamw_torch"),
+                   "lora_target": ("all", "lora_target", "all")}
     page.locator("#tf-section-extra").click()
     fill(page, "logging_steps", 1)
-    fill(page, "_extra_args", '{"optim": "adamw_torch", "use_cpu": true}')
+    fill(page, "_extra_args", in_sections["_extra_args"][0])
     page.locator("#tf-section-lora").click()
     fill(page, "lora_target", "all")
 
     # 2. the preview is a config `tunefactory train` accepts, with what was typed
-    page.locator("#tf-_preview_btn").click()
-    page.wait_for_function("document.querySelector('#tf-_yaml .cm-content')?.innerText.includes('stage: sft')")
-    preview = yaml.safe_load(page.locator("#tf-_yaml .cm-content").inner_text())
+    preview = preview_holding(page, in_sections)
     assert text_of(page, "_command") == "tunefactory train <job folder>/training_args.yaml"
     parsed = parse_dict(preview)
     assert (parsed.model.model_name_or_path, parsed.data.dataset, parsed.training.learning_rate) == (
