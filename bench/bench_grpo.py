@@ -67,10 +67,14 @@ def sft_start(folder: Path, save_every: int, start_accuracy: float) -> tuple[Pat
     run_train(parse_args([str(DEMO_CONFIG), f"model_name_or_path={model}", f"output_dir={out}", "plot_loss=false",
                           "save_strategy=steps", f"save_steps={save_every}", "save_only_model=true",
                           "dataset_dir=" + str(DATA_DIR)]))
-    for checkpoint in sorted(out.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1])):
+    for checkpoint in sorted(out.glob("checkpoint-*"), key=checkpoint_step):
         if held_out_accuracy(checkpoint, folder, 200, dataset="arith_train") >= start_accuracy:
             return checkpoint, out
     raise RuntimeError(f"no checkpoint of the SFT run answers {start_accuracy}% of the training prompts")
+
+
+def checkpoint_step(checkpoint: Path) -> int:
+    return int(checkpoint.name.split("-")[1])
 
 
 class RolloutClock:
@@ -131,7 +135,7 @@ def main(save_every: int, start_accuracy: float, steps: int, grpo_lr: float, see
         folder = Path(name)
         started = time.perf_counter()
         start, sft_end = sft_start(folder, save_every, start_accuracy)
-        start_step = int(start.name.split("-")[1])
+        start_step = checkpoint_step(start)
         sft_seconds = time.perf_counter() - started
         before = held_out_accuracy(start, folder, questions)
         sft_continued = held_out_accuracy(sft_end, folder, questions)

@@ -189,11 +189,10 @@ def test_a_user_trains_aborts_reloads_chats_and_exports(page, board, tiny_llama)
     in_sections = {"logging_steps": (1, "logging_steps", 1),  # field: (typed, its YAML key, its value there)
                    "_extra_args": ('{"optim": "adamw_torch", "use_cpu": true}', "optim", "adamw_torch"),
                    "lora_target": ("all", "lora_target", "all")}
-    page.locator("#tf-section-extra").click()
-    fill(page, "logging_steps", 1)
-    fill(page, "_extra_args", in_sections["_extra_args"][0])
-    page.locator("#tf-section-lora").click()
-    fill(page, "lora_target", "all")
+    for section, keys in (("extra", ("logging_steps", "_extra_args")), ("lora", ("lora_target",))):
+        page.locator(f"#tf-section-{section}").click()
+        for key in keys:
+            fill(page, key, in_sections[key][0])
 
     # 2. the preview is a config `tunefactory train` accepts, with what was typed
     preview = preview_holding(page, in_sections)
